@@ -1,0 +1,114 @@
+// One in-flight request, seen from JavaScript: an async iterable of text chunks plus a promise
+// of the final result. The engine's events are pushed in; the consumer pulls. Consumers that
+// want no per-chunk promise (the server) attach listeners with `listen()` instead.
+import { ShimmyError } from './errors.js';
+
+export type FinishReason = 'length' | 'stop' | 'cancelled';
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  /** Prompt tokens whose KV cells were reused from an earlier request. */
+  cachedTokens: number;
+}
+
+export interface CompletionResult {
+  text: string;
+  finishReason: FinishReason;
+  usage: Usage;
+  timings: { promptMs: number; generationMs: number; tokensPerSecond: number };
+}
+
+export interface Chunk {
+  text: string;
+}
+
+export interface GenerationListener {
+  text(text: string): void;
+  done(result: CompletionResult): void;
+  error(error: ShimmyError): void;
+}
+
+export class Generation implements AsyncIterable<Chunk> {
+  readonly result: Promise<CompletionResult>;
+  private resolveResult!: (r: CompletionResult) => void;
+  private rejectResult!: (e: ShimmyError) => void;
+  private readonly texts: string[] = [];
+  private fullText = '';
+  private finished = false;
+  private failure: ShimmyError | undefined;
+  private wake: (() => void) | undefined;
+  private listener: GenerationListener | undefined;
+
+  constructor(
+    readonly id: number,
+    private readonly cancelFn: () => void,
+  ) {
+    this.result = new Promise((resolve, reject) => {
+      this.resolveResult = resolve;
+      this.rejectResult = reject;
+    });
+    // A consumer that only iterates must not see an unhandled rejection on `result`.
+    this.result.catch(() => {});
+  }
+
+  /** Stops the generation within one decode step; the result's finishReason is 'cancelled'. */
+  cancel(): void {
+    if (!this.finished) this.cancelFn();
+  }
+
+  /** Push-style consumption: no promise per chunk. Call before the first event arrives. */
+  listen(listener: GenerationListener): void {
+    this.listener = listener;
+  }
+
+  pushText(text: string): void {
+    this.fullText += text;
+    if (this.listener) return this.listener.text(text);
+    this.texts.push(text);
+    this.wakeUp();
+  }
+
+  finish(reason: FinishReason, usage: Usage, promptMs: number, generationMs: number): void {
+    this.finished = true;
+    const tokensPerSecond = generationMs > 0 ? (usage.completionTokens * 1000) / generationMs : 0;
+    const result: CompletionResult = { text: this.fullText, finishReason: reason, usage, timings: { promptMs, generationMs, tokensPerSecond } };
+    this.resolveResult(result);
+    this.listener?.done(result);
+    this.wakeUp();
+  }
+
+  fail(error: ShimmyError): void {
+    this.finished = true;
+    this.failure = error;
+    this.rejectResult(error);
+    this.listener?.error(error);
+    this.wakeUp();
+  }
+
+  private wakeUp(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Chunk> {
+    let completed = false;
+    try {
+      while (true) {
+        // Drain everything that arrived since the last wake-up before waiting again.
+        while (this.texts.length > 0) yield { text: this.texts.shift()! };
+        if (this.failure) throw this.failure;
+        if (this.finished) {
+          completed = true;
+          return;
+        }
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } finally {
+      // A consumer that breaks out of the loop early no longer wants the tokens.
+      if (!completed) this.cancel();
+    }
+  }
+}

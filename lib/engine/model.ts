@@ -1,0 +1,251 @@
+// A loaded model and the engine (scheduler thread, slots) that generates with it.
+import { existsSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { EventKind, native, type NativeEngine, type NativeEvent, type NativeMetadata, type NativeModel } from '../native.js';
+import { renderChat, type ChatMessage } from './chat.js';
+import { ShimmyError, toShimmyError } from './errors.js';
+import { Generation, type CompletionResult, type FinishReason } from './generation.js';
+import { parseGenerationOptions } from './options.js';
+
+export interface LoadOptions {
+  /** Tokens one request may hold: prompt plus generated. Default: min(4096, the model's training context). */
+  contextSize?: number;
+  /** Requests decoded together in one batch (slots). Default 4. */
+  parallel?: number;
+  /** Tokens per decode step across all slots. Default 512. */
+  batchSize?: number;
+  /** CPU threads; default: the number of cores, at most 8 (decoding is memory-bound). */
+  threads?: number;
+  /** Requests that may wait for a free slot before generate() throws queue_full. Default 64. */
+  queueLimit?: number;
+  /** Layers to offload to a GPU backend (default all, when one is compiled in). */
+  gpuLayers?: number;
+  useMmap?: boolean;
+  onProgress?: (fraction: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface GenerateOptions {
+  prompt: string | Int32Array;
+  maxTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  penaltyLastN?: number;
+  seed?: number;
+  stop?: string | string[];
+  ignoreEos?: boolean;
+  grammar?: string;
+  /** Token id → additive bias. */
+  logitBias?: Record<number, number>;
+  signal?: AbortSignal;
+}
+
+export interface ModelInfo {
+  path: string;
+  architecture: string;
+  name: string;
+  description: string;
+  parameters: number;
+  sizeBytes: number;
+  quantization: string;
+  trainedContextLength: number;
+  contextSize: number;
+  parallel: number;
+  embeddingLength: number;
+  layers: number;
+  vocabSize: number;
+  chatTemplate: string | null;
+  bosToken: number;
+  eosToken: number;
+  metadata: Record<string, string>;
+}
+
+/** Loads a GGUF file off the main thread and starts its engine. */
+export async function loadModel(path: string, options: LoadOptions = {}): Promise<Model> {
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new ShimmyError('model_not_found', `no model file at '${path}'`);
+  }
+  const { promise, abort } = native().loadModel(path, { gpuLayers: options.gpuLayers ?? 999, useMmap: options.useMmap ?? true }, options.onProgress);
+  const onAbort = () => abort();
+  if (options.signal?.aborted) abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  let handle: NativeModel;
+  try {
+    handle = await promise;
+  } catch (error) {
+    throw toShimmyError(error, 'invalid_model');
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  try {
+    return new Model(path, handle, options);
+  } catch (error) {
+    handle.close();
+    throw toShimmyError(error, 'context_failed');
+  }
+}
+
+export class Model {
+  readonly info: ModelInfo;
+  private readonly engine: NativeEngine;
+  private readonly live = new Map<number, Generation>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly handle: NativeModel,
+    options: LoadOptions,
+  ) {
+    const meta = handle.metadata();
+    const contextSize = options.contextSize ?? Math.min(4096, meta.contextLength || 4096);
+    const parallel = options.parallel ?? 4;
+    this.engine = new (native().Engine)(
+      handle,
+      {
+        contextSize,
+        parallel,
+        batchSize: options.batchSize ?? 512,
+        threads: options.threads ?? Math.min(8, availableParallelism()),
+        queueLimit: options.queueLimit ?? 64,
+      },
+      (events) => this.dispatch(events),
+    );
+    this.info = describe(path, meta, contextSize, parallel);
+  }
+
+  /** Streams a completion: `for await (const { text } of model.generate({ prompt }))`. */
+  generate(options: GenerateOptions): Generation {
+    if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
+    const parsed = parseGenerationOptions(options as unknown as Record<string, unknown>);
+    const prompt = typeof options.prompt === 'string' ? this.tokenize(options.prompt, true) : options.prompt;
+    if (!(prompt instanceof Int32Array)) throw new ShimmyError('invalid_request', "'prompt' must be a string or an Int32Array of tokens");
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
+    const generation = new Generation(id, () => this.engine.cancel(id));
+    try {
+      this.engine.submit(id, prompt, {
+        maxTokens: parsed.maxTokens ?? -1,
+        temperature: parsed.temperature!,
+        topK: parsed.topK!,
+        topP: parsed.topP!,
+        minP: parsed.minP!,
+        repeatPenalty: parsed.repeatPenalty!,
+        frequencyPenalty: parsed.frequencyPenalty!,
+        presencePenalty: parsed.presencePenalty!,
+        penaltyLastN: parsed.penaltyLastN!,
+        seed: parsed.seed!,
+        stop: parsed.stop!,
+        ignoreEos: parsed.ignoreEos!,
+        grammar: parsed.grammar!,
+        logitBias: Object.entries(options.logitBias ?? {}).map(([token, bias]) => [Number(token), bias]),
+      });
+    } catch (error) {
+      throw toShimmyError(error, 'invalid_request');
+    }
+    if (this.live.size === 0) this.engine.ref(); // in-flight work keeps the process alive
+    this.live.set(id, generation);
+    const signal = options.signal;
+    if (signal) {
+      const onAbort = () => generation.cancel();
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        generation.result.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {});
+      }
+    }
+    return generation;
+  }
+
+  /** Generates to the end and returns the whole text with its finish reason and usage. */
+  async complete(options: GenerateOptions): Promise<CompletionResult> {
+    return this.generate(options).result;
+  }
+
+  /** Renders chat messages with the model's own template (see chat.ts for the fallback). */
+  applyChatTemplate(messages: ChatMessage[], addAssistant = true): string {
+    return renderChat(this.handle, this.info.chatTemplate, messages, addAssistant);
+  }
+
+  tokenize(text: string, addSpecial = false, parseSpecial = true): Int32Array {
+    if (typeof text !== 'string') throw new ShimmyError('invalid_request', 'text must be a string');
+    return this.handle.tokenize(text, addSpecial, parseSpecial);
+  }
+
+  detokenize(tokens: Int32Array | number[], renderSpecial = false): string {
+    return this.handle.detokenize(tokens instanceof Int32Array ? tokens : Int32Array.from(tokens), renderSpecial);
+  }
+
+  stats() {
+    return this.engine.stats();
+  }
+
+  get activeRequests(): number {
+    return this.live.size;
+  }
+
+  /** Cancels what is still running, stops the engine thread, frees the model. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.engine.close();
+    this.handle.close();
+  }
+
+  private dispatch(events: NativeEvent[]): void {
+    for (const e of events) {
+      const generation = this.live.get(e.id);
+      if (!generation) continue;
+      if (e.kind === EventKind.Text) {
+        generation.pushText(e.text);
+        continue;
+      }
+      this.live.delete(e.id);
+      if (this.live.size === 0 && !this.closed) this.engine.unref();
+      if (e.kind === EventKind.Error) {
+        generation.fail(new ShimmyError('generation_failed', e.text));
+      } else {
+        const promptTokens = e.promptTokens ?? 0;
+        const completionTokens = e.completionTokens ?? 0;
+        const usage = { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens: e.cachedTokens ?? 0 };
+        generation.finish(e.text as FinishReason, usage, e.promptMs ?? 0, e.generationMs ?? 0);
+      }
+    }
+  }
+}
+
+const fileTypes: Record<string, string> = {
+  '0': 'F32', '1': 'F16', '2': 'Q4_0', '3': 'Q4_1', '7': 'Q8_0', '8': 'Q5_0', '9': 'Q5_1', '10': 'Q2_K',
+  '11': 'Q3_K_S', '12': 'Q3_K_M', '13': 'Q3_K_L', '14': 'Q4_K_S', '15': 'Q4_K_M', '16': 'Q5_K_S', '17': 'Q5_K_M',
+  '18': 'Q6_K', '32': 'BF16',
+};
+
+function describe(path: string, meta: NativeMetadata, contextSize: number, parallel: number): ModelInfo {
+  const k = meta.keys;
+  const fileType = k['general.file_type'];
+  return {
+    path,
+    architecture: k['general.architecture'] ?? 'unknown',
+    name: k['general.name'] ?? '',
+    description: meta.description,
+    parameters: meta.parameters,
+    sizeBytes: meta.sizeBytes,
+    // general.file_type is absent in some conversions; the description then names the type.
+    quantization: (fileType !== undefined ? fileTypes[fileType] : undefined) ?? meta.description.split(' ').slice(2).join(' '),
+    trainedContextLength: meta.contextLength,
+    contextSize,
+    parallel,
+    embeddingLength: meta.embeddingLength,
+    layers: meta.layers,
+    vocabSize: meta.vocabSize,
+    chatTemplate: meta.chatTemplate,
+    bosToken: meta.bos,
+    eosToken: meta.eos,
+    metadata: k,
+  };
+}

@@ -1,0 +1,7 @@
+// shimmy's public library API.
+export { loadModel, Model, type LoadOptions, type GenerateOptions, type ModelInfo } from './engine/model.js';
+export { Generation, type Chunk, type CompletionResult, type FinishReason, type Usage } from './engine/generation.js';
+export { ShimmyError, errorCodes, type ErrorCode } from './engine/errors.js';
+export { generationFields, type GenerationOptions } from './engine/options.js';
+export type { ChatMessage } from './engine/chat.js';
+export { native } from './native.js';

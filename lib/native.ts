@@ -1,0 +1,126 @@
+// The one place that loads the addon and describes it. Everything else in TypeScript goes
+// through these types; the C++ side re-checks them (native/napi_util.h).
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface NativeMetadata {
+  keys: Record<string, string>;
+  description: string;
+  parameters: number;
+  sizeBytes: number;
+  contextLength: number;
+  embeddingLength: number;
+  layers: number;
+  heads: number;
+  vocabSize: number;
+  bos: number;
+  eos: number;
+  addBos: boolean;
+  hasEncoder: boolean;
+  chatTemplate: string | null;
+}
+
+export interface NativeModel {
+  metadata(): NativeMetadata;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  detokenize(tokens: Int32Array, renderSpecial: boolean): string;
+  applyChatTemplate(template: string | null, messages: { role: string; content: string }[], addAssistant: boolean): string;
+  close(): void;
+}
+
+export interface NativeEngineOptions {
+  contextSize: number;
+  parallel: number;
+  batchSize: number;
+  threads: number;
+  queueLimit: number;
+}
+
+/** What submit() passes for one request; names match lib/engine/options.ts. */
+export interface NativeRequestOptions {
+  maxTokens: number;
+  ignoreEos: boolean;
+  stop: string[];
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  repeatPenalty: number;
+  frequencyPenalty: number;
+  presencePenalty: number;
+  penaltyLastN: number;
+  seed: number;
+  grammar: string;
+  logitBias: [number, number][];
+}
+
+export const enum EventKind {
+  Text = 0,
+  Done = 1,
+  Error = 2,
+}
+
+export interface NativeEvent {
+  id: number;
+  kind: EventKind;
+  /** Text: new text. Done: the finish reason. Error: the message. */
+  text: string;
+  promptTokens?: number;
+  completionTokens?: number;
+  cachedTokens?: number;
+  promptMs?: number;
+  generationMs?: number;
+}
+
+export interface NativeEngine {
+  submit(id: number, prompt: Int32Array, options: NativeRequestOptions): void;
+  cancel(id: number): void;
+  stats(): { slotsBusy: number; queued: number; steps: number; tokensGenerated: number; parallel: number; contextSize: number };
+  ref(): void;
+  unref(): void;
+  close(): Promise<void>;
+}
+
+export interface NativeDevice {
+  name: string;
+  description: string;
+  type: 'cpu' | 'gpu' | 'other';
+  memoryFree: number;
+  memoryTotal: number;
+}
+
+export interface NativeSystemInfo {
+  gpuBackend: string;
+  rpc: boolean;
+  supportsGpuOffload: boolean;
+  supportsMmap: boolean;
+  llamaSystemInfo: string;
+  cpuFeatures: Record<string, boolean>;
+  devices: NativeDevice[];
+}
+
+export interface NativeBinding {
+  loadModel(
+    path: string,
+    options: { gpuLayers?: number; useMmap?: boolean },
+    onProgress?: (fraction: number) => void,
+  ): { promise: Promise<NativeModel>; abort(): void };
+  Engine: new (model: NativeModel, options: NativeEngineOptions, onEvents: (events: NativeEvent[]) => void) => NativeEngine;
+  setLogHandler(handler: ((level: number, text: string) => void) | null, minLevel?: number): void;
+  systemInfo(): NativeSystemInfo;
+}
+
+let binding: NativeBinding | undefined;
+
+/** Loads build/Release/shimmy.node, or the matching prebuilds/<platform>-<arch>/ binary. */
+export function native(): NativeBinding {
+  if (!binding) {
+    const require = createRequire(import.meta.url);
+    const load = require('node-gyp-build') as (dir: string) => NativeBinding;
+    binding = load(packageRoot);
+  }
+  return binding;
+}

@@ -1,0 +1,82 @@
+// Module init: llama.cpp backend, log routing, and what this build and machine can do.
+#include "addon_data.h"
+#include "engine.h"
+#include "log.h"
+#include "model.h"
+
+#include <ggml-backend.h>
+#include <ggml-cpu.h>
+#include <llama.h>
+#include <napi.h>
+
+namespace shimmy {
+
+namespace {
+
+Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("gpuBackend", SHIMMY_GPU);
+#ifdef SHIMMY_RPC
+  out.Set("rpc", true);
+#else
+  out.Set("rpc", false);
+#endif
+  out.Set("supportsGpuOffload", llama_supports_gpu_offload());
+  out.Set("supportsMmap", llama_supports_mmap());
+  out.Set("llamaSystemInfo", llama_print_system_info());
+
+  Napi::Object cpu = Napi::Object::New(env);
+  cpu.Set("sse3", static_cast<bool>(ggml_cpu_has_sse3()));
+  cpu.Set("avx", static_cast<bool>(ggml_cpu_has_avx()));
+  cpu.Set("avx2", static_cast<bool>(ggml_cpu_has_avx2()));
+  cpu.Set("f16c", static_cast<bool>(ggml_cpu_has_f16c()));
+  cpu.Set("fma", static_cast<bool>(ggml_cpu_has_fma()));
+  cpu.Set("avx512", static_cast<bool>(ggml_cpu_has_avx512()));
+  cpu.Set("avx512_vnni", static_cast<bool>(ggml_cpu_has_avx512_vnni()));
+  cpu.Set("avx512_bf16", static_cast<bool>(ggml_cpu_has_avx512_bf16()));
+  cpu.Set("amx_int8", static_cast<bool>(ggml_cpu_has_amx_int8()));
+  cpu.Set("neon", static_cast<bool>(ggml_cpu_has_neon()));
+  out.Set("cpuFeatures", cpu);
+
+  Napi::Array devices = Napi::Array::New(env);
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", ggml_backend_dev_name(dev));
+    d.Set("description", ggml_backend_dev_description(dev));
+    const auto type = ggml_backend_dev_type(dev);
+    d.Set("type", type == GGML_BACKEND_DEVICE_TYPE_CPU ? "cpu" : type == GGML_BACKEND_DEVICE_TYPE_GPU ? "gpu" : "other");
+    size_t free = 0, total = 0;
+    ggml_backend_dev_memory(dev, &free, &total);
+    d.Set("memoryFree", Napi::Number::New(env, static_cast<double>(free)));
+    d.Set("memoryTotal", Napi::Number::New(env, static_cast<double>(total)));
+    devices.Set(static_cast<uint32_t>(i), d);
+  }
+  out.Set("devices", devices);
+  return out;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  install_log_router();
+  llama_backend_init();
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  Napi::Function model_class = Model::Define(env);
+  Napi::Function engine_class = Engine::Define(env);
+  data->model_class = Napi::Persistent(model_class);
+  data->engine_class = Napi::Persistent(engine_class);
+  exports.Set("Model", model_class);
+  exports.Set("Engine", engine_class);
+  exports.Set("loadModel", Napi::Function::New(env, Model::Load, "loadModel"));
+  exports.Set("setLogHandler", Napi::Function::New(env, SetLogHandler, "setLogHandler"));
+  exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace shimmy
+
+static Napi::Object InitShimmy(Napi::Env env, Napi::Object exports) { return shimmy::Init(env, exports); }
+NODE_API_MODULE(shimmy, InitShimmy)

@@ -1,0 +1,248 @@
+#include "engine.h"
+
+#include "model.h"
+#include "napi_util.h"
+
+#include <cmath>
+
+namespace shimmy {
+
+namespace {
+
+Napi::Object event_to_js(Napi::Env env, const Event& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", e.id);
+  o.Set("kind", static_cast<int32_t>(e.kind));  // 0 text, 1 done, 2 error
+  o.Set("text", Napi::String::New(env, e.text));
+  if (e.kind == EventKind::Done) {
+    o.Set("promptTokens", e.prompt_tokens);
+    o.Set("completionTokens", e.completion_tokens);
+    o.Set("cachedTokens", e.cached_tokens);
+    o.Set("promptMs", e.prompt_ms);
+    o.Set("generationMs", e.generation_ms);
+  }
+  return o;
+}
+
+void deliver_events(Napi::Env env, Napi::Function fn, Scheduler* scheduler) {
+  std::vector<Event> events = scheduler->take_events();
+  if (events.empty()) return;
+  Napi::Array array = Napi::Array::New(env, events.size());
+  for (size_t i = 0; i < events.size(); ++i) array.Set(static_cast<uint32_t>(i), event_to_js(env, events[i]));
+  fn.Call({array});
+}
+
+// Joins the scheduler thread off the main thread (it may be inside a decode step).
+class CloseWorker : public Napi::AsyncWorker {
+ public:
+  CloseWorker(Napi::Env env, std::shared_ptr<Scheduler> s, Napi::ThreadSafeFunction tsfn, Napi::Function on_events)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), scheduler_(std::move(s)), tsfn_(tsfn) {
+    on_events_ = Napi::Persistent(on_events);
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  void Execute() override { scheduler_->stop(); }
+  void OnOK() override {
+    // The final "cancelled" events reach JavaScript before close() resolves.
+    deliver_events(Env(), on_events_.Value(), scheduler_.get());
+    tsfn_.Release();
+    deferred_.Resolve(Env().Undefined());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Scheduler> scheduler_;
+  Napi::ThreadSafeFunction tsfn_;
+  Napi::FunctionReference on_events_;
+};
+
+uint32_t positive_u32(Napi::Object o, const char* key, uint32_t fallback, uint32_t max) {
+  const double v = number_or(o, key, fallback);
+  if (!(v >= 1 && v <= max) || std::floor(v) != v) {
+    throw_coded(o.Env(), "invalid_request", std::string(key) + " must be an integer from 1 to " + std::to_string(max));
+  }
+  return static_cast<uint32_t>(v);
+}
+
+SamplingParams read_sampling(Napi::Env env, Napi::Object o, int32_t n_vocab) {
+  SamplingParams p;
+  p.temperature = static_cast<float>(number_or(o, "temperature", p.temperature));
+  p.top_k = static_cast<int32_t>(number_or(o, "topK", p.top_k));
+  p.top_p = static_cast<float>(number_or(o, "topP", p.top_p));
+  p.min_p = static_cast<float>(number_or(o, "minP", p.min_p));
+  p.repeat_penalty = static_cast<float>(number_or(o, "repeatPenalty", p.repeat_penalty));
+  p.frequency_penalty = static_cast<float>(number_or(o, "frequencyPenalty", p.frequency_penalty));
+  p.presence_penalty = static_cast<float>(number_or(o, "presencePenalty", p.presence_penalty));
+  p.penalty_last_n = static_cast<int32_t>(number_or(o, "penaltyLastN", p.penalty_last_n));
+  const double seed = number_or(o, "seed", -1);
+  if (seed >= 0) p.seed = static_cast<uint32_t>(static_cast<uint64_t>(seed) & 0xFFFFFFFFu);
+  p.grammar = string_or(o, "grammar", "");
+  Napi::Value bias = o.Get("logitBias");
+  if (bias.IsArray()) {
+    auto pairs = bias.As<Napi::Array>();
+    for (uint32_t i = 0; i < pairs.Length(); ++i) {
+      Napi::Value pair = pairs.Get(i);
+      if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2) throw_coded(env, "invalid_request", "logitBias entries must be [token, bias]");
+      const double token = pair.As<Napi::Array>().Get(0u).ToNumber().DoubleValue();
+      const double value = pair.As<Napi::Array>().Get(1u).ToNumber().DoubleValue();
+      if (!(token >= 0 && token < n_vocab)) throw_coded(env, "invalid_request", "logitBias token id out of range");
+      p.logit_bias.push_back({static_cast<llama_token>(token), static_cast<float>(value)});
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+Napi::Function Engine::Define(Napi::Env env) {
+  return DefineClass(env, "Engine", {
+    InstanceMethod<&Engine::Submit>("submit"),
+    InstanceMethod<&Engine::Cancel>("cancel"),
+    InstanceMethod<&Engine::Stats>("stats"),
+    InstanceMethod<&Engine::Ref>("ref"),
+    InstanceMethod<&Engine::Unref>("unref"),
+    InstanceMethod<&Engine::Close>("close"),
+  });
+}
+
+Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw_coded(env, "invalid_argument", "model must be a Model");
+  auto model = Model::Unwrap(info[0].As<Napi::Object>())->shared(env);
+  Napi::Object opts = require_object(info, 1, "options");
+  Napi::Function on_events = require_function(info, 2, "onEvents");
+
+  SchedulerConfig config;
+  config.context_size = positive_u32(opts, "contextSize", config.context_size, 1u << 20);
+  config.parallel = positive_u32(opts, "parallel", config.parallel, 256);
+  config.batch_size = positive_u32(opts, "batchSize", config.batch_size, 1u << 16);
+  config.queue_limit = positive_u32(opts, "queueLimit", config.queue_limit, 1u << 20);
+  config.threads = static_cast<int32_t>(number_or(opts, "threads", 0));
+  vocab_ = llama_model_get_vocab(model.get());  // the scheduler keeps the model alive
+  vocab_size_ = llama_vocab_n_tokens(vocab_);
+  on_events_ = Napi::Persistent(on_events);
+
+  // The wake-up needs the thread-safe function, which needs the scheduler as its context: the
+  // cell is filled right after construction, before any request can produce an event.
+  auto tsfn_cell = std::make_shared<Napi::ThreadSafeFunction>();
+  scheduler_ = std::make_shared<Scheduler>(model, config, [tsfn_cell](Scheduler* s) {
+    tsfn_cell->NonBlockingCall(s, [](Napi::Env env, Napi::Function fn, Scheduler* sched) { deliver_events(env, fn, sched); });
+  });
+  if (!scheduler_->ok()) {
+    scheduler_.reset();
+    throw_coded(env, "context_failed", "llama.cpp could not create a context (out of memory?)");
+  }
+  // The function's finalizer holds the last reference, so a queued call never outlives its scheduler.
+  auto* keep = new std::shared_ptr<Scheduler>(scheduler_);
+  tsfn_ = Napi::ThreadSafeFunction::New(env, on_events, "shimmy-engine", 0, 1, keep,
+                                        [](Napi::Env, std::shared_ptr<Scheduler>* k) { delete k; });
+  *tsfn_cell = tsfn_;
+  tsfn_.Unref(env);  // lib/engine refs it while requests are in flight
+  napi_add_env_cleanup_hook(env, StopAtExit, scheduler_.get());
+}
+
+Engine::~Engine() {
+  if (scheduler_ && !closing_) {
+    napi_remove_env_cleanup_hook(Env(), StopAtExit, scheduler_.get());
+    scheduler_->stop();
+    tsfn_.Release();
+  }
+}
+
+void Engine::StopAtExit(void* self) { static_cast<Scheduler*>(self)->stop(); }
+
+Scheduler& Engine::scheduler(Napi::Env env) {
+  if (!scheduler_ || closing_) throw_coded(env, "model_closed", "the engine was closed");
+  return *scheduler_;
+}
+
+// submit(id, promptTokens: Int32Array, options) — throws context_overflow, queue_full, invalid_request.
+Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Scheduler& s = scheduler(env);
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsObject() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw_coded(env, "invalid_argument", "submit(id: number, prompt: Int32Array, options: object)");
+  }
+  auto tokens = info[1].As<Napi::Int32Array>();
+  Napi::Object opts = info[2].As<Napi::Object>();
+  Request req;
+  req.id = info[0].As<Napi::Number>().Int32Value();
+  req.prompt.assign(tokens.Data(), tokens.Data() + tokens.ElementLength());
+  if (req.prompt.empty()) throw_coded(env, "invalid_request", "the prompt is empty");
+  for (llama_token t : req.prompt) {
+    if (t < 0 || t >= vocab_size_) throw_coded(env, "invalid_request", "prompt token id out of range");
+  }
+  req.max_tokens = static_cast<int32_t>(number_or(opts, "maxTokens", -1));
+  req.ignore_eos = bool_or(opts, "ignoreEos", false);
+
+  const size_t ctx = s.config().context_size;
+  const size_t needed = req.prompt.size() + static_cast<size_t>(req.max_tokens > 0 ? req.max_tokens : 1);
+  if (needed > ctx) {
+    throw_coded(env, "context_overflow",
+                "the prompt (" + std::to_string(req.prompt.size()) + " tokens) plus max_tokens (" +
+                    std::to_string(req.max_tokens < 0 ? 0 : req.max_tokens) + ") does not fit the context of " +
+                    std::to_string(ctx) + " tokens");
+  }
+  Napi::Value stops = opts.Get("stop");
+  if (stops.IsArray()) {
+    auto arr = stops.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsString()) throw_coded(env, "invalid_request", "stop must be an array of strings");
+      std::string stop = v.As<Napi::String>().Utf8Value();
+      if (!stop.empty()) req.stops.push_back(std::move(stop));
+    }
+  }
+  SamplingParams sampling = read_sampling(env, opts, vocab_size_);
+  req.sampler = make_sampler(vocab_, sampling);
+  if (!req.sampler) throw_coded(env, "invalid_request", "the grammar could not be parsed");
+  if (!s.submit(std::move(req))) throw_coded(env, "queue_full", "all slots are busy and the wait queue is full");
+  return env.Undefined();
+}
+
+Napi::Value Engine::Cancel(const Napi::CallbackInfo& info) {
+  if (scheduler_ && !closing_ && info.Length() > 0 && info[0].IsNumber()) {
+    scheduler_->cancel(info[0].As<Napi::Number>().Int32Value());
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Engine::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Scheduler& s = scheduler(env);
+  const SchedulerStats st = s.stats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("slotsBusy", st.slots_busy);
+  o.Set("queued", st.queued);
+  o.Set("steps", Napi::Number::New(env, static_cast<double>(st.steps)));
+  o.Set("tokensGenerated", Napi::Number::New(env, static_cast<double>(st.tokens_generated)));
+  o.Set("parallel", s.config().parallel);
+  o.Set("contextSize", s.config().context_size);
+  return o;
+}
+
+Napi::Value Engine::Ref(const Napi::CallbackInfo& info) {
+  if (scheduler_ && !closing_) tsfn_.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value Engine::Unref(const Napi::CallbackInfo& info) {
+  if (scheduler_ && !closing_) tsfn_.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value Engine::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!scheduler_ || closing_) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Resolve(env.Undefined());
+    return d.Promise();
+  }
+  closing_ = true;
+  napi_remove_env_cleanup_hook(env, StopAtExit, scheduler_.get());
+  auto* worker = new CloseWorker(env, scheduler_, tsfn_, on_events_.Value());
+  worker->Queue();
+  return worker->promise();
+}
+
+}  // namespace shimmy

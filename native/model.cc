@@ -1,0 +1,263 @@
+#include "model.h"
+
+#include "addon_data.h"
+#include "log.h"
+#include "napi_util.h"
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+namespace shimmy {
+
+namespace {
+
+struct ModelDeleter {
+  void operator()(llama_model* m) const { llama_model_free(m); }
+};
+
+// Loads on a libuv worker thread; llama.cpp's progress callback feeds JS (coalesced to the latest
+// value) and returns false once abort() was called, which makes llama.cpp stop reading.
+class LoadWorker : public Napi::AsyncProgressWorker<float> {
+ public:
+  LoadWorker(Napi::Env env, std::string path, llama_model_params params, Napi::Function on_progress)
+      : Napi::AsyncProgressWorker<float>(env), deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)), params_(params), aborted_(std::make_shared<std::atomic<bool>>(false)) {
+    if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
+  }
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  std::shared_ptr<std::atomic<bool>> abort_flag() const { return aborted_; }
+
+ protected:
+  void Execute(const ExecutionProgress& progress) override {
+    struct Ctx { const ExecutionProgress* progress; std::atomic<bool>* aborted; } ctx{&progress, aborted_.get()};
+    params_.progress_callback = [](float p, void* user) {
+      auto* c = static_cast<Ctx*>(user);
+      c->progress->Send(&p, 1);
+      return !c->aborted->load();
+    };
+    params_.progress_callback_user_data = &ctx;
+    llama_model* model = llama_model_load_from_file(path_.c_str(), params_);
+    if (model) {
+      model_.reset(model, ModelDeleter());
+    } else {
+      error_ = take_last_error();
+    }
+  }
+
+  void OnProgress(const float* data, size_t count) override {
+    if (count == 0 || progress_fn_.IsEmpty()) return;
+    Napi::HandleScope scope(Env());
+    progress_fn_.Call({Napi::Number::New(Env(), data[count - 1])});
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!model_) {
+      if (aborted_->load()) {
+        deferred_.Reject(coded_error(env, "aborted", "model load was aborted"));
+      } else {
+        std::string why = error_.empty() ? "llama.cpp could not load it" : error_;
+        deferred_.Reject(coded_error(env, "invalid_model", "invalid GGUF model '" + path_ + "': " + why));
+      }
+      return;
+    }
+    auto* holder = new std::shared_ptr<llama_model>(std::move(model_));
+    auto external = Napi::External<std::shared_ptr<llama_model>>::New(env, holder);
+    deferred_.Resolve(AddonData::of(env).model_class.New({external}));
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  llama_model_params params_;
+  std::shared_ptr<std::atomic<bool>> aborted_;
+  Napi::FunctionReference progress_fn_;
+  std::shared_ptr<llama_model> model_;
+  std::string error_;
+};
+
+}  // namespace
+
+Napi::Function Model::Define(Napi::Env env) {
+  return DefineClass(env, "Model", {
+    InstanceMethod<&Model::Metadata>("metadata"),
+    InstanceMethod<&Model::Tokenize>("tokenize"),
+    InstanceMethod<&Model::Detokenize>("detokenize"),
+    InstanceMethod<&Model::ApplyChatTemplate>("applyChatTemplate"),
+    InstanceMethod<&Model::Close>("close"),
+  });
+}
+
+Napi::Value Model::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = require_string(info, 0, "path");
+  Napi::Object opts = require_object(info, 1, "options");
+  auto params = llama_model_default_params();
+  params.n_gpu_layers = static_cast<int32_t>(number_or(opts, "gpuLayers", params.n_gpu_layers));
+  if (!bool_or(opts, "useMmap", true)) params.load_mode = LLAMA_LOAD_MODE_NONE;
+  Napi::Function on_progress;
+  if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
+
+  auto* worker = new LoadWorker(env, path, params, on_progress);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("promise", worker->promise());
+  auto flag = worker->abort_flag();
+  result.Set("abort", Napi::Function::New(env, [flag](const Napi::CallbackInfo& i) {
+    flag->store(true);
+    return i.Env().Undefined();
+  }));
+  worker->Queue();
+  return result;
+}
+
+Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    throw_coded(info.Env(), "invalid_argument", "Model is created by loadModel()");
+  }
+  auto* holder = info[0].As<Napi::External<std::shared_ptr<llama_model>>>().Data();
+  model_ = std::move(*holder);
+  delete holder;
+}
+
+std::shared_ptr<llama_model> Model::shared(Napi::Env env) const {
+  if (!model_) throw_coded(env, "model_closed", "the model was closed");
+  return model_;
+}
+
+const llama_vocab* Model::vocab(Napi::Env env) const { return llama_model_get_vocab(shared(env).get()); }
+
+Napi::Value Model::Metadata(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  llama_model* m = shared(env).get();
+  const llama_vocab* v = llama_model_get_vocab(m);
+  Napi::Object out = Napi::Object::New(env);
+  char buf[512];
+
+  Napi::Object kv = Napi::Object::New(env);
+  const int32_t n = llama_model_meta_count(m);
+  for (int32_t i = 0; i < n; ++i) {
+    if (llama_model_meta_key_by_index(m, i, buf, sizeof buf) < 0) continue;
+    std::string key(buf);
+    const int32_t len = llama_model_meta_val_str_by_index(m, i, nullptr, 0);
+    if (len < 0) continue;
+    std::string value(static_cast<size_t>(len) + 1, '\0');
+    llama_model_meta_val_str_by_index(m, i, value.data(), value.size());
+    value.resize(static_cast<size_t>(len));
+    kv.Set(key, value);
+  }
+  out.Set("keys", kv);
+  llama_model_desc(m, buf, sizeof buf);
+  out.Set("description", std::string(buf));
+  out.Set("parameters", Napi::Number::New(env, static_cast<double>(llama_model_n_params(m))));
+  out.Set("sizeBytes", Napi::Number::New(env, static_cast<double>(llama_model_size(m))));
+  out.Set("contextLength", llama_model_n_ctx_train(m));
+  out.Set("embeddingLength", llama_model_n_embd(m));
+  out.Set("layers", llama_model_n_layer(m));
+  out.Set("heads", llama_model_n_head(m));
+  out.Set("vocabSize", llama_vocab_n_tokens(v));
+  out.Set("bos", llama_vocab_bos(v));
+  out.Set("eos", llama_vocab_eos(v));
+  out.Set("addBos", llama_vocab_get_add_bos(v));
+  out.Set("hasEncoder", llama_model_has_encoder(m));
+  const char* tmpl = llama_model_chat_template(m, nullptr);
+  out.Set("chatTemplate", tmpl ? Napi::Value(Napi::String::New(env, tmpl)) : env.Null());
+  return out;
+}
+
+// tokenize(text, addSpecial, parseSpecial) -> Int32Array
+Napi::Value Model::Tokenize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string text = require_string(info, 0, "text");
+  const bool add_special = info.Length() > 1 && info[1].ToBoolean();
+  const bool parse_special = info.Length() > 2 && info[2].ToBoolean();
+  const llama_vocab* v = vocab(env);
+  const int32_t text_len = static_cast<int32_t>(text.size());
+  std::vector<llama_token> tokens(text.size() + 2);
+  int32_t n = llama_tokenize(v, text.data(), text_len, tokens.data(), static_cast<int32_t>(tokens.size()), add_special, parse_special);
+  if (n < 0) {
+    tokens.resize(static_cast<size_t>(-n));
+    n = llama_tokenize(v, text.data(), text_len, tokens.data(), -n, add_special, parse_special);
+  }
+  if (n < 0) throw_coded(env, "invalid_request", "the text could not be tokenized");
+  auto out = Napi::Int32Array::New(env, static_cast<size_t>(n));
+  std::copy(tokens.begin(), tokens.begin() + n, out.Data());
+  return out;
+}
+
+// detokenize(Int32Array, renderSpecial) -> string
+Napi::Value Model::Detokenize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw_coded(env, "invalid_argument", "tokens must be an Int32Array");
+  }
+  auto tokens = info[0].As<Napi::Int32Array>();
+  const bool special = info.Length() > 1 && info[1].ToBoolean();
+  const llama_vocab* v = vocab(env);
+  const int32_t n_vocab = llama_vocab_n_tokens(v);
+  for (size_t i = 0; i < tokens.ElementLength(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= n_vocab) throw_coded(env, "invalid_argument", "token id out of range");
+  }
+  std::string text(tokens.ElementLength() * 8 + 16, '\0');
+  const int32_t count = static_cast<int32_t>(tokens.ElementLength());
+  int32_t n = llama_detokenize(v, tokens.Data(), count, text.data(), static_cast<int32_t>(text.size()), false, special);
+  if (n < 0) {
+    text.resize(static_cast<size_t>(-n));
+    n = llama_detokenize(v, tokens.Data(), count, text.data(), -n, false, special);
+  }
+  text.resize(n < 0 ? 0 : static_cast<size_t>(n));
+  return Napi::String::New(env, text);
+}
+
+// applyChatTemplate(template | null, [{role, content}], addAssistant) -> string
+// Uses llama.cpp's built-in template matcher (not a Jinja engine): the model's own template is
+// recognised by its markers. Throws unsupported_template when it is not recognised.
+Napi::Value Model::ApplyChatTemplate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  llama_model* m = shared(env).get();
+  std::string tmpl;
+  if (info.Length() > 0 && info[0].IsString()) {
+    tmpl = info[0].As<Napi::String>().Utf8Value();
+  } else if (const char* own = llama_model_chat_template(m, nullptr)) {
+    tmpl = own;
+  } else {
+    throw_coded(env, "unsupported_template", "the model has no chat template");
+  }
+  if (info.Length() < 2 || !info[1].IsArray()) throw_coded(env, "invalid_argument", "messages must be an array");
+  auto array = info[1].As<Napi::Array>();
+  std::vector<std::string> roles(array.Length()), contents(array.Length());
+  std::vector<llama_chat_message> messages(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsObject()) throw_coded(env, "invalid_argument", "each message must be an object");
+    roles[i] = string_or(item.As<Napi::Object>(), "role", "user");
+    contents[i] = string_or(item.As<Napi::Object>(), "content", "");
+    messages[i] = {roles[i].c_str(), contents[i].c_str()};
+  }
+  const bool add_assistant = info.Length() < 3 || info[2].ToBoolean();
+  size_t capacity = 256;
+  for (auto& c : contents) capacity += c.size() * 2 + 64;
+  std::string out(capacity, '\0');
+  int32_t n = llama_chat_apply_template(tmpl.c_str(), messages.data(), messages.size(), add_assistant,
+                                        out.data(), static_cast<int32_t>(out.size()));
+  if (n > static_cast<int32_t>(out.size())) {
+    out.resize(static_cast<size_t>(n));
+    n = llama_chat_apply_template(tmpl.c_str(), messages.data(), messages.size(), add_assistant,
+                                  out.data(), static_cast<int32_t>(out.size()));
+  }
+  if (n < 0) throw_coded(env, "unsupported_template", "llama.cpp does not recognise this chat template");
+  out.resize(static_cast<size_t>(n));
+  return Napi::String::New(env, out);
+}
+
+// Drops this handle's share of the model; engines built on it keep theirs until they close.
+Napi::Value Model::Close(const Napi::CallbackInfo& info) {
+  model_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace shimmy

@@ -1,0 +1,33 @@
+// A loaded GGUF model: asynchronous load (progress, abort), metadata, tokenizer, chat templates.
+// The llama_model is shared with the engines built on it, so it lives until the last one closes.
+#pragma once
+
+#include <llama.h>
+#include <napi.h>
+
+#include <memory>
+
+namespace shimmy {
+
+class Model : public Napi::ObjectWrap<Model> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // loadModel(path, {gpuLayers, useMmap}, onProgress(fraction)) -> {promise, abort()}
+  static Napi::Value Load(const Napi::CallbackInfo& info);
+
+  explicit Model(const Napi::CallbackInfo& info);
+  // Throws model_closed when close() was called.
+  std::shared_ptr<llama_model> shared(Napi::Env env) const;
+
+ private:
+  Napi::Value Metadata(const Napi::CallbackInfo& info);
+  Napi::Value Tokenize(const Napi::CallbackInfo& info);
+  Napi::Value Detokenize(const Napi::CallbackInfo& info);
+  Napi::Value ApplyChatTemplate(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  const llama_vocab* vocab(Napi::Env env) const;
+
+  std::shared_ptr<llama_model> model_;
+};
+
+}  // namespace shimmy

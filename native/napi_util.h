@@ -1,0 +1,60 @@
+// Small helpers for the N-API boundary. TypeScript validates options with precise messages;
+// these re-check types cheaply so a wrong call from JavaScript is an exception, never a crash.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+namespace shimmy {
+
+// Throws a JavaScript Error carrying `code` (the codes are listed in lib/engine/errors.ts).
+[[noreturn]] inline void throw_coded(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  throw error;
+}
+
+inline Napi::Value coded_error(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  return error.Value();
+}
+
+inline Napi::Object require_object(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsObject()) throw_coded(info.Env(), "invalid_argument", std::string(what) + " must be an object");
+  return info[i].As<Napi::Object>();
+}
+
+inline std::string require_string(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) throw_coded(info.Env(), "invalid_argument", std::string(what) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+inline Napi::Function require_function(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsFunction()) throw_coded(info.Env(), "invalid_argument", std::string(what) + " must be a function");
+  return info[i].As<Napi::Function>();
+}
+
+inline double number_or(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsNumber()) throw_coded(o.Env(), "invalid_argument", std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+inline bool bool_or(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsBoolean()) throw_coded(o.Env(), "invalid_argument", std::string(key) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+inline std::string string_or(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsString()) throw_coded(o.Env(), "invalid_argument", std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+}  // namespace shimmy

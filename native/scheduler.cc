@@ -1,0 +1,357 @@
+#include "scheduler.h"
+
+#include <ggml-cpu.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+namespace shimmy {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+}  // namespace
+
+struct Scheduler::Active {
+  explicit Active(Request r) : req(std::move(r)), text(req.stops) {}
+  Request req;
+  TextStream text;
+  bool cancelled = false;
+  bool generating = false;     // prompt fully decoded
+  size_t prompt_done = 0;      // prompt tokens already in the KV cache
+  llama_token next_token = 0;  // sampled, not yet decoded
+  int32_t generated = 0;
+  int32_t cached_tokens = 0;   // prompt tokens reused from an earlier request
+  int32_t batch_from = -1, batch_count = 0, logits_at = -1;  // this step's share of the batch
+  Clock::time_point started = Clock::now();
+  Clock::time_point first_token{};
+};
+
+Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
+                     std::function<void(Scheduler*)> wake)
+    : model_(std::move(model)), vocab_(llama_model_get_vocab(model_.get())),
+      config_(config), wake_(std::move(wake)) {
+  auto params = llama_context_default_params();
+  params.n_ctx = config_.context_size * config_.parallel;
+  params.n_batch = config_.batch_size;
+  params.n_ubatch = std::min<uint32_t>(config_.batch_size, 512);
+  params.n_seq_max = config_.parallel;
+  params.kv_unified = false;
+  params.no_perf = true;
+  if (config_.threads > 0) {
+    params.n_threads = config_.threads;
+    params.n_threads_batch = config_.threads;
+  }
+  ctx_ = llama_init_from_model(model_.get(), params);
+  if (!ctx_) return;
+  // A persistent thread pool, as llama-server and llama-bench use. Without one, ggml starts and
+  // joins its worker threads on every decode, which costs more than a small model's whole step.
+  auto pool_params = ggml_threadpool_params_default(static_cast<int>(params.n_threads));
+  threadpool_ = ggml_threadpool_new(&pool_params);
+  if (threadpool_) llama_attach_threadpool(ctx_, threadpool_, threadpool_);
+  batch_ = llama_batch_init(static_cast<int32_t>(config_.batch_size), 0, 1);
+  slots_.resize(config_.parallel);
+  for (uint32_t i = 0; i < config_.parallel; ++i) slots_[i].seq = static_cast<llama_seq_id>(i);
+  thread_ = std::thread([this] { run(); });
+}
+
+Scheduler::~Scheduler() {
+  stop();
+  if (ctx_) {
+    llama_batch_free(batch_);
+    llama_free(ctx_);
+  }
+  if (threadpool_) ggml_threadpool_free(threadpool_);
+}
+
+bool Scheduler::submit(Request request) {
+  {
+    std::lock_guard<std::mutex> lock(in_mutex_);
+    if (stopping_ || queued_.load() >= config_.queue_limit + config_.parallel) return false;
+    incoming_.push_back(std::move(request));
+    queued_++;
+  }
+  in_cv_.notify_one();
+  return true;
+}
+
+void Scheduler::cancel(int32_t id) {
+  {
+    std::lock_guard<std::mutex> lock(in_mutex_);
+    incoming_cancels_.push_back(id);
+  }
+  in_cv_.notify_one();
+}
+
+std::vector<Event> Scheduler::take_events() {
+  std::vector<Event> events;
+  std::lock_guard<std::mutex> lock(out_mutex_);
+  events.swap(outbox_);
+  wake_pending_ = false;
+  return events;
+}
+
+SchedulerStats Scheduler::stats() {
+  return {busy_.load(), queued_.load() - busy_.load(), steps_.load(), tokens_generated_.load()};
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard<std::mutex> lock(in_mutex_);
+    stopping_ = true;
+  }
+  in_cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Scheduler::emit(Event event) { step_events_.push_back(std::move(event)); }
+
+// One wake-up per step at most: if JavaScript has not yet drained the previous step's events,
+// they are appended to and no new call is queued. The engine never waits for JavaScript.
+void Scheduler::publish() {
+  if (step_events_.empty()) return;
+  bool need_wake = false;
+  {
+    std::lock_guard<std::mutex> lock(out_mutex_);
+    if (outbox_.empty()) {
+      outbox_.swap(step_events_);
+    } else {
+      for (auto& e : step_events_) outbox_.push_back(std::move(e));
+    }
+    step_events_.clear();
+    need_wake = !wake_pending_;
+    wake_pending_ = true;
+  }
+  if (need_wake) wake_(this);
+}
+
+void Scheduler::run() {
+  std::vector<int32_t> cancels;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(in_mutex_);
+      const bool idle = busy_.load() == 0 && waiting_.empty();
+      if (idle) in_cv_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !incoming_cancels_.empty(); });
+      if (stopping_) break;
+    }
+    take_incoming(cancels);
+    apply_cancels(cancels);
+    assign_slots();
+    if (build_batch()) {
+      const int32_t rc = llama_decode(ctx_, batch_);
+      steps_++;
+      if (rc == 0) {
+        after_decode();
+      } else {
+        fail_batch("llama_decode failed with status " + std::to_string(rc));
+      }
+    }
+    publish();
+  }
+
+  // Shutting down: every request still here ends as cancelled.
+  take_incoming(cancels);
+  for (auto& slot : slots_) {
+    if (slot.active) finish(slot, "cancelled");
+  }
+  for (auto& w : waiting_) {
+    emit({w->req.id, EventKind::Done, "cancelled", static_cast<int32_t>(w->req.prompt.size())});
+  }
+  waiting_.clear();
+  queued_ = 0;
+  publish();
+}
+
+void Scheduler::take_incoming(std::vector<int32_t>& cancels) {
+  cancels.clear();
+  std::lock_guard<std::mutex> lock(in_mutex_);
+  while (!incoming_.empty()) {
+    waiting_.push_back(std::make_unique<Active>(std::move(incoming_.front())));
+    incoming_.pop_front();
+  }
+  cancels.swap(incoming_cancels_);
+}
+
+void Scheduler::apply_cancels(const std::vector<int32_t>& cancels) {
+  for (int32_t id : cancels) {
+    for (auto& slot : slots_) {
+      if (slot.active && slot.active->req.id == id) {
+        release_cells(slot);  // a cancelled request's cells are freed at once
+        finish(slot, "cancelled");
+      }
+    }
+    for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+      if ((*it)->req.id == id) {
+        emit({id, EventKind::Done, "cancelled", static_cast<int32_t>((*it)->req.prompt.size())});
+        waiting_.erase(it);
+        queued_--;
+        break;
+      }
+    }
+  }
+}
+
+void Scheduler::release_cells(Slot& slot) {
+  llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+  slot.cached.clear();
+}
+
+// Gives each waiting request the idle slot whose cached tokens share the longest prefix with its
+// prompt (ties: least recently used), and drops the cells past that prefix.
+void Scheduler::assign_slots() {
+  while (!waiting_.empty()) {
+    auto& req = waiting_.front()->req;
+    Slot* best = nullptr;
+    size_t best_common = 0;
+    for (auto& slot : slots_) {
+      if (slot.active) continue;
+      size_t common = 0;
+      const size_t limit = std::min(slot.cached.size(), req.prompt.size());
+      while (common < limit && slot.cached[common] == req.prompt[common]) ++common;
+      if (!best || common > best_common || (common == best_common && slot.last_used < best->last_used)) {
+        best = &slot;
+        best_common = common;
+      }
+    }
+    if (!best) return;
+
+    // The last prompt token is always decoded again: its logits start the generation.
+    size_t keep = std::min(best_common, req.prompt.size() - 1);
+    if (!llama_memory_seq_rm(llama_get_memory(ctx_), best->seq, static_cast<llama_pos>(keep), -1)) {
+      keep = 0;  // this memory type cannot drop a tail: start the sequence afresh
+      llama_memory_seq_rm(llama_get_memory(ctx_), best->seq, -1, -1);
+    }
+    best->cached.resize(keep);
+    best->active = std::move(waiting_.front());
+    waiting_.pop_front();
+    best->active->prompt_done = keep;
+    best->active->cached_tokens = static_cast<int32_t>(keep);
+    best->active->started = Clock::now();
+    best->last_used = ++use_clock_;
+    busy_++;
+  }
+}
+
+// Generating slots first (one token each, so running streams never stall), then prompt chunks
+// of new requests in arrival order until the batch is full.
+bool Scheduler::build_batch() {
+  batch_.n_tokens = 0;
+  auto add = [&](Slot& slot, llama_token token, bool logits) {
+    const int32_t i = batch_.n_tokens++;
+    batch_.token[i] = token;
+    batch_.pos[i] = static_cast<llama_pos>(slot.cached.size() + slot.active->batch_count);
+    batch_.n_seq_id[i] = 1;
+    batch_.seq_id[i][0] = slot.seq;
+    batch_.logits[i] = logits;
+    if (slot.active->batch_count++ == 0) slot.active->batch_from = i;
+    if (logits) slot.active->logits_at = i;
+  };
+  for (auto& slot : slots_) {
+    if (!slot.active) continue;
+    slot.active->batch_count = 0;
+    slot.active->logits_at = -1;
+    if (slot.active->generating) add(slot, slot.active->next_token, true);
+  }
+
+  // Prompt slots by arrival (smaller use clock = assigned earlier).
+  std::vector<Slot*> prompting;
+  for (auto& slot : slots_) {
+    if (slot.active && !slot.active->generating) prompting.push_back(&slot);
+  }
+  std::sort(prompting.begin(), prompting.end(), [](Slot* a, Slot* b) { return a->last_used < b->last_used; });
+  for (Slot* slot : prompting) {
+    Active& a = *slot->active;
+    const int32_t room = static_cast<int32_t>(config_.batch_size) - batch_.n_tokens;
+    if (room <= 0) break;
+    const size_t left = a.req.prompt.size() - a.prompt_done;
+    const size_t take = std::min(left, static_cast<size_t>(room));
+    for (size_t k = 0; k < take; ++k) {
+      const size_t index = a.prompt_done + k;
+      add(*slot, a.req.prompt[index], index + 1 == a.req.prompt.size());
+    }
+  }
+  return batch_.n_tokens > 0;
+}
+
+void Scheduler::after_decode() {
+  for (auto& slot : slots_) {
+    if (!slot.active || slot.active->batch_count == 0) continue;
+    Active& a = *slot.active;
+    const int32_t from = a.batch_from;
+    for (int32_t k = 0; k < a.batch_count; ++k) slot.cached.push_back(batch_.token[from + k]);
+    if (!a.generating) a.prompt_done += static_cast<size_t>(a.batch_count);
+    if (a.logits_at >= 0) sample(slot);
+  }
+}
+
+void Scheduler::sample(Slot& slot) {
+  Active& a = *slot.active;
+  if (!a.generating) {
+    a.generating = true;
+    a.first_token = Clock::now();
+  }
+  const llama_token token = llama_sampler_sample(a.req.sampler.get(), ctx_, a.logits_at);
+  if (!a.req.ignore_eos && llama_vocab_is_eog(vocab_, token)) {
+    finish(slot, "stop");
+    return;
+  }
+  a.generated++;
+  tokens_generated_++;
+
+  char buf[256];
+  int32_t n = llama_token_to_piece(vocab_, token, buf, sizeof buf, 0, false);
+  std::string piece;
+  if (n >= 0) {
+    piece.assign(buf, static_cast<size_t>(n));
+  } else {
+    piece.resize(static_cast<size_t>(-n));
+    n = llama_token_to_piece(vocab_, token, piece.data(), -n, 0, false);
+  }
+  std::string text = a.text.push(piece);
+  if (!text.empty()) emit({a.req.id, EventKind::Text, std::move(text)});
+  if (a.text.stopped()) {
+    finish(slot, "stop");
+    return;
+  }
+  const bool context_full = slot.cached.size() >= config_.context_size;
+  if ((a.req.max_tokens >= 0 && a.generated >= a.req.max_tokens) || context_full) {
+    finish(slot, "length");
+    return;
+  }
+  a.next_token = token;
+}
+
+void Scheduler::finish(Slot& slot, const char* reason) {
+  Active& a = *slot.active;
+  std::string tail = a.text.flush();
+  if (!tail.empty() && std::string(reason) != "cancelled") emit({a.req.id, EventKind::Text, std::move(tail)});
+  const auto now = Clock::now();
+  const bool started_generating = a.first_token != Clock::time_point{};
+  Event done{a.req.id, EventKind::Done, reason};
+  done.prompt_tokens = static_cast<int32_t>(a.req.prompt.size());
+  done.completion_tokens = a.generated;
+  done.cached_tokens = a.cached_tokens;
+  done.prompt_ms = std::chrono::duration<double, std::milli>((started_generating ? a.first_token : now) - a.started).count();
+  done.generation_ms = started_generating ? ms_since(a.first_token) : 0;
+  emit(std::move(done));
+  slot.active.reset();
+  busy_--;
+  queued_--;
+}
+
+// A failed decode poisons only the requests that had tokens in it.
+void Scheduler::fail_batch(const std::string& message) {
+  for (auto& slot : slots_) {
+    if (!slot.active || slot.active->batch_count == 0) continue;
+    emit({slot.active->req.id, EventKind::Error, message});
+    release_cells(slot);
+    slot.active.reset();
+    busy_--;
+    queued_--;
+  }
+}
+
+}  // namespace shimmy

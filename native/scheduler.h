@@ -1,0 +1,131 @@
+// The scheduler: one thread that alone owns a llama_context and runs continuous batching over
+// `parallel` slots. Knows nothing of N-API: requests come in through submit()/cancel(), results
+// leave as Events through take_events(), and `wake` is called once when the outbox goes from empty
+// to non-empty (so JavaScript is woken at most once per decode step, however many requests moved).
+#pragma once
+
+#include "sampling.h"
+
+#include <llama.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace shimmy {
+
+struct SchedulerConfig {
+  uint32_t context_size = 2048;  // per slot: prompt + generated tokens of one request
+  uint32_t parallel = 4;         // slots decoded together
+  uint32_t batch_size = 512;     // tokens per llama_decode (generating slots first, then prompts)
+  int32_t threads = 0;           // 0 = llama.cpp's default
+  uint32_t queue_limit = 256;    // requests waiting for a slot before submit() refuses
+};
+
+struct Request {
+  int32_t id = 0;
+  std::vector<llama_token> prompt;
+  int32_t max_tokens = -1;  // -1 = until the slot's context is full
+  bool ignore_eos = false;
+  std::vector<std::string> stops;
+  SamplerPtr sampler;
+};
+
+enum class EventKind : uint8_t { Text, Done, Error };
+
+struct Event {
+  int32_t id;
+  EventKind kind;
+  std::string text;           // Text: new text; Done: finish reason; Error: message
+  int32_t prompt_tokens = 0;  // Done only, from here on
+  int32_t completion_tokens = 0;
+  int32_t cached_tokens = 0;
+  double prompt_ms = 0;
+  double generation_ms = 0;
+};
+
+struct SchedulerStats {
+  uint32_t slots_busy;
+  uint32_t queued;
+  uint64_t steps;
+  uint64_t tokens_generated;
+};
+
+class Scheduler {
+ public:
+  Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config, std::function<void(Scheduler*)> wake);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Context creation can fail (out of memory): check before use.
+  bool ok() const { return ctx_ != nullptr; }
+  const SchedulerConfig& config() const { return config_; }
+
+  // Returns false when the wait queue is full.
+  bool submit(Request request);
+  void cancel(int32_t id);
+  std::vector<Event> take_events();
+  SchedulerStats stats();
+  // Cancels everything, finishes the thread. Blocks for at most one decode step.
+  void stop();
+
+ private:
+  struct Active;
+  struct Slot {
+    llama_seq_id seq;
+    std::unique_ptr<Active> active;     // null when idle
+    std::vector<llama_token> cached;    // tokens whose KV cells this sequence holds
+    uint64_t last_used = 0;
+  };
+
+  void run();
+  void take_incoming(std::vector<int32_t>& cancels);
+  void apply_cancels(const std::vector<int32_t>& cancels);
+  void assign_slots();
+  bool build_batch();
+  void after_decode();
+  void sample(Slot& slot);
+  void finish(Slot& slot, const char* reason);
+  void fail_batch(const std::string& message);
+  void release_cells(Slot& slot);
+  void emit(Event event);
+  void publish();
+
+  std::shared_ptr<llama_model> model_;
+  const llama_vocab* vocab_;
+  SchedulerConfig config_;
+  std::function<void(Scheduler*)> wake_;
+  llama_context* ctx_ = nullptr;
+  ggml_threadpool* threadpool_ = nullptr;
+  llama_batch batch_{};
+  std::vector<Slot> slots_;
+  std::deque<std::unique_ptr<Active>> waiting_;  // owned by the thread
+
+  std::mutex in_mutex_;
+  std::condition_variable in_cv_;
+  std::deque<Request> incoming_;
+  std::vector<int32_t> incoming_cancels_;
+  bool stopping_ = false;
+  std::atomic<uint32_t> queued_{0};
+
+  std::mutex out_mutex_;
+  std::vector<Event> outbox_;
+  std::vector<Event> step_events_;  // collected during a step, published once at its end
+  bool wake_pending_ = false;
+
+  std::atomic<uint32_t> busy_{0};
+  std::atomic<uint64_t> steps_{0};
+  std::atomic<uint64_t> tokens_generated_{0};
+  uint64_t use_clock_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace shimmy

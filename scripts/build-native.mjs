@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// Compiles the addon (and the static llama.cpp inside it) with cmake-js.
+//   SHIMMY_GPU=cpu|cuda|vulkan|metal   ggml backend (default cpu)
+//   SHIMMY_RPC=1                       also build ggml's RPC backend
+//   --prebuild                         portable build into prebuilds/<platform>-<arch>/
+// clang is preferred when present: it is what we measured llama.cpp's AMX kernels with. GCC 12
+// miscompiles them, which vendor/patches/0001 works around, so GCC builds are safe too.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const prebuild = process.argv.includes('--prebuild');
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+
+execFileSync(process.execPath, [join(root, 'scripts', 'vendor-llama.mjs')], { stdio: 'inherit' });
+
+const gpu = (process.env.SHIMMY_GPU || 'cpu').toLowerCase();
+const buildDir = prebuild ? 'build-prebuild' : 'build';
+const defines = [`--CDSHIMMY_GPU=${gpu}`, `--CDSHIMMY_RPC=${process.env.SHIMMY_RPC === '1' ? 'ON' : 'OFF'}`];
+if (prebuild) defines.push('--CDSHIMMY_NATIVE=OFF');
+
+const env = { ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: String(availableParallelism()) };
+if (!env.CC && !env.CXX) {
+  const clang = ['clang-16', 'clang'].find(has);
+  if (clang) Object.assign(env, { CC: clang, CXX: clang.replace('clang', 'clang++') });
+}
+const args = ['build', '--out', buildDir, ...defines];
+if (has('ninja')) args.push('--generator', 'Ninja');
+
+console.log(`shimmy: building the native addon (${gpu}${prebuild ? ', portable' : ''}) with ${env.CXX || 'the default compiler'}`);
+const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
+execFileSync(process.execPath, [cmakeJs, ...args], { stdio: 'inherit', cwd: root, env });
+
+if (prebuild) {
+  const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(root, buildDir, 'Release', 'shimmy.node'), join(dir, 'shimmy.napi.node'));
+  console.log(`shimmy: wrote ${dir}/shimmy.napi.node`);
+}
