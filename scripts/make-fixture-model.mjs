@@ -1,0 +1,216 @@
+#!/usr/bin/env node
+// Writes a llama-architecture GGUF with seeded random weights and a real tokenizer copied from
+// one of llama.cpp's vocab files (vendor/llama.cpp/models/ggml-vocab-*.gguf), so tests and
+// benchmarks need no downloaded model. The text it generates is noise; its speed and its
+// tokenizer are real.
+//
+//   node scripts/make-fixture-model.mjs OUT.gguf [--preset tiny|bench] [--type f32|q8_0|q4_0]
+//        [--vocab llama-spm|phi-3|qwen2|…] [--seed N]
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export const presets = {
+  // Small enough to generate in milliseconds; quantizable (every row a multiple of 32).
+  tiny: { embd: 64, layers: 2, heads: 4, headsKv: 2, ff: 128, ctx: 2048 },
+  // The reference model of the engine issue: 0.85B parameters with a 32k vocabulary.
+  bench: { embd: 2048, layers: 16, heads: 32, headsKv: 8, ff: 5632, ctx: 4096 },
+};
+
+const GGUF = { UINT32: 4, FLOAT32: 6, STRING: 8, ARRAY: 9, UINT64: 10 };
+const TENSOR = { f32: 0, q4_0: 2, q8_0: 8 };
+const FILE_TYPE = { f32: 0, q4_0: 2, q8_0: 7 };
+const ALIGN = 32;
+
+// --- reading the vocab file: keep the raw bytes of every tokenizer.* key/value -------------
+function readTokenizerKvs(path) {
+  const buf = readFileSync(path);
+  let at = 0;
+  const u32 = () => { const v = buf.readUInt32LE(at); at += 4; return v; };
+  const u64 = () => { const v = Number(buf.readBigUInt64LE(at)); at += 8; return v; };
+  const str = () => { const n = u64(); const s = buf.toString('utf8', at, at + n); at += n; return s; };
+  const scalarSize = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const skipValue = (type) => {
+    if (type === GGUF.STRING) return void str();
+    if (type === GGUF.ARRAY) {
+      const elem = u32();
+      const n = u64();
+      for (let i = 0; i < n; i++) skipValue(elem);
+      return;
+    }
+    at += scalarSize[type];
+  };
+  if (buf.toString('ascii', 0, 4) !== 'GGUF') throw new Error(`${path} is not a GGUF file`);
+  at = 8;
+  u64(); // tensor count
+  const kvCount = u64();
+  const kvs = [];
+  for (let i = 0; i < kvCount; i++) {
+    const start = at;
+    const key = str();
+    skipValue(u32());
+    if (key.startsWith('tokenizer.')) kvs.push({ key, raw: buf.subarray(start, at) });
+  }
+  return kvs;
+}
+
+// --- writing -------------------------------------------------------------------------------
+class Writer {
+  constructor() { this.parts = []; this.size = 0; }
+  push(b) { this.parts.push(b); this.size += b.length; }
+  u32(v) { const b = Buffer.alloc(4); b.writeUInt32LE(v); this.push(b); }
+  u64(v) { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.push(b); }
+  f32(v) { const b = Buffer.alloc(4); b.writeFloatLE(v); this.push(b); }
+  str(s) { const b = Buffer.from(s, 'utf8'); this.u64(b.length); this.push(b); }
+  kv(key, type, value) {
+    this.str(key);
+    this.u32(type);
+    if (type === GGUF.UINT32) this.u32(value);
+    else if (type === GGUF.FLOAT32) this.f32(value);
+    else if (type === GGUF.STRING) this.str(value);
+  }
+}
+
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function toHalf(v) {
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
+  const mant = (x >>> 13) & 0x3ff;
+  if (exp <= 0) return sign;
+  if (exp >= 31) return sign | 0x7c00;
+  return sign | (exp << 10) | mant;
+}
+
+// Weights are uniform in ±scale; quantized blocks are written directly (a scale and random
+// quants), which is what a quantizer would produce for such values.
+function tensorData(type, count, scale, rand) {
+  if (type === 'f32') {
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = (rand() * 2 - 1) * scale;
+    return Buffer.from(out.buffer);
+  }
+  const blocks = count / 32;
+  const blockBytes = type === 'q8_0' ? 34 : 18;
+  const out = Buffer.alloc(blocks * blockBytes);
+  const d = toHalf(type === 'q8_0' ? scale / 127 : scale / 8);
+  for (let b = 0; b < blocks; b++) {
+    const o = b * blockBytes;
+    out.writeUInt16LE(d, o);
+    for (let j = 2; j < blockBytes; j++) out[o + j] = (rand() * 256) | 0;
+  }
+  return out;
+}
+
+export function makeFixtureModel(outPath, { preset = 'tiny', type = 'f32', vocab = 'llama-spm', seed = 42, name } = {}) {
+  const p = presets[preset];
+  if (!p) throw new Error(`unknown preset '${preset}'`);
+  if (!(type in TENSOR)) throw new Error(`unknown type '${type}' (f32, q8_0, q4_0)`);
+  const tokenizer = readTokenizerKvs(join(root, 'vendor', 'llama.cpp', 'models', `ggml-vocab-${vocab}.gguf`));
+  const tokensKv = tokenizer.find((kv) => kv.key === 'tokenizer.ggml.tokens');
+  const nVocab = Number(tokensKv.raw.readBigUInt64LE(8 + tokensKv.key.length + 4 + 4));
+  const headDim = p.embd / p.heads;
+  const kvDim = headDim * p.headsKv;
+
+  const tensors = [
+    ['token_embd.weight', [p.embd, nVocab], type],
+    ['output_norm.weight', [p.embd], 'f32'],
+    ['output.weight', [p.embd, nVocab], type],
+  ];
+  for (let i = 0; i < p.layers; i++) {
+    tensors.push(
+      [`blk.${i}.attn_norm.weight`, [p.embd], 'f32'],
+      [`blk.${i}.attn_q.weight`, [p.embd, p.embd], type],
+      [`blk.${i}.attn_k.weight`, [p.embd, kvDim], type],
+      [`blk.${i}.attn_v.weight`, [p.embd, kvDim], type],
+      [`blk.${i}.attn_output.weight`, [p.embd, p.embd], type],
+      [`blk.${i}.ffn_norm.weight`, [p.embd], 'f32'],
+      [`blk.${i}.ffn_gate.weight`, [p.embd, p.ff], type],
+      [`blk.${i}.ffn_up.weight`, [p.embd, p.ff], type],
+      [`blk.${i}.ffn_down.weight`, [p.ff, p.embd], type],
+    );
+  }
+
+  const header = new Writer();
+  header.push(Buffer.from('GGUF'));
+  header.u32(3);
+  header.u64(tensors.length);
+  header.u64(13 + tokenizer.length);
+  header.kv('general.architecture', GGUF.STRING, 'llama');
+  header.kv('general.name', GGUF.STRING, name ?? `shimmy-fixture-${preset}-${type}`);
+  header.kv('general.file_type', GGUF.UINT32, FILE_TYPE[type]);
+  header.kv('llama.context_length', GGUF.UINT32, p.ctx);
+  header.kv('llama.embedding_length', GGUF.UINT32, p.embd);
+  header.kv('llama.block_count', GGUF.UINT32, p.layers);
+  header.kv('llama.feed_forward_length', GGUF.UINT32, p.ff);
+  header.kv('llama.attention.head_count', GGUF.UINT32, p.heads);
+  header.kv('llama.attention.head_count_kv', GGUF.UINT32, p.headsKv);
+  header.kv('llama.rope.dimension_count', GGUF.UINT32, headDim);
+  header.kv('llama.attention.layer_norm_rms_epsilon', GGUF.FLOAT32, 1e-5);
+  header.kv('llama.rope.freq_base', GGUF.FLOAT32, 10000);
+  header.kv('llama.vocab_size', GGUF.UINT32, nVocab);
+  for (const kv of tokenizer) header.push(kv.raw);
+
+  const bytesOf = (dims, t) => {
+    const n = dims.reduce((a, b) => a * b, 1);
+    return t === 'f32' ? n * 4 : t === 'q8_0' ? (n / 32) * 34 : (n / 32) * 18;
+  };
+  let offset = 0;
+  const layout = tensors.map(([tname, dims, t]) => {
+    const entry = { tname, dims, t, offset };
+    offset += Math.ceil(bytesOf(dims, t) / ALIGN) * ALIGN;
+    return entry;
+  });
+  for (const { tname, dims, t, offset: off } of layout) {
+    header.str(tname);
+    header.u32(dims.length);
+    for (const d of dims) header.u64(d);
+    header.u32(TENSOR[t]);
+    header.u64(off);
+  }
+  const pad = (n) => Buffer.alloc((ALIGN - (n % ALIGN)) % ALIGN);
+  header.push(pad(header.size));
+
+  const rand = mulberry32(seed);
+  const fd = openSync(outPath, 'w');
+  try {
+    for (const part of header.parts) writeSync(fd, part);
+    for (const { tname, dims, t } of layout) {
+      const count = dims.reduce((a, b) => a * b, 1);
+      // Norm weights of 1 keep activations in range; matrices get a fan-in-scaled spread.
+      const data = tname.endsWith('norm.weight')
+        ? Buffer.from(new Float32Array(count).fill(1).buffer)
+        : tensorData(t, count, 1 / Math.sqrt(dims[0]), rand);
+      writeSync(fd, data);
+      writeSync(fd, pad(data.length));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return outPath;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const out = args.find((a) => !a.startsWith('--') && !args[args.indexOf(a) - 1]?.startsWith('--'));
+  const opt = (flag, fallback) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : fallback);
+  if (!out) {
+    console.error('usage: make-fixture-model.mjs OUT.gguf [--preset tiny|bench] [--type f32|q8_0|q4_0] [--vocab llama-spm] [--seed N]');
+    process.exit(2);
+  }
+  makeFixtureModel(out, { preset: opt('--preset', 'tiny'), type: opt('--type', 'f32'), vocab: opt('--vocab', 'llama-spm'), seed: Number(opt('--seed', '42')) });
+  console.log(`wrote ${out}`);
+}

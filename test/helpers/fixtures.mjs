@@ -1,0 +1,54 @@
+// Test fixtures, generated on first use into test/.fixtures/ (git-ignored): tiny llama models
+// with seeded weights and real tokenizers, and damaged copies of them.
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeFixtureModel } from '../../scripts/make-fixture-model.mjs';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const dir = join(root, 'test', '.fixtures');
+
+/** A tiny generated model: type f32 | q8_0 | q4_0; vocab llama-spm (no template) | phi-3 (has one). */
+export function fixtureModel(type = 'f32', vocab = 'llama-spm') {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `tiny-${vocab}-${type}.gguf`);
+  if (!existsSync(path)) makeFixtureModel(path, { preset: 'tiny', type, vocab });
+  return path;
+}
+
+/** The first `fraction` of a fixture model's bytes. */
+export function truncatedModel(fraction = 0.5) {
+  const path = join(dir, `truncated-${fraction}.gguf`);
+  const bytes = readFileSync(fixtureModel());
+  writeFileSync(path, bytes.subarray(0, Math.floor(bytes.length * fraction)));
+  return path;
+}
+
+/** A fixture model whose header bytes after the magic are garbage. */
+export function corruptModel() {
+  const path = join(dir, 'corrupt.gguf');
+  copyFileSync(fixtureModel(), path);
+  const bytes = readFileSync(path);
+  for (let i = 8; i < 64; i++) bytes[i] = 0xff;
+  writeFileSync(path, bytes);
+  return path;
+}
+
+/** A file that is not a GGUF at all. */
+export function notAModel() {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'not-a-model.gguf');
+  writeFileSync(path, 'this is plain text, not a GGUF file\n');
+  return path;
+}
+
+/** The real trained model, or undefined with the reason printed once. */
+export function storiesModel() {
+  const path = process.env.SHIMMY_TEST_MODEL;
+  if (path && existsSync(path)) return path;
+  return undefined;
+}
+
+export const storiesSkip = storiesModel()
+  ? false
+  : `SHIMMY_TEST_MODEL is not set to an existing file (e.g. ../shared/models/stories260K.gguf): real-text tests skipped`;

@@ -1,0 +1,48 @@
+// The real trained model (SHIMMY_TEST_MODEL=../shared/models/stories260K.gguf): real English.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { loadModel } from '../dist/index.js';
+import { storiesModel, storiesSkip } from './helpers/fixtures.mjs';
+
+// What llama.cpp's own llama-completion prints at the vendored commit for
+// `-p "Once upon a time" -n 40 --temp 0` (shared/models/README.md).
+const REFERENCE = ', there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.';
+
+describe('stories260K', { skip: storiesSkip }, () => {
+  let model;
+  before(async () => {
+    model = await loadModel(storiesModel(), { contextSize: 2048, parallel: 8 });
+  });
+  after(() => model?.close());
+
+  test('greedy generation matches llama-completion', async () => {
+    let text = '';
+    for await (const chunk of model.generate({ prompt: 'Once upon a time', maxTokens: 40, temperature: 0 })) text += chunk.text;
+    assert.equal(text, REFERENCE);
+  });
+
+  test('8 concurrent greedy requests equal a single one, and finish sooner than 8 in a row', async () => {
+    const options = { prompt: 'Once upon a time', maxTokens: 300, temperature: 0, ignoreEos: true };
+    const t0 = performance.now();
+    const sequential = [];
+    for (let i = 0; i < 8; i++) sequential.push(await model.complete(options));
+    const t1 = performance.now();
+    const concurrent = await Promise.all(Array.from({ length: 8 }, () => model.complete(options)));
+    const t2 = performance.now();
+    for (const r of concurrent) assert.equal(r.text, sequential[0].text);
+    assert.ok(sequential[0].text.startsWith(REFERENCE));
+    assert.ok(t2 - t1 < t1 - t0, `8 concurrent took ${(t2 - t1).toFixed(0)} ms, 8 sequential ${(t1 - t0).toFixed(0)} ms`);
+  });
+
+  test('a stop string cuts real text before it', async () => {
+    const r = await model.complete({ prompt: 'Once upon a time', maxTokens: 40, temperature: 0, stop: ['Lily', 'park'] });
+    assert.equal(r.finishReason, 'stop');
+    assert.equal(r.text, ', there was a little girl named ');
+  });
+
+  test('a follow-up prompt reuses the cached prefix of the previous turn', async () => {
+    const first = await model.complete({ prompt: 'Once upon a time, there was a dog.', maxTokens: 20, temperature: 0 });
+    const second = await model.complete({ prompt: 'Once upon a time, there was a dog.' + first.text + ' The end.', maxTokens: 5, temperature: 0 });
+    assert.ok(second.usage.cachedTokens >= first.usage.promptTokens, `cached ${second.usage.cachedTokens}`);
+  });
+});
