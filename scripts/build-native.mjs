@@ -22,7 +22,8 @@ const buildDir = prebuild ? 'build-prebuild' : 'build';
 const defines = [`--CDSHIMMY_GPU=${gpu}`, `--CDSHIMMY_RPC=${process.env.SHIMMY_RPC === '1' ? 'ON' : 'OFF'}`];
 if (prebuild) defines.push('--CDSHIMMY_NATIVE=OFF');
 
-const env = { ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: String(availableParallelism()) };
+// CCACHE_BASEDIR makes ccache hits independent of where the clone lives.
+const env = { CCACHE_BASEDIR: root, ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: String(availableParallelism()) };
 if (!env.CC && !env.CXX) {
   const clang = ['clang-16', 'clang'].find(has);
   if (clang) Object.assign(env, { CC: clang, CXX: clang.replace('clang', 'clang++') });
