@@ -236,7 +236,7 @@ function describe(path: string, meta: NativeMetadata, contextSize: number, paral
     parameters: meta.parameters,
     sizeBytes: meta.sizeBytes,
     // general.file_type is absent in some conversions; the description then names the type.
-    quantization: (fileType !== undefined ? fileTypes[fileType] : undefined) ?? meta.description.split(' ').slice(2).join(' '),
+    quantization: (fileType !== undefined ? fileTypes[fileType] : undefined) ?? /\b(F32|F16|BF16|I?Q\d\w*)\b/.exec(meta.description)?.[1] ?? 'unknown',
     trainedContextLength: meta.contextLength,
     contextSize,
     parallel,

@@ -1,0 +1,66 @@
+// What the CLI commands share: flags → discovery, a load progress display, one-line failures.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../native.js';
+import { discoverModels, type Discovery } from '../models/discovery.js';
+import { ShimmyError } from '../engine/errors.js';
+
+export const version: string = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version;
+
+export interface CommonFlags {
+  model?: string;
+  'model-dirs'?: string;
+  verbose?: boolean;
+}
+
+export function discover(flags: CommonFlags): Discovery {
+  const dirs = flags['model-dirs'] ? String(flags['model-dirs']).split(/[;,]/).filter(Boolean) : [];
+  return discoverModels({ modelPath: flags.model ? String(flags.model) : undefined, modelDirs: dirs });
+}
+
+/** A one-line failure: `shimmy: message` on stderr, exit status 1, never a stack trace. */
+export class CliError extends Error {}
+
+export function fail(message: string): never {
+  throw new CliError(message);
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof CliError) return error.message;
+  if (error instanceof ShimmyError) return `${error.message} (${error.code})`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Progress of a model load on stderr: a bar on a terminal, a few plain lines otherwise. */
+export function loadProgress(label: string): (fraction: number) => void {
+  const tty = process.stderr.isTTY === true;
+  let lastStep = -1;
+  return (fraction) => {
+    const percent = Math.round(fraction * 100);
+    if (tty) {
+      const width = 30;
+      const filled = Math.round(fraction * width);
+      process.stderr.write(`\rloading ${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${percent}%${fraction >= 1 ? '\n' : ''}`);
+    } else {
+      const step = Math.floor(percent / 25);
+      if (step !== lastStep) {
+        lastStep = step;
+        process.stderr.write(`loading ${label}: ${percent}%\n`);
+      }
+    }
+  };
+}
+
+export function formatSize(bytes: number): string {
+  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(2)} GiB`;
+  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+export function number(flags: object, name: string): number | undefined {
+  const v = (flags as Record<string, unknown>)[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v === 'boolean' || !Number.isFinite(n)) fail(`--${name} must be a number (got '${v}')`);
+  return n;
+}

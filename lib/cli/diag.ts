@@ -1,0 +1,23 @@
+import { arch, cpus, freemem, platform, release, totalmem } from 'node:os';
+import { native } from '../native.js';
+import { discover, formatSize, version, type CommonFlags } from './common.js';
+
+export function diag(flags: CommonFlags): void {
+  const info = native().systemInfo();
+  const discovery = discover(flags);
+  const features = Object.entries(info.cpuFeatures).filter(([, on]) => on).map(([name]) => name);
+  console.log(`shimmy:        ${version}`);
+  console.log(`node:          ${process.version} (N-API ${process.versions.napi})`);
+  console.log(`platform:      ${platform()} ${release()} ${arch()}`);
+  console.log(`cpu:           ${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`);
+  console.log(`cpu features:  ${features.join(' ') || 'none detected'}`);
+  console.log(`backend:       compiled ${info.gpuBackend}${info.rpc ? ' + rpc' : ''}; GPU offload ${info.supportsGpuOffload ? 'usable' : 'not available'}`);
+  for (const d of info.devices) {
+    console.log(`device:        ${d.name} (${d.type}) ${d.description}${d.memoryTotal ? `, ${formatSize(d.memoryFree)} free of ${formatSize(d.memoryTotal)}` : ''}`);
+  }
+  console.log(`memory:        ${formatSize(freemem())} free of ${formatSize(totalmem())}; this process ${formatSize(process.memoryUsage.rss())}`);
+  console.log('model dirs:');
+  for (const place of discovery.searched) console.log(`  ${place.exists ? 'found  ' : 'missing'} ${place.source.padEnd(11)} ${place.path}`);
+  console.log(`models found:  ${discovery.models.length}${discovery.base ? ` (default: ${discovery.base.id})` : ''}`);
+  if (flags.verbose) console.log(`llama.cpp:     ${info.llamaSystemInfo}`);
+}

@@ -1,0 +1,88 @@
+// The shimmy command line: this file only declares the sade program; each command is a module.
+import sade from 'sade';
+import { describeError, version } from './common.js';
+import { diag } from './diag.js';
+import { generate } from './generate.js';
+import { discoverCommand, list } from './list.js';
+import { probe } from './probe.js';
+
+
+const commands = ['serve', 'generate', 'list', 'probe', 'diag', 'discover'];
+
+function program() {
+  const prog = sade('shimmy').version(version);
+  prog.option('--model', 'Path to a GGUF model (default: SHIMMY_BASE_GGUF, or the first one found)')
+    .option('--model-dirs', 'Extra model directories, separated by ; or , (also SHIMMY_MODEL_PATHS)')
+    .option('--verbose', 'Enable verbose logging');
+
+  prog.command('serve').describe('Run the HTTP/WebSocket server (seed API, OpenAI API, /metrics).')
+    .option('--bind', 'Address to listen on', '127.0.0.1:11435')
+    .option('--port', 'Port (overrides the port of --bind)')
+    .option('--api-key', 'Require "Authorization: Bearer KEY" on every route but /api/health')
+    .option('--parallel', 'Requests decoded together per model', 4)
+    .option('--ctx-size', 'Context tokens per request (default: min(4096, the model\'s))')
+    .option('--threads', 'CPU threads per model')
+    .option('--max-loaded', 'Models kept loaded at once (least recently used is unloaded)', 2)
+    .option('--body-limit', 'Largest request body in bytes', 4 << 20)
+    .example('serve --bind 127.0.0.1:11435 --model ./models/stories260K.gguf')
+    .action(async (flags) => (await import('./serve.js')).serve(flags)); // uWS loads only for serve
+
+  prog.command('generate').describe('Generate text, streamed to stdout.')
+    .option('--prompt', 'The prompt (required)')
+    .option('--max-tokens', 'Tokens to generate at most', 100)
+    .option('--temperature', 'Sampling temperature (0 = greedy)', 0.7)
+    .option('--top-k', 'Top-k sampling')
+    .option('--top-p', 'Nucleus sampling')
+    .option('--min-p', 'Min-p sampling')
+    .option('--repeat-penalty', 'Repetition penalty')
+    .option('--seed', 'Sampling seed')
+    .option('--stop', 'Stop string (repeatable)')
+    .option('--ctx-size', 'Context tokens')
+    .example('generate --prompt "Hello" --max-tokens 50 --temperature 0.7')
+    .action((flags) => generate(flags));
+
+  prog.command('list').describe('List the available models.').action((flags) => list(flags));
+  prog.command('probe [model-name]').describe('Load a model and report whether and how it loads.').action((name, flags) => probe(name, flags));
+  prog.command('diag').describe('Print version, platform, CPU features, backends, model directories, memory.').action((flags) => diag(flags));
+  prog.command('discover').describe('Show where models are searched for and what was found.').action((flags) => discoverCommand(flags));
+  return prog;
+}
+
+// The seed's global flags are -v/--verbose and -V/--version; sade reserves -v for the version,
+// so the flags are translated before sade sees them, and its help text is corrected to match.
+export async function main(argv: string[]): Promise<void> {
+  const args = argv.slice(2);
+  if (args.includes('-V') || args.includes('--version')) {
+    console.log(`shimmy ${version}`);
+    return;
+  }
+  const translated = argv.map((a, i) => (i >= 2 && a === '-v' ? '--verbose' : a));
+  const prog = program();
+  const command = args.find((a) => !a.startsWith('-'));
+  const wantsHelp = args.includes('-h') || args.includes('--help');
+  if (!wantsHelp && !commands.includes(command ?? '')) {
+    process.stderr.write(command ? `shimmy: unknown command '${command}' (see 'shimmy --help')\n` : "shimmy: no command given (see 'shimmy --help')\n");
+    process.exitCode = 1;
+    return;
+  }
+  const help = prog.help.bind(prog);
+  prog.help = (cmd?: string) => {
+    const log = console.log;
+    console.log = (text: string) => log(text.replace('-v, --version    Displays current version', '-V, --version    Displays current version').replace('--verbose       ', '-v, --verbose   '));
+    try {
+      help(cmd);
+    } finally {
+      console.log = log;
+    }
+  };
+  try {
+    await prog.parse(translated, {
+      unknown: (flag: string) => {
+        throw new Error(`unknown option '${flag}' (see 'shimmy --help')`);
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`shimmy: ${describeError(error)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,25 @@
+import { ModelRegistry } from '../models/registry.js';
+import { discover, formatSize, type CommonFlags } from './common.js';
+
+export function list(flags: CommonFlags): void {
+  const discovery = discover(flags);
+  const registry = new ModelRegistry(discovery);
+  const models = registry.summaries();
+  if (models.length === 0) {
+    console.log('no models found (searched: ' + discovery.searched.map((s) => s.path).join(', ') + ')');
+    return;
+  }
+  for (const m of models) {
+    const tag = m.path === discovery.base?.path ? ' (default)' : '';
+    const facts = [m.architecture, m.quantization, m.contextLength ? `ctx ${m.contextLength}` : undefined, formatSize(m.sizeBytes), m.source].filter(Boolean).join(', ');
+    console.log(`${m.id}${tag}  ${facts}\n    ${m.path}`);
+  }
+}
+
+export function discoverCommand(flags: CommonFlags): void {
+  const discovery = discover(flags);
+  console.log('searched:');
+  for (const place of discovery.searched) console.log(`  ${place.exists ? '✓' : '✗'} ${place.source.padEnd(11)} ${place.path}`);
+  console.log(`found ${discovery.models.length} model(s):`);
+  for (const m of discovery.models) console.log(`  ${m.id}  [${m.source}]  ${m.path}`);
+}

@@ -1,0 +1,51 @@
+import { startServer } from '../server/app.js';
+import { ModelRegistry } from '../models/registry.js';
+import { discover, fail, number, version, type CommonFlags } from './common.js';
+
+export interface ServeFlags extends CommonFlags {
+  bind: string;
+  port?: string | number;
+  'api-key'?: string;
+  parallel?: number;
+  'ctx-size'?: number;
+  threads?: number;
+  'max-loaded'?: number;
+  'body-limit'?: number;
+}
+
+function parseBind(bind: string, port: unknown): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(String(bind));
+  if (!m) fail(`--bind must be HOST:PORT (got '${bind}')`);
+  const p = port === undefined ? Number(m[2]) : Number(port);
+  if (!Number.isInteger(p) || p < 0 || p > 65535) fail(`invalid port '${port ?? m[2]}'`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: p };
+}
+
+export async function serve(flags: ServeFlags): Promise<void> {
+  const { host, port } = parseBind(flags.bind, flags.port);
+  const discovery = discover(flags);
+  const registry = new ModelRegistry(discovery, {
+    parallel: number(flags, 'parallel') ?? 4,
+    contextSize: number(flags, 'ctx-size'),
+    threads: number(flags, 'threads'),
+  }, number(flags, 'max-loaded') ?? 2);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const server = await startServer({
+    host, port, registry, apiKey: flags['api-key'], version, log,
+    bodyLimit: number(flags, 'body-limit'),
+  });
+  const base = registry.base;
+  log(`shimmy ${version} listening on http://${host.includes(':') ? `[${host}]` : host}:${server.port}`);
+  log(base ? `default model: ${base.id} (${base.path}), loading…` : 'no model found: pass --model PATH or put .gguf files in ./models');
+  if (flags.verbose) for (const m of discovery.models) log(`  model ${m.id}  ${m.path}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(130); // a second signal: leave now
+    stopping = true;
+    log(`${signal}: finishing in-flight requests…`);
+    server.close(5000).then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,128 @@
+// The models a server can serve: resolves names (including `default`), loads on first use
+// (concurrent first requests share one load), and unloads the least recently used model when
+// more than `maxLoaded` are resident.
+import { loadModel, type LoadOptions, type Model } from '../engine/model.js';
+import { ShimmyError } from '../engine/errors.js';
+import type { DiscoveredModel, Discovery } from './discovery.js';
+import { readGgufHeader } from './gguf-header.js';
+
+export interface ModelSummary extends DiscoveredModel {
+  architecture?: string;
+  quantization?: string;
+  contextLength?: number;
+  loaded: boolean;
+}
+
+interface Slot {
+  entry: DiscoveredModel;
+  loading?: Promise<Model>;
+  model?: Model;
+  lastUsed: number;
+}
+
+const FILE_TYPES: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 10: 'Q2_K', 12: 'Q3_K_M', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K', 32: 'BF16' };
+
+export class ModelRegistry {
+  private readonly slots = new Map<string, Slot>();
+  private clock = 0;
+
+  constructor(
+    readonly discovery: Discovery,
+    private readonly loadOptions: LoadOptions = {},
+    private readonly maxLoaded = 2,
+  ) {
+    for (const entry of discovery.models) this.slots.set(entry.id, { entry, lastUsed: 0 });
+  }
+
+  get base(): DiscoveredModel | undefined {
+    return this.discovery.base;
+  }
+
+  /** `default`, an id, or a file stem; undefined when nothing matches. */
+  resolve(name: string): DiscoveredModel | undefined {
+    if (name === 'default') return this.discovery.base;
+    return this.slots.get(name)?.entry ?? this.discovery.models.find((m) => m.path === name);
+  }
+
+  /** Loads (once) and returns the model; model_not_found for an unknown name. */
+  async get(name: string): Promise<Model> {
+    const entry = this.resolve(name);
+    if (!entry) throw new ShimmyError('model_not_found', `Model '${name}' is not available`);
+    const slot = this.slots.get(entry.id)!;
+    slot.lastUsed = ++this.clock;
+    if (slot.model) return slot.model;
+    if (!slot.loading) {
+      slot.loading = loadModel(entry.path, this.loadOptions).then(
+        (model) => {
+          slot.model = model;
+          slot.loading = undefined;
+          void this.evict(slot);
+          return model;
+        },
+        (error) => {
+          slot.loading = undefined;
+          throw error;
+        },
+      );
+    }
+    return slot.loading;
+  }
+
+  /** The model if it is already loaded (no side effects). */
+  peek(name: string): Model | undefined {
+    const entry = this.resolve(name);
+    return entry ? this.slots.get(entry.id)?.model : undefined;
+  }
+
+  get loadedCount(): number {
+    let n = 0;
+    for (const slot of this.slots.values()) if (slot.model) n++;
+    return n;
+  }
+
+  loadedModels(): Model[] {
+    return [...this.slots.values()].flatMap((s) => (s.model ? [s.model] : []));
+  }
+
+  summaries(): ModelSummary[] {
+    return this.discovery.models.map((entry) => {
+      const summary: ModelSummary = { ...entry, loaded: !!this.slots.get(entry.id)?.model };
+      try {
+        const header = readGgufHeader(entry.path);
+        const arch = header.get('general.architecture');
+        if (typeof arch === 'string') {
+          summary.architecture = arch;
+          const ctx = header.get(`${arch}.context_length`);
+          if (ctx !== undefined) summary.contextLength = Number(ctx);
+        }
+        const fileType = header.get('general.file_type');
+        if (fileType !== undefined) summary.quantization = FILE_TYPES[Number(fileType)] ?? `type ${fileType}`;
+      } catch {
+        // listed anyway; loading it will report what is wrong
+      }
+      return summary;
+    });
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.slots.values()].map(async (slot) => {
+      const model = slot.model ?? (await slot.loading?.catch(() => undefined));
+      slot.model = undefined;
+      await model?.close();
+    }));
+  }
+
+  // Unloads least-recently-used idle models beyond the cap (never the one just loaded).
+  private async evict(keep: Slot): Promise<void> {
+    const loaded = [...this.slots.values()].filter((s) => s.model && s !== keep).sort((a, b) => a.lastUsed - b.lastUsed);
+    let excess = loaded.length + 1 - this.maxLoaded;
+    for (const slot of loaded) {
+      if (excess <= 0) break;
+      if (slot.model!.activeRequests > 0) continue;
+      const model = slot.model!;
+      slot.model = undefined;
+      excess--;
+      await model.close();
+    }
+  }
+}

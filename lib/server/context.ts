@@ -1,0 +1,31 @@
+// What every route handler shares: the registry, limits, the API key, and in-flight tracking.
+import type { ModelRegistry } from '../models/registry.js';
+
+export interface ServerOptions {
+  registry: ModelRegistry;
+  /** Largest request body accepted, in bytes (default 4 MiB). */
+  bodyLimit?: number;
+  /** When set, every route but /api/health and /health needs `Authorization: Bearer KEY`. */
+  apiKey?: string;
+  version?: string;
+  log?: (line: string) => void;
+}
+
+export interface ServerContext {
+  registry: ModelRegistry;
+  bodyLimit: number;
+  apiKey: string | undefined;
+  version: string;
+  log: (line: string) => void;
+  /** Requests in flight (generations), so shutdown can wait for them. */
+  inFlight: Set<{ cancel(): void }>;
+  /** The default model's state, for /api/health. */
+  baseState: { status: 'loading' | 'healthy' | 'unhealthy'; error?: string };
+  startedAt: number;
+  metrics: { requests: Map<string, number>; tokensGenerated: number; promptTokens: number };
+}
+
+export function countRequest(ctx: ServerContext, route: string, status: number): void {
+  const key = `${route} ${status}`;
+  ctx.metrics.requests.set(key, (ctx.metrics.requests.get(key) ?? 0) + 1);
+}
