@@ -1,7 +1,7 @@
 // Test fixtures, generated on first use into test/.fixtures/ (git-ignored): tiny llama models
 // with seeded weights and real tokenizers, and damaged copies of them.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeFixtureModel } from '../../scripts/make-fixture-model.mjs';
 
@@ -45,7 +45,7 @@ export function notAModel() {
 /** The real trained model, or undefined with the reason printed once. */
 export function storiesModel() {
   const path = process.env.SHIMMY_TEST_MODEL;
-  if (path && existsSync(path)) return path;
+  if (path && existsSync(path)) return resolve(path);
   return undefined;
 }
 
