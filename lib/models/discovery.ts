@@ -41,7 +41,7 @@ export interface Discovery {
 
 const GGUF_RE = /\.gguf$/i;
 // Only the first file of a split model is loadable; llama.cpp finds the other parts itself.
-const LATER_SPLIT_RE = /-0*([2-9]|\d{2,})-of-\d+\.gguf$/i;
+const LATER_SPLIT_RE = /-0*([2-9]|[1-9]\d+)-of-\d+\.gguf$/i;
 
 export function splitPathList(value: string | undefined): string[] {
   if (!value) return [];

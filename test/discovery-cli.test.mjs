@@ -1,0 +1,116 @@
+// Model discovery over temporary directories laid out like the real stores, and the CLI as a
+// child process.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { discoverModels } from '../dist/models/discovery.js';
+import { fixtureModel, root, storiesModel } from './helpers/fixtures.mjs';
+
+const run = promisify(execFile);
+const cli = join(root, 'bin', 'shimmy.js');
+
+function layout() {
+  const home = mkdtempSync(join(tmpdir(), 'shimmy-home-'));
+  const model = fixtureModel();
+  // Hugging Face cache: blobs + a snapshot symlink
+  const repo = join(home, '.cache', 'huggingface', 'hub', 'models--acme--tiny-GGUF');
+  mkdirSync(join(repo, 'blobs'), { recursive: true });
+  mkdirSync(join(repo, 'snapshots', 'abc123'), { recursive: true });
+  copyFileSync(model, join(repo, 'blobs', 'deadbeef'));
+  symlinkSync(join(repo, 'blobs', 'deadbeef'), join(repo, 'snapshots', 'abc123', 'tiny-q8.gguf'));
+  // Ollama: manifest → blob, plus a manifest whose blob is not a GGUF
+  const ollama = join(home, '.ollama', 'models');
+  mkdirSync(join(ollama, 'blobs'), { recursive: true });
+  copyFileSync(model, join(ollama, 'blobs', 'sha256-1111'));
+  writeFileSync(join(ollama, 'blobs', 'sha256-2222'), 'not a model');
+  for (const [name, digest] of [['tinyllama', '1111'], ['broken', '2222']]) {
+    const dir = join(ollama, 'manifests', 'registry.ollama.ai', 'library', name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'latest'), JSON.stringify({ layers: [{ mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${digest}` }] }));
+  }
+  // LM Studio and a plain ./models directory with a split model
+  const lms = join(home, '.lmstudio', 'models', 'pub', 'repo');
+  mkdirSync(lms, { recursive: true });
+  copyFileSync(model, join(lms, 'lm.gguf'));
+  const cwd = mkdtempSync(join(tmpdir(), 'shimmy-cwd-'));
+  mkdirSync(join(cwd, 'models'));
+  copyFileSync(model, join(cwd, 'models', 'local.gguf'));
+  copyFileSync(model, join(cwd, 'models', 'big-00001-of-00002.gguf'));
+  copyFileSync(model, join(cwd, 'models', 'big-00002-of-00002.gguf'));
+  return { home, cwd };
+}
+
+describe('discovery', () => {
+  test('finds ./models, the HF cache, Ollama and LM Studio with stable names', () => {
+    const { home, cwd } = layout();
+    const { models, base, searched } = discoverModels({ home, cwd, env: {} });
+    const ids = models.map((m) => `${m.source}:${m.id}`).sort();
+    assert.deepEqual(ids, [
+      'directory:big-00001-of-00002',
+      'directory:local',
+      'huggingface:acme/tiny-GGUF/tiny-q8',
+      'lmstudio:pub/repo/lm',
+      'ollama:tinyllama:latest',
+    ]);
+    assert.equal(base.id, 'big-00001-of-00002'); // the first one found when none is named
+    assert.ok(searched.every((s) => typeof s.exists === 'boolean'));
+  });
+
+  test('SHIMMY_BASE_GGUF and SHIMMY_MODEL_PATHS', () => {
+    const { home, cwd } = layout();
+    const extra = mkdtempSync(join(tmpdir(), 'shimmy-extra-'));
+    copyFileSync(fixtureModel(), join(extra, 'extra.gguf'));
+    const { models, base } = discoverModels({ home, cwd, env: { SHIMMY_BASE_GGUF: fixtureModel('q8_0'), SHIMMY_MODEL_PATHS: `${extra};/does/not/exist` } });
+    assert.equal(base.id, 'tiny-llama-spm-q8_0');
+    assert.ok(models.some((m) => m.id === 'extra'));
+  });
+});
+
+describe('cli', () => {
+  const model = storiesModel() ?? fixtureModel();
+
+  test('-V prints the version; -h lists the seed verbs and flags', async () => {
+    const { stdout } = await run(process.execPath, [cli, '-V']);
+    assert.match(stdout, /^shimmy \d+\.\d+\.\d+/);
+    const help = (await run(process.execPath, [cli, '--help'])).stdout;
+    for (const word of ['serve', 'generate', 'list', 'probe', 'diag', '-v, --verbose', '-V, --version', '-h, --help']) assert.ok(help.includes(word), word);
+  });
+
+  test('bad flags, commands and models are one line on stderr and a non-zero exit', async () => {
+    for (const args of [['list', '--bogus'], ['frobnicate'], ['generate', '--prompt', 'x', '--model', '/no/such.gguf'], ['generate', '--model', model], ['probe', 'nope', '--model', model]]) {
+      const error = await run(process.execPath, [cli, ...args]).then(() => null, (e) => e);
+      assert.ok(error, `${args.join(' ')} succeeded`);
+      assert.notEqual(error.code, 0);
+      assert.equal(error.stderr.trim().split('\n').filter((l) => !l.startsWith('loading')).length, 1, error.stderr);
+      assert.match(error.stderr, /^shimmy: /m);
+    }
+  });
+
+  test('generate streams the completion to stdout', async () => {
+    const { stdout } = await run(process.execPath, [cli, 'generate', '--prompt', 'Once upon a time', '--max-tokens', '12', '--temperature', '0', '--model', model]);
+    assert.ok(stdout.trim().length > 0);
+    if (storiesModel()) assert.ok(stdout.startsWith(', there was a little girl'));
+  });
+
+  test('list, probe and diag report on the model', async () => {
+    assert.match((await run(process.execPath, [cli, 'list', '--model', model])).stdout, /\(default\)/);
+    assert.match((await run(process.execPath, [cli, 'probe', '--model', model])).stdout, /status:\s+ok/);
+    const diag = (await run(process.execPath, [cli, 'diag', '--model', model])).stdout;
+    for (const word of ['node:', 'cpu features:', 'backend:', 'memory:', 'model dirs:']) assert.ok(diag.includes(word), word);
+  });
+
+  test('serve refuses a port in use with one line', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    const port = blocker.address().port;
+    const error = await run(process.execPath, [cli, 'serve', '--bind', `127.0.0.1:${port}`, '--model', model]).then(() => null, (e) => e);
+    blocker.close();
+    assert.ok(error);
+    assert.match(error.stderr, /^shimmy: cannot listen/m);
+  });
+});
