@@ -26,7 +26,7 @@ export function createContext(options: ServerOptions): ServerContext {
     inFlight: new Set(),
     baseState: { status: 'loading' },
     startedAt: Date.now(),
-    metrics: { requests: new Map(), tokensGenerated: 0, promptTokens: 0 },
+    metrics: { requests: new Map(), tokensGenerated: 0 },
   };
 }
 

@@ -22,7 +22,7 @@ export interface ServerContext {
   /** The default model's state, for /api/health. */
   baseState: { status: 'loading' | 'healthy' | 'unhealthy'; error?: string };
   startedAt: number;
-  metrics: { requests: Map<string, number>; tokensGenerated: number; promptTokens: number };
+  metrics: { requests: Map<string, number>; tokensGenerated: number };
 }
 
 export function countRequest(ctx: ServerContext, route: string, status: number): void {

@@ -25,8 +25,6 @@ number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1
 ws     ::= | " " | "\n" [ \t]{0,20}
 `;
 
-const openAiFields = { ...generationFields } as const;
-
 const typeOf: Record<number, string> = { 400: 'invalid_request_error', 401: 'authentication_error', 404: 'not_found_error', 413: 'invalid_request_error', 503: 'server_error' };
 
 function openAiError(ex: Exchange, e: WireError): void {
@@ -43,7 +41,7 @@ function commonOptions(body: Record<string, unknown>): Omit<GenerateOptions, 'pr
   if (typeof body.model !== 'string') throw new ShimmyError('invalid_request', "'model' is required and must be a string");
   if (body.n !== undefined && body.n !== null && body.n !== 1) throw new ShimmyError('invalid_request', "only 'n': 1 is supported");
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw new ShimmyError('invalid_request', "'stream' must be a boolean");
-  const options = parseFields(openAiFields, body, { wire: true, defaults: { temperature: 1, topP: 1, topK: 0, minP: 0 } });
+  const options = parseFields(generationFields, body, { wire: true, defaults: { temperature: 1, topP: 1, topK: 0, minP: 0 } });
   const result: ReturnType<typeof commonOptions> = { ...options, model: body.model, stream: body.stream === true, includeUsage: false };
   const streamOptions = body.stream_options as { include_usage?: unknown } | undefined;
   result.includeUsage = streamOptions?.include_usage === true;
