@@ -6,6 +6,7 @@ import { renderChat, type ChatMessage } from './chat.js';
 import { ShimmyError, toShimmyError } from './errors.js';
 import { Generation, type CompletionResult, type FinishReason } from './generation.js';
 import { parseGenerationOptions } from './options.js';
+import { ggufFileTypes } from '../models/file-types.js';
 
 export interface LoadOptions {
   /** Tokens one request may hold: prompt plus generated. Default: min(4096, the model's training context). */
@@ -219,12 +220,6 @@ export class Model {
   }
 }
 
-const fileTypes: Record<string, string> = {
-  '0': 'F32', '1': 'F16', '2': 'Q4_0', '3': 'Q4_1', '7': 'Q8_0', '8': 'Q5_0', '9': 'Q5_1', '10': 'Q2_K',
-  '11': 'Q3_K_S', '12': 'Q3_K_M', '13': 'Q3_K_L', '14': 'Q4_K_S', '15': 'Q4_K_M', '16': 'Q5_K_S', '17': 'Q5_K_M',
-  '18': 'Q6_K', '32': 'BF16',
-};
-
 function describe(path: string, meta: NativeMetadata, contextSize: number, parallel: number): ModelInfo {
   const k = meta.keys;
   const fileType = k['general.file_type'];
@@ -236,7 +231,7 @@ function describe(path: string, meta: NativeMetadata, contextSize: number, paral
     parameters: meta.parameters,
     sizeBytes: meta.sizeBytes,
     // general.file_type is absent in some conversions; the description then names the type.
-    quantization: (fileType !== undefined ? fileTypes[fileType] : undefined) ?? /\b(F32|F16|BF16|I?Q\d\w*)\b/.exec(meta.description)?.[1] ?? 'unknown',
+    quantization: (fileType !== undefined ? ggufFileTypes[Number(fileType)] : undefined) ?? /\b(F32|F16|BF16|I?Q\d\w*)\b/.exec(meta.description)?.[1] ?? 'unknown',
     trainedContextLength: meta.contextLength,
     contextSize,
     parallel,

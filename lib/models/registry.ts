@@ -4,6 +4,7 @@
 import { loadModel, type LoadOptions, type Model } from '../engine/model.js';
 import { ShimmyError } from '../engine/errors.js';
 import type { DiscoveredModel, Discovery } from './discovery.js';
+import { ggufFileTypes } from './file-types.js';
 import { readGgufHeader } from './gguf-header.js';
 
 export interface ModelSummary extends DiscoveredModel {
@@ -19,8 +20,6 @@ interface Slot {
   model?: Model;
   lastUsed: number;
 }
-
-const FILE_TYPES: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 10: 'Q2_K', 12: 'Q3_K_M', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K', 32: 'BF16' };
 
 export class ModelRegistry {
   private readonly slots = new Map<string, Slot>();
@@ -96,7 +95,7 @@ export class ModelRegistry {
           if (ctx !== undefined) summary.contextLength = Number(ctx);
         }
         const fileType = header.get('general.file_type');
-        if (fileType !== undefined) summary.quantization = FILE_TYPES[Number(fileType)] ?? `type ${fileType}`;
+        if (fileType !== undefined) summary.quantization = ggufFileTypes[Number(fileType)] ?? `type ${fileType}`;
       } catch {
         // listed anyway; loading it will report what is wrong
       }

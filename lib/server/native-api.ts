@@ -76,7 +76,7 @@ function health(ctx: ServerContext, ex: Exchange): number {
 function models(ctx: ServerContext, ex: Exchange): number {
   const base = ctx.registry.base;
   const list = ctx.registry.summaries().map((m) => ({
-    id: m === undefined ? '' : m.path === base?.path ? 'default' : m.id,
+    id: m.path === base?.path ? 'default' : m.id,
     name: m.id,
     description: m.path === base?.path ? 'Base GGUF model' : `GGUF model (${m.source})`,
     file: m.path.split(/[\\/]/).pop(),
