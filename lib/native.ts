@@ -27,8 +27,39 @@ export interface NativeModel {
   metadata(): NativeMetadata;
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
   detokenize(tokens: Int32Array, renderSpecial: boolean): string;
-  applyChatTemplate(template: string | null, messages: { role: string; content: string }[], addAssistant: boolean): string;
+  /** Resolves to the JSON of a NativeRenderedChat; rejects with code invalid_request. */
+  renderChat(requestJson: string): Promise<string>;
+  embed(inputs: Int32Array[], options: { normalize: boolean; threads: number }): Promise<Float32Array[]>;
   close(): void;
+}
+
+/** What the model's chat template produced for one request (native/chat_format.cc). */
+export interface NativeRenderedChat {
+  prompt: string;
+  format: number;
+  formatName: string;
+  grammar: string;
+  grammarKind: 'user' | 'output' | 'tool_calls';
+  grammarLazy: boolean;
+  grammarTriggers: { type: number; value: string }[];
+  preservedTokens: string[];
+  additionalStops: string[];
+  generationPrompt: string;
+  parser: string;
+  templateFallback: boolean;
+}
+
+/** A parsed reply so far, and what changed since the previous update. */
+export interface NativeParsedReply {
+  content: string;
+  reasoning: string;
+  toolCalls: { id: string; name: string; arguments: string }[];
+  diffs: { content: string; reasoning: string; toolCallIndex?: number; toolCall?: { id: string; name: string; arguments: string } }[];
+}
+
+export interface NativeChatParser {
+  /** Returns the JSON of a NativeParsedReply. */
+  update(text: string, partial: boolean): string;
 }
 
 export interface NativeEngineOptions {
@@ -54,6 +85,11 @@ export interface NativeRequestOptions {
   penaltyLastN: number;
   seed: number;
   grammar: string;
+  grammarKind: 'user' | 'output' | 'tool_calls';
+  grammarLazy: boolean;
+  grammarTriggers: { type: number; value: string }[];
+  preservedTokens: string[];
+  generationPrompt: string;
   logitBias: [number, number][];
 }
 
@@ -109,6 +145,7 @@ export interface NativeBinding {
     onProgress?: (fraction: number) => void,
   ): { promise: Promise<NativeModel>; abort(): void };
   Engine: new (model: NativeModel, options: NativeEngineOptions, onEvents: (events: NativeEvent[]) => void) => NativeEngine;
+  ChatParser: new (options: { format: number; parser: string; generationPrompt: string; parseToolCalls: boolean }) => NativeChatParser;
   setLogHandler(handler: ((level: number, text: string) => void) | null, minLevel?: number): void;
   systemInfo(): NativeSystemInfo;
 }

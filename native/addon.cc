@@ -1,10 +1,12 @@
 // Module init: llama.cpp backend, log routing, and what this build and machine can do.
 #include "addon_data.h"
+#include "chat_format.h"
 #include "engine.h"
-#include "log.h"
+#include "log_router.h"
 #include "model.h"
 
 #include <ggml-backend.h>
+#include <log.h>
 #include <ggml-cpu.h>
 #include <llama.h>
 #include <napi.h>
@@ -59,15 +61,17 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   install_log_router();
+  // common/ logs through its own printer thread, straight to the terminal; shimmy reports those
+  // conditions as errors instead, so its messages are dropped.
+  common_log_pause(common_log_main());
   llama_backend_init();
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
   Napi::Function model_class = Model::Define(env);
-  Napi::Function engine_class = Engine::Define(env);
   data->model_class = Napi::Persistent(model_class);
-  data->engine_class = Napi::Persistent(engine_class);
   exports.Set("Model", model_class);
-  exports.Set("Engine", engine_class);
+  exports.Set("Engine", Engine::Define(env));
+  exports.Set("ChatParser", ChatParser::Define(env));
   exports.Set("loadModel", Napi::Function::New(env, Model::Load, "loadModel"));
   exports.Set("setLogHandler", Napi::Function::New(env, SetLogHandler, "setLogHandler"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));

@@ -7,7 +7,6 @@ namespace shimmy {
 
 struct AddonData {
   Napi::FunctionReference model_class;
-  Napi::FunctionReference engine_class;
   static AddonData& of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 };
 

@@ -63,7 +63,49 @@ uint32_t positive_u32(Napi::Object o, const char* key, uint32_t fallback, uint32
   return static_cast<uint32_t>(v);
 }
 
-SamplingParams read_sampling(Napi::Env env, Napi::Object o, int32_t n_vocab) {
+std::vector<std::string> string_array(Napi::Object o, const char* key) {
+  std::vector<std::string> out;
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return out;
+  if (!v.IsArray()) throw_coded(o.Env(), "invalid_request", std::string(key) + " must be an array of strings");
+  auto arr = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value item = arr.Get(i);
+    if (!item.IsString()) throw_coded(o.Env(), "invalid_request", std::string(key) + " must be an array of strings");
+    out.push_back(item.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+// Grammar fields as lib/engine/chat.ts passes them from a rendered chat template.
+void read_grammar(Napi::Object o, const llama_vocab* vocab, SamplingParams& p) {
+  p.grammar = string_or(o, "grammar", "");
+  // llama.cpp aborts the process on this prefix when built without llguidance.
+  if (p.grammar.rfind("%llguidance", 0) == 0) throw_coded(o.Env(), "invalid_request", "llguidance grammars are not supported");
+  const std::string kind = string_or(o, "grammarKind", "user");
+  p.grammar_kind = kind == "output" ? GrammarKind::OutputFormat : kind == "tool_calls" ? GrammarKind::ToolCalls : GrammarKind::User;
+  p.grammar_lazy = bool_or(o, "grammarLazy", false);
+  p.generation_prompt = string_or(o, "generationPrompt", "");
+  Napi::Value triggers = o.Get("grammarTriggers");
+  if (triggers.IsArray()) {
+    auto arr = triggers.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value t = arr.Get(i);
+      if (!t.IsObject()) throw_coded(o.Env(), "invalid_request", "grammarTriggers entries must be objects");
+      const double type = number_or(t.As<Napi::Object>(), "type", -1);
+      if (!(type >= 1 && type <= 3)) throw_coded(o.Env(), "invalid_request", "grammar trigger type must be 1, 2 or 3");
+      p.grammar_triggers.push_back({static_cast<int32_t>(type), string_or(t.As<Napi::Object>(), "value", "")});
+    }
+  }
+  for (const std::string& text : string_array(o, "preservedTokens")) {
+    llama_token token;
+    if (llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), &token, 1, false, true) == 1) {
+      p.preserved_tokens.push_back(token);
+    }
+  }
+}
+
+SamplingParams read_sampling(Napi::Env env, Napi::Object o, const llama_vocab* vocab, int32_t n_vocab) {
   SamplingParams p;
   p.temperature = static_cast<float>(number_or(o, "temperature", p.temperature));
   p.top_k = static_cast<int32_t>(number_or(o, "topK", p.top_k));
@@ -75,7 +117,7 @@ SamplingParams read_sampling(Napi::Env env, Napi::Object o, int32_t n_vocab) {
   p.penalty_last_n = static_cast<int32_t>(number_or(o, "penaltyLastN", p.penalty_last_n));
   const double seed = number_or(o, "seed", -1);
   if (seed >= 0) p.seed = static_cast<uint32_t>(static_cast<uint64_t>(seed) & 0xFFFFFFFFu);
-  p.grammar = string_or(o, "grammar", "");
+  read_grammar(o, vocab, p);
   Napi::Value bias = o.Get("logitBias");
   if (bias.IsArray()) {
     auto pairs = bias.As<Napi::Array>();
@@ -117,7 +159,8 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   config.batch_size = positive_u32(opts, "batchSize", config.batch_size, 1u << 16);
   config.queue_limit = positive_u32(opts, "queueLimit", config.queue_limit, 1u << 20);
   config.threads = static_cast<int32_t>(number_or(opts, "threads", 0));
-  vocab_ = llama_model_get_vocab(model.get());  // the scheduler keeps the model alive
+  model_ = model.get();  // the scheduler keeps the model alive
+  vocab_ = llama_model_get_vocab(model_);
   vocab_size_ = llama_vocab_n_tokens(vocab_);
   on_events_ = Napi::Persistent(on_events);
 
@@ -183,18 +226,16 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
                     std::to_string(req.max_tokens < 0 ? 0 : req.max_tokens) + ") does not fit the context of " +
                     std::to_string(ctx) + " tokens");
   }
-  Napi::Value stops = opts.Get("stop");
-  if (stops.IsArray()) {
-    auto arr = stops.As<Napi::Array>();
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Value v = arr.Get(i);
-      if (!v.IsString()) throw_coded(env, "invalid_request", "stop must be an array of strings");
-      std::string stop = v.As<Napi::String>().Utf8Value();
-      if (!stop.empty()) req.stops.push_back(std::move(stop));
-    }
+  for (std::string& stop : string_array(opts, "stop")) {
+    if (!stop.empty()) req.stops.push_back(std::move(stop));
   }
-  SamplingParams sampling = read_sampling(env, opts, vocab_size_);
-  req.sampler = make_sampler(vocab_, sampling);
+  SamplingParams sampling = read_sampling(env, opts, vocab_, vocab_size_);
+  req.visible_special.insert(sampling.preserved_tokens.begin(), sampling.preserved_tokens.end());
+  try {
+    req.sampler = make_sampler(model_, sampling);
+  } catch (const std::exception& e) {
+    throw_coded(env, "invalid_request", std::string("the grammar could not be parsed: ") + e.what());
+  }
   if (!req.sampler) throw_coded(env, "invalid_request", "the grammar could not be parsed");
   if (!s.submit(std::move(req))) throw_coded(env, "queue_full", "all slots are busy and the wait queue is full");
   return env.Undefined();

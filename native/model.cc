@@ -1,7 +1,9 @@
 #include "model.h"
 
 #include "addon_data.h"
-#include "log.h"
+#include "chat_format.h"
+#include "embedder.h"
+#include "log_router.h"
 #include "napi_util.h"
 
 #include <atomic>
@@ -87,7 +89,8 @@ Napi::Function Model::Define(Napi::Env env) {
     InstanceMethod<&Model::Metadata>("metadata"),
     InstanceMethod<&Model::Tokenize>("tokenize"),
     InstanceMethod<&Model::Detokenize>("detokenize"),
-    InstanceMethod<&Model::ApplyChatTemplate>("applyChatTemplate"),
+    InstanceMethod<&Model::RenderChat>("renderChat"),
+    InstanceMethod<&Model::Embed>("embed"),
     InstanceMethod<&Model::Close>("close"),
   });
 }
@@ -213,50 +216,43 @@ Napi::Value Model::Detokenize(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, text);
 }
 
-// applyChatTemplate(template | null, [{role, content}], addAssistant) -> string
-// Uses llama.cpp's built-in template matcher (not a Jinja engine): the model's own template is
-// recognised by its markers. Throws unsupported_template when it is not recognised.
-Napi::Value Model::ApplyChatTemplate(const Napi::CallbackInfo& info) {
+// renderChat(requestJson) -> Promise<string>: the model's Jinja template applied off the main thread.
+Napi::Value Model::RenderChat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  llama_model* m = shared(env).get();
-  std::string tmpl;
-  if (info.Length() > 0 && info[0].IsString()) {
-    tmpl = info[0].As<Napi::String>().Utf8Value();
-  } else if (const char* own = llama_model_chat_template(m, nullptr)) {
-    tmpl = own;
-  } else {
-    throw_coded(env, "unsupported_template", "the model has no chat template");
-  }
-  if (info.Length() < 2 || !info[1].IsArray()) throw_coded(env, "invalid_argument", "messages must be an array");
-  auto array = info[1].As<Napi::Array>();
-  std::vector<std::string> roles(array.Length()), contents(array.Length());
-  std::vector<llama_chat_message> messages(array.Length());
+  std::string request = require_string(info, 0, "request");
+  if (!chat_) chat_ = std::make_shared<ChatTemplates>(shared(env));
+  return render_chat_async(env, chat_, std::move(request));
+}
+
+// embed([Int32Array...], {normalize, threads}) -> Promise<Float32Array[]>
+Napi::Value Model::Embed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = shared(env);
+  if (info.Length() < 1 || !info[0].IsArray()) throw_coded(env, "invalid_argument", "inputs must be an array of Int32Array");
+  Napi::Object opts = require_object(info, 1, "options");
+  auto array = info[0].As<Napi::Array>();
+  const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model.get()));
+  std::vector<std::vector<llama_token>> inputs(array.Length());
   for (uint32_t i = 0; i < array.Length(); ++i) {
     Napi::Value item = array.Get(i);
-    if (!item.IsObject()) throw_coded(env, "invalid_argument", "each message must be an object");
-    roles[i] = string_or(item.As<Napi::Object>(), "role", "user");
-    contents[i] = string_or(item.As<Napi::Object>(), "content", "");
-    messages[i] = {roles[i].c_str(), contents[i].c_str()};
+    if (!item.IsTypedArray() || item.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      throw_coded(env, "invalid_argument", "inputs must be an array of Int32Array");
+    }
+    auto tokens = item.As<Napi::Int32Array>();
+    for (size_t k = 0; k < tokens.ElementLength(); ++k) {
+      if (tokens[k] < 0 || tokens[k] >= n_vocab) throw_coded(env, "invalid_request", "token id out of range");
+    }
+    inputs[i].assign(tokens.Data(), tokens.Data() + tokens.ElementLength());
   }
-  const bool add_assistant = info.Length() < 3 || info[2].ToBoolean();
-  size_t capacity = 256;
-  for (auto& c : contents) capacity += c.size() * 2 + 64;
-  std::string out(capacity, '\0');
-  int32_t n = llama_chat_apply_template(tmpl.c_str(), messages.data(), messages.size(), add_assistant,
-                                        out.data(), static_cast<int32_t>(out.size()));
-  if (n > static_cast<int32_t>(out.size())) {
-    out.resize(static_cast<size_t>(n));
-    n = llama_chat_apply_template(tmpl.c_str(), messages.data(), messages.size(), add_assistant,
-                                  out.data(), static_cast<int32_t>(out.size()));
-  }
-  if (n < 0) throw_coded(env, "unsupported_template", "llama.cpp does not recognise this chat template");
-  out.resize(static_cast<size_t>(n));
-  return Napi::String::New(env, out);
+  if (!embedder_) embedder_ = std::make_shared<Embedder>(model, static_cast<int32_t>(number_or(opts, "threads", 0)));
+  return embed_async(env, embedder_, std::move(inputs), bool_or(opts, "normalize", true));
 }
 
 // Drops this handle's share of the model; engines built on it keep theirs until they close.
 Napi::Value Model::Close(const Napi::CallbackInfo& info) {
   model_.reset();
+  chat_.reset();  // a render or embedding in flight holds its own reference
+  embedder_.reset();
   return info.Env().Undefined();
 }
 

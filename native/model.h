@@ -9,6 +9,9 @@
 
 namespace shimmy {
 
+class ChatTemplates;
+class Embedder;
+
 class Model : public Napi::ObjectWrap<Model> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -23,11 +26,14 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value Metadata(const Napi::CallbackInfo& info);
   Napi::Value Tokenize(const Napi::CallbackInfo& info);
   Napi::Value Detokenize(const Napi::CallbackInfo& info);
-  Napi::Value ApplyChatTemplate(const Napi::CallbackInfo& info);
+  Napi::Value RenderChat(const Napi::CallbackInfo& info);
+  Napi::Value Embed(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   const llama_vocab* vocab(Napi::Env env) const;
 
   std::shared_ptr<llama_model> model_;
+  std::shared_ptr<ChatTemplates> chat_;  // parsed on first use
+  std::shared_ptr<Embedder> embedder_;   // created on first use
 };
 
 }  // namespace shimmy

@@ -293,7 +293,7 @@ void Scheduler::sample(Slot& slot) {
     a.generating = true;
     a.first_token = Clock::now();
   }
-  const llama_token token = llama_sampler_sample(a.req.sampler.get(), ctx_, a.logits_at);
+  const llama_token token = sample_and_accept(a.req.sampler.get(), ctx_, a.logits_at);
   if (!a.req.ignore_eos && llama_vocab_is_eog(vocab_, token)) {
     finish(slot, "stop");
     return;
@@ -301,14 +301,16 @@ void Scheduler::sample(Slot& slot) {
   a.generated++;
   tokens_generated_++;
 
+  // Special tokens stay invisible, except those a chat format's parser needs to see (tool-call markers).
+  const bool special = a.req.visible_special.count(token) > 0;
   char buf[256];
-  int32_t n = llama_token_to_piece(vocab_, token, buf, sizeof buf, 0, false);
+  int32_t n = llama_token_to_piece(vocab_, token, buf, sizeof buf, 0, special);
   std::string piece;
   if (n >= 0) {
     piece.assign(buf, static_cast<size_t>(n));
   } else {
     piece.resize(static_cast<size_t>(-n));
-    n = llama_token_to_piece(vocab_, token, piece.data(), -n, 0, false);
+    n = llama_token_to_piece(vocab_, token, piece.data(), -n, 0, special);
   }
   std::string text = a.text.push(piece);
   if (!text.empty()) emit({a.req.id, EventKind::Text, std::move(text)});

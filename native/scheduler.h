@@ -4,7 +4,7 @@
 // to non-empty (so JavaScript is woken at most once per decode step, however many requests moved).
 #pragma once
 
-#include "sampling.h"
+#include "sampler.h"
 
 #include <llama.h>
 
@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 namespace shimmy {
@@ -35,6 +36,7 @@ struct Request {
   int32_t max_tokens = -1;  // -1 = until the slot's context is full
   bool ignore_eos = false;
   std::vector<std::string> stops;
+  std::unordered_set<llama_token> visible_special;  // special tokens rendered into the text
   SamplerPtr sampler;
 };
 

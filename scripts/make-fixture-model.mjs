@@ -5,7 +5,7 @@
 // tokenizer are real.
 //
 //   node scripts/make-fixture-model.mjs OUT.gguf [--preset tiny|bench] [--type f32|q8_0|q4_0]
-//        [--vocab llama-spm|phi-3|qwen2|…] [--seed N]
+//        [--vocab llama-spm|phi-3|qwen2|…] [--template NAME] [--seed N]
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,23 @@ function readTokenizerKvs(path) {
     if (key.startsWith('tokenizer.')) kvs.push({ key, raw: buf.subarray(start, at) });
   }
   return kvs;
+}
+
+// Appends tokens to the vocab (as user-defined tokens), e.g. a chat format's tool-call markers
+// that the vendored vocab file predates.
+function addTokens(kvs, tokens) {
+  const append = (key, element) => {
+    const kv = kvs.find((k) => k.key === key);
+    if (!kv) return;
+    const countAt = 8 + key.length + 4 + 4;
+    const raw = Buffer.concat([kv.raw, ...tokens.map(element)]);
+    raw.writeBigUInt64LE(raw.readBigUInt64LE(countAt) + BigInt(tokens.length), countAt);
+    kv.raw = raw;
+  };
+  const USER_DEFINED = 4;
+  append('tokenizer.ggml.tokens', (t) => { const b = Buffer.from(t, 'utf8'); const n = Buffer.alloc(8); n.writeBigUInt64LE(BigInt(b.length)); return Buffer.concat([n, b]); });
+  append('tokenizer.ggml.token_type', () => { const b = Buffer.alloc(4); b.writeInt32LE(USER_DEFINED); return b; });
+  append('tokenizer.ggml.scores', () => Buffer.alloc(4));
 }
 
 // --- writing -------------------------------------------------------------------------------
@@ -115,11 +132,16 @@ function tensorData(type, count, scale, rand) {
   return out;
 }
 
-export function makeFixtureModel(outPath, { preset = 'tiny', type = 'f32', vocab = 'llama-spm', seed = 42, name } = {}) {
+// `template` replaces the vocab's chat template with vendor/llama.cpp/models/templates/<template>.jinja;
+// `extraTokens` are appended to the vocab.
+export function makeFixtureModel(outPath, { preset = 'tiny', type = 'f32', vocab = 'llama-spm', seed = 42, name, template, extraTokens = [] } = {}) {
   const p = presets[preset];
   if (!p) throw new Error(`unknown preset '${preset}'`);
   if (!(type in TENSOR)) throw new Error(`unknown type '${type}' (f32, q8_0, q4_0)`);
-  const tokenizer = readTokenizerKvs(join(root, 'vendor', 'llama.cpp', 'models', `ggml-vocab-${vocab}.gguf`));
+  let tokenizer = readTokenizerKvs(join(root, 'vendor', 'llama.cpp', 'models', `ggml-vocab-${vocab}.gguf`));
+  const chatTemplate = template && readFileSync(join(root, 'vendor', 'llama.cpp', 'models', 'templates', `${template}.jinja`), 'utf8');
+  if (chatTemplate) tokenizer = tokenizer.filter((kv) => kv.key !== 'tokenizer.chat_template');
+  if (extraTokens.length > 0) addTokens(tokenizer, extraTokens);
   const tokensKv = tokenizer.find((kv) => kv.key === 'tokenizer.ggml.tokens');
   const nVocab = Number(tokensKv.raw.readBigUInt64LE(8 + tokensKv.key.length + 4 + 4));
   const headDim = p.embd / p.heads;
@@ -148,7 +170,7 @@ export function makeFixtureModel(outPath, { preset = 'tiny', type = 'f32', vocab
   header.push(Buffer.from('GGUF'));
   header.u32(3);
   header.u64(tensors.length);
-  header.u64(13 + tokenizer.length);
+  header.u64(13 + tokenizer.length + (chatTemplate ? 1 : 0));
   header.kv('general.architecture', GGUF.STRING, 'llama');
   header.kv('general.name', GGUF.STRING, name ?? `shimmy-fixture-${preset}-${type}`);
   header.kv('general.file_type', GGUF.UINT32, FILE_TYPE[type]);
@@ -163,6 +185,7 @@ export function makeFixtureModel(outPath, { preset = 'tiny', type = 'f32', vocab
   header.kv('llama.rope.freq_base', GGUF.FLOAT32, 10000);
   header.kv('llama.vocab_size', GGUF.UINT32, nVocab);
   for (const kv of tokenizer) header.push(kv.raw);
+  if (chatTemplate) header.kv('tokenizer.chat_template', GGUF.STRING, chatTemplate);
 
   const bytesOf = (dims, t) => {
     const n = dims.reduce((a, b) => a * b, 1);
@@ -211,6 +234,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error('usage: make-fixture-model.mjs OUT.gguf [--preset tiny|bench] [--type f32|q8_0|q4_0] [--vocab llama-spm] [--seed N]');
     process.exit(2);
   }
-  makeFixtureModel(out, { preset: opt('--preset', 'tiny'), type: opt('--type', 'f32'), vocab: opt('--vocab', 'llama-spm'), seed: Number(opt('--seed', '42')) });
+  makeFixtureModel(out, { preset: opt('--preset', 'tiny'), type: opt('--type', 'f32'), vocab: opt('--vocab', 'llama-spm'), seed: Number(opt('--seed', '42')), template: opt('--template', undefined) });
   console.log(`wrote ${out}`);
 }

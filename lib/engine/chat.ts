@@ -1,28 +1,199 @@
-// Chat templating. The model's own template (GGUF `tokenizer.chat_template`) is applied by
-// llama.cpp's built-in matcher, which recognises the common families (Llama 2/3, ChatML, Mistral,
-// Gemma, Phi, DeepSeek, Command-R, …) by their markers. A model without a template, or with one
-// llama.cpp does not recognise, gets ChatML, as llama-server does.
-import type { NativeModel } from '../native.js';
+// Chat: OpenAI-style messages rendered by the model's own Jinja template (llama.cpp's common/, in
+// native/chat_format.cc), and the reply parsed back into content, reasoning and tool calls. A
+// model without a template, or with one the Jinja engine cannot parse, gets ChatML, as in
+// llama-server. Requests are bounded before they reach the native JSON and grammar code, which
+// recurses: llama-server was measured to run out of memory on a schema nested 5,000 levels deep.
+import { native, type NativeParsedReply, type NativeRenderedChat } from '../native.js';
 import { ShimmyError } from './errors.js';
+
+export interface ChatContentPart {
+  type: 'text';
+  text: string;
+}
+
+export interface ChatToolCall {
+  id?: string;
+  type?: 'function';
+  function: { name: string; arguments: string };
+}
 
 export interface ChatMessage {
   role: string;
-  content: string;
+  content?: string | ChatContentPart[] | null;
+  name?: string;
+  tool_calls?: ChatToolCall[];
+  tool_call_id?: string;
+  reasoning_content?: string;
 }
 
-export function renderChat(handle: NativeModel, template: string | null, messages: ChatMessage[], addAssistant: boolean): string {
+export interface ChatTool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  tools?: ChatTool[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
+  /** A JSON schema the reply must follow; decoding is constrained by a grammar made from it. */
+  jsonSchema?: Record<string, unknown>;
+  addGenerationPrompt?: boolean;
+  /** Extra variables for the template (e.g. `enable_thinking`). */
+  templateKwargs?: Record<string, unknown>;
+}
+
+/** A grammar and how the engine applies it (a chat format's tool-call grammar starts lazily). */
+export interface GrammarConstraint {
+  grammar: string;
+  kind: 'user' | 'output' | 'tool_calls';
+  lazy: boolean;
+  triggers: { type: number; value: string }[];
+  preservedTokens: string[];
+  generationPrompt: string;
+}
+
+export interface RenderedChat {
+  prompt: string;
+  /** Stop strings the format needs besides the model's end-of-generation tokens. */
+  stop: string[];
+  constraint?: GrammarConstraint;
+  /** The native chat format, for parsing the reply (see ReplyParser). */
+  format: { id: number; name: string; parser: string; generationPrompt: string };
+  parseToolCalls: boolean;
+  /** True when the model's own template could not be used and ChatML was. */
+  templateFallback: boolean;
+}
+
+export type ParsedReply = NativeParsedReply;
+
+/** Documented limits on what a chat request may carry into the native template and grammar code. */
+export const chatLimits = {
+  /** JSON nesting depth of the whole request (messages, tools, schema). */
+  depth: 64,
+  /** Serialized size of `response_format`'s schema. */
+  schemaBytes: 64 * 1024,
+  /** Serialized size of all tool definitions together. */
+  toolsBytes: 256 * 1024,
+  tools: 128,
+};
+
+function depthExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value) ?? '');
+
+function checkRequest(request: ChatRequest): void {
+  // First, before anything recursive (JSON.stringify included) walks the request.
+  if (depthExceeds(request, chatLimits.depth)) {
+    throw new ShimmyError('invalid_request', `the request is nested deeper than ${chatLimits.depth} levels (messages, tools and schemas together)`);
+  }
+  const { messages, tools, jsonSchema } = request;
   if (!Array.isArray(messages) || messages.length === 0) throw new ShimmyError('invalid_request', "'messages' must be a non-empty array");
-  for (const m of messages) {
-    if (typeof m?.role !== 'string' || typeof m.content !== 'string') {
-      throw new ShimmyError('invalid_request', "each message needs a string 'role' and 'content'");
+  messages.forEach((m, i) => {
+    if (typeof m !== 'object' || m === null || typeof m.role !== 'string') throw new ShimmyError('invalid_request', `messages[${i}] needs a string 'role'`);
+    const c = m.content;
+    if (c !== undefined && c !== null && typeof c !== 'string' && !Array.isArray(c)) {
+      throw new ShimmyError('invalid_request', `messages[${i}].content must be a string or an array of content parts`);
     }
-  }
-  if (template) {
-    try {
-      return handle.applyChatTemplate(template, messages, addAssistant);
-    } catch {
-      // not recognised: fall through to ChatML
+    if (Array.isArray(c) && c.some((part) => part?.type !== 'text' || typeof part.text !== 'string')) {
+      throw new ShimmyError('invalid_request', `messages[${i}]: only text content parts are supported`);
     }
+  });
+  if (tools !== undefined) {
+    if (!Array.isArray(tools)) throw new ShimmyError('invalid_request', "'tools' must be an array");
+    if (tools.length > chatLimits.tools) throw new ShimmyError('invalid_request', `at most ${chatLimits.tools} tools are accepted`);
+    tools.forEach((t, i) => {
+      if (t?.type !== 'function' || typeof t.function?.name !== 'string' || t.function.name === '') {
+        throw new ShimmyError('invalid_request', `tools[${i}] must be {type: 'function', function: {name, parameters}}`);
+      }
+    });
+    if (bytes(tools) > chatLimits.toolsBytes) throw new ShimmyError('invalid_request', `'tools' may take at most ${chatLimits.toolsBytes} bytes`);
   }
-  return handle.applyChatTemplate('chatml', messages, addAssistant);
+  if (jsonSchema !== undefined) {
+    if (typeof jsonSchema !== 'object' || jsonSchema === null || Array.isArray(jsonSchema)) throw new ShimmyError('invalid_request', 'the JSON schema must be an object');
+    if (bytes(jsonSchema) > chatLimits.schemaBytes) throw new ShimmyError('invalid_request', `the JSON schema may take at most ${chatLimits.schemaBytes} bytes`);
+  }
+}
+
+// tool_choice {type: 'function', function: {name}} is "required", with only that tool offered.
+function resolveToolChoice(tools: ChatTool[] | undefined, choice: ToolChoice | undefined): { tools?: ChatTool[]; choice: string } {
+  if (choice === undefined) return { tools, choice: 'auto' };
+  if (typeof choice === 'string') {
+    if (!['auto', 'none', 'required'].includes(choice)) throw new ShimmyError('invalid_request', "'tool_choice' must be 'auto', 'none', 'required' or a function");
+    return { tools, choice };
+  }
+  const name = choice?.function?.name;
+  const tool = tools?.find((t) => t.function.name === name);
+  if (!tool) throw new ShimmyError('invalid_request', `'tool_choice' names a function that is not in 'tools': ${String(name)}`);
+  return { tools: [tool], choice: 'required' };
+}
+
+export async function renderChat(renderNative: (json: string) => Promise<string>, request: ChatRequest): Promise<RenderedChat> {
+  checkRequest(request);
+  const { tools, choice } = resolveToolChoice(request.tools, request.toolChoice);
+  const payload = {
+    messages: request.messages,
+    tools: tools ?? [],
+    tool_choice: choice,
+    parallel_tool_calls: request.parallelToolCalls ?? false,
+    json_schema: request.jsonSchema,
+    add_generation_prompt: request.addGenerationPrompt ?? true,
+    chat_template_kwargs: request.templateKwargs ?? {},
+  };
+  let r: NativeRenderedChat;
+  try {
+    r = JSON.parse(await renderNative(JSON.stringify(payload))) as NativeRenderedChat;
+  } catch (error) {
+    const e = error as { code?: string; message?: string };
+    throw new ShimmyError(e.code === 'model_closed' ? 'model_closed' : 'invalid_request', e.message ?? String(error));
+  }
+  return {
+    prompt: r.prompt,
+    stop: r.additionalStops,
+    constraint: r.grammar
+      ? { grammar: r.grammar, kind: r.grammarKind, lazy: r.grammarLazy, triggers: r.grammarTriggers, preservedTokens: r.preservedTokens, generationPrompt: r.generationPrompt }
+      : undefined,
+    format: { id: r.format, name: r.formatName, parser: r.parser, generationPrompt: r.generationPrompt },
+    parseToolCalls: (tools?.length ?? 0) > 0 && choice !== 'none',
+    templateFallback: r.templateFallback,
+  };
+}
+
+/**
+ * Parses a reply as it grows. A content-only format needs no parsing: the text is the content.
+ * Otherwise each update re-parses the whole text (as llama-server does) and returns what changed.
+ */
+export class ReplyParser {
+  private readonly parser;
+  private text = '';
+
+  constructor(chat: RenderedChat) {
+    this.parser = chat.format.id !== 0 || chat.format.parser !== ''
+      ? new (native().ChatParser)({ format: chat.format.id, parser: chat.format.parser, generationPrompt: chat.format.generationPrompt, parseToolCalls: chat.parseToolCalls })
+      : null;
+  }
+
+  /** Adds generated text; returns the deltas to stream (content, reasoning, tool-call pieces). */
+  push(text: string): ParsedReply['diffs'] {
+    this.text += text;
+    if (!this.parser) return text ? [{ content: text, reasoning: '' }] : [];
+    return (JSON.parse(this.parser.update(this.text, true)) as ParsedReply).diffs;
+  }
+
+  /** The final parse of the complete reply (its last deltas included). */
+  finish(): ParsedReply {
+    if (!this.parser) return { content: this.text, reasoning: '', toolCalls: [], diffs: [] };
+    return JSON.parse(this.parser.update(this.text, false)) as ParsedReply;
+  }
 }

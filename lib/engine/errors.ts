@@ -9,7 +9,6 @@ export const errorCodes = {
   aborted: 'the caller aborted a model load',
   model_closed: 'the model or engine was closed',
   generation_failed: 'llama.cpp failed while generating',
-  unsupported_template: 'the chat template is missing or not recognised',
   context_failed: 'llama.cpp could not create a context (usually out of memory)',
   invalid_argument: 'a native call got arguments of the wrong type (a bug in the caller)',
 } as const;

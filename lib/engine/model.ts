@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { EventKind, native, type NativeEngine, type NativeEvent, type NativeMetadata, type NativeModel } from '../native.js';
-import { renderChat, type ChatMessage } from './chat.js';
+import { renderChat, type ChatMessage, type ChatRequest, type GrammarConstraint, type RenderedChat } from './chat.js';
 import { ShimmyError, toShimmyError } from './errors.js';
 import { Generation, type CompletionResult, type FinishReason } from './generation.js';
 import { parseGenerationOptions } from './options.js';
@@ -41,6 +41,8 @@ export interface GenerateOptions {
   stop?: string | string[];
   ignoreEos?: boolean;
   grammar?: string;
+  /** A grammar from a rendered chat (renderChat().constraint); takes the place of `grammar`. */
+  constraint?: GrammarConstraint;
   /** Token id → additive bias. */
   logitBias?: Record<number, number>;
   signal?: AbortSignal;
@@ -98,6 +100,8 @@ export class Model {
   private nextId = 1;
   private closed = false;
 
+  private readonly threads: number;
+
   constructor(
     readonly path: string,
     private readonly handle: NativeModel,
@@ -106,13 +110,14 @@ export class Model {
     const meta = handle.metadata();
     const contextSize = options.contextSize ?? Math.min(4096, meta.contextLength || 4096);
     const parallel = options.parallel ?? 4;
+    this.threads = options.threads ?? Math.min(8, availableParallelism());
     this.engine = new (native().Engine)(
       handle,
       {
         contextSize,
         parallel,
         batchSize: options.batchSize ?? 512,
-        threads: options.threads ?? Math.min(8, availableParallelism()),
+        threads: this.threads,
         queueLimit: options.queueLimit ?? 64,
       },
       (events) => this.dispatch(events),
@@ -143,7 +148,7 @@ export class Model {
         seed: parsed.seed!,
         stop: parsed.stop!,
         ignoreEos: parsed.ignoreEos!,
-        grammar: parsed.grammar!,
+        ...grammarFields(options.constraint, parsed.grammar!),
         logitBias: Object.entries(options.logitBias ?? {}).map(([token, bias]) => [Number(token), bias]),
       });
     } catch (error) {
@@ -168,9 +173,35 @@ export class Model {
     return this.generate(options).result;
   }
 
-  /** Renders chat messages with the model's own template (see chat.ts for the fallback). */
-  applyChatTemplate(messages: ChatMessage[], addAssistant = true): string {
-    return renderChat(this.handle, this.info.chatTemplate, messages, addAssistant);
+  /**
+   * Renders a chat request with the model's own Jinja template: the prompt, plus the stop strings,
+   * grammar and reply format that tools or a JSON schema need. Generate with
+   * `generate({ prompt: r.prompt, stop: r.stop, constraint: r.constraint })`, parse with ReplyParser.
+   */
+  async renderChat(request: ChatRequest): Promise<RenderedChat> {
+    if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
+    return renderChat((json) => this.handle.renderChat(json), request);
+  }
+
+  /** Just the prompt text for `messages` (see renderChat for tools and schemas). */
+  async applyChatTemplate(messages: ChatMessage[], addAssistant = true): Promise<string> {
+    return (await this.renderChat({ messages, addGenerationPrompt: addAssistant })).prompt;
+  }
+
+  /**
+   * Embeddings of each input (text, or token ids), pooled as the model declares (mean for a
+   * generative model) and L2-normalized unless `normalize` is false. Runs on an embedding context
+   * of its own, off the main thread.
+   */
+  async embed(inputs: (string | Int32Array | number[])[], options: { normalize?: boolean } = {}): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
+    if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
+    const tokens = inputs.map((input) => (typeof input === 'string' ? this.tokenize(input, true) : Int32Array.from(input)));
+    try {
+      const embeddings = await this.handle.embed(tokens, { normalize: options.normalize ?? true, threads: this.threads });
+      return { embeddings, promptTokens: tokens.reduce((n, t) => n + t.length, 0) };
+    } catch (error) {
+      throw toShimmyError(error, 'generation_failed');
+    }
   }
 
   tokenize(text: string, addSpecial = false, parseSpecial = true): Int32Array {
@@ -218,6 +249,18 @@ export class Model {
       }
     }
   }
+}
+
+function grammarFields(constraint: GrammarConstraint | undefined, grammar: string) {
+  if (!constraint) return { grammar, grammarKind: 'user' as const, grammarLazy: false, grammarTriggers: [], preservedTokens: [], generationPrompt: '' };
+  return {
+    grammar: constraint.grammar,
+    grammarKind: constraint.kind,
+    grammarLazy: constraint.lazy,
+    grammarTriggers: constraint.triggers,
+    preservedTokens: constraint.preservedTokens,
+    generationPrompt: constraint.generationPrompt,
+  };
 }
 
 function describe(path: string, meta: NativeMetadata, contextSize: number, parallel: number): ModelInfo {

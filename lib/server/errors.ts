@@ -33,7 +33,6 @@ const byEngineCode: Record<ErrorCode, [number, WireCode]> = {
   aborted: [500, 'server_error'],
   model_closed: [503, 'overloaded'],
   generation_failed: [500, 'generation_failed'],
-  unsupported_template: [400, 'invalid_request'],
   context_failed: [500, 'generation_failed'],
   invalid_argument: [500, 'server_error'],
 };

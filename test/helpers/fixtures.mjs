@@ -8,11 +8,27 @@ import { makeFixtureModel } from '../../scripts/make-fixture-model.mjs';
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = join(root, 'test', '.fixtures');
 
-/** A tiny generated model: type f32 | q8_0 | q4_0; vocab llama-spm (no template) | phi-3 (has one). */
-export function fixtureModel(type = 'f32', vocab = 'llama-spm') {
+/**
+ * A tiny generated model: type f32 | q8_0 | q4_0; vocab llama-spm (no template) | phi-3 (has one)
+ * | qwen2 …; template: a file name from vendor/llama.cpp/models/templates/ to use as its chat template.
+ */
+export function fixtureModel(type = 'f32', vocab = 'llama-spm', template = undefined) {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `tiny-${vocab}-${type}.gguf`);
-  if (!existsSync(path)) makeFixtureModel(path, { preset: 'tiny', type, vocab });
+  const path = join(dir, `tiny-${vocab}-${type}${template ? `-${template}` : ''}.gguf`);
+  if (!existsSync(path)) makeFixtureModel(path, { preset: 'tiny', type, vocab, template });
+  return path;
+}
+
+/**
+ * A tiny model with Qwen2.5's real chat template, whose tool calls are <tool_call> blocks. The
+ * vendored Qwen2 vocab predates those markers, so they are added as tokens, as in Qwen2.5's vocab.
+ */
+export function toolCallingModel() {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'tiny-qwen2.5-tools-q8_0.gguf');
+  if (!existsSync(path)) {
+    makeFixtureModel(path, { preset: 'tiny', type: 'q8_0', vocab: 'qwen2', template: 'Qwen-Qwen2.5-7B-Instruct', extraTokens: ['<tool_call>', '</tool_call>'] });
+  }
   return path;
 }
 

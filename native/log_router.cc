@@ -1,4 +1,4 @@
-#include "log.h"
+#include "log_router.h"
 
 #include <ggml.h>
 #include <llama.h>

@@ -1,5 +1,6 @@
-// Per-request sampling settings, the sampler chain built from them, and the text side of a
-// generation: UTF-8-safe streaming and stop strings.
+// Per-request sampling settings, the sampler built from them (llama.cpp's common_sampler, so
+// grammars, lazy tool-call grammars and their triggers behave exactly as in llama-server), and
+// the text side of a generation: UTF-8-safe streaming and stop strings.
 #pragma once
 
 #include <llama.h>
@@ -9,7 +10,18 @@
 #include <string>
 #include <vector>
 
+struct common_sampler;
+
 namespace shimmy {
+
+// Who wrote a grammar decides whether the chat template's generation prompt is fed to it first.
+enum class GrammarKind : uint8_t { User, OutputFormat, ToolCalls };
+
+// A lazy grammar starts constraining once one of these appears in the output (common_grammar_trigger).
+struct GrammarTrigger {
+  int32_t type;  // common_grammar_trigger_type: 0 token, 1 word, 2 pattern, 3 full pattern
+  std::string value;
+};
 
 struct SamplingParams {
   float temperature = 0.8f;  // 0 = greedy
@@ -23,15 +35,21 @@ struct SamplingParams {
   uint32_t seed = LLAMA_DEFAULT_SEED;  // LLAMA_DEFAULT_SEED = random
   std::vector<llama_logit_bias> logit_bias;
   std::string grammar;  // GBNF; empty = unconstrained
+  GrammarKind grammar_kind = GrammarKind::User;
+  bool grammar_lazy = false;
+  std::vector<GrammarTrigger> grammar_triggers;
+  std::vector<llama_token> preserved_tokens;  // rendered as text and usable as trigger tokens
+  std::string generation_prompt;              // what the chat template already put after the prompt
 };
 
 struct SamplerDeleter {
-  void operator()(llama_sampler* s) const { llama_sampler_free(s); }
+  void operator()(common_sampler* s) const;
 };
-using SamplerPtr = std::unique_ptr<llama_sampler, SamplerDeleter>;
+using SamplerPtr = std::unique_ptr<common_sampler, SamplerDeleter>;
 
-// Builds llama.cpp's sampler chain for one request. Returns null when the grammar does not parse.
-SamplerPtr make_sampler(const llama_vocab* vocab, const SamplingParams& params);
+// Builds the sampler for one request. Throws std::exception when the grammar does not parse.
+SamplerPtr make_sampler(const llama_model* model, const SamplingParams& params);
+llama_token sample_and_accept(common_sampler* sampler, llama_context* ctx, int32_t logits_index);
 
 // Turns detokenized bytes into the text a client may see now. Holds back an incomplete UTF-8
 // sequence and any tail that could still become a stop string; reports a completed stop string.

@@ -1,0 +1,160 @@
+#include "embedder.h"
+
+#include "napi_util.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace shimmy {
+
+namespace {
+
+constexpr uint32_t kMaxContext = 8192;  // tokens per input at most, and per decode
+constexpr uint32_t kMaxSequences = 16;  // inputs pooled in one decode
+
+}  // namespace
+
+Embedder::~Embedder() {
+  if (ctx_) {
+    llama_batch_free(batch_);
+    llama_free(ctx_);
+  }
+}
+
+void Embedder::ensure_context() {
+  if (ctx_) return;
+  const uint32_t trained = static_cast<uint32_t>(std::max(0, llama_model_n_ctx_train(model_.get())));
+  n_ctx_ = std::min(kMaxContext, trained > 0 ? trained : kMaxContext);
+  n_seq_ = kMaxSequences;
+  auto params = llama_context_default_params();
+  params.embeddings = true;
+  params.n_ctx = n_ctx_;
+  params.n_batch = n_ctx_;
+  params.n_ubatch = n_ctx_;  // pooling needs every token of a sequence in one micro-batch
+  params.n_seq_max = n_seq_;
+  params.kv_unified = true;  // any input may use the whole context
+  params.no_perf = true;
+  if (threads_ > 0) {
+    params.n_threads = threads_;
+    params.n_threads_batch = threads_;
+  }
+  llama_context* ctx = llama_init_from_model(model_.get(), params);
+  if (ctx && llama_pooling_type(ctx) == LLAMA_POOLING_TYPE_NONE) {
+    // A generative model names no pooling: mean over the tokens, as Ollama and most clients expect.
+    llama_free(ctx);
+    params.pooling_type = LLAMA_POOLING_TYPE_MEAN;
+    ctx = llama_init_from_model(model_.get(), params);
+  }
+  if (!ctx) throw std::runtime_error("llama.cpp could not create the embedding context (out of memory?)");
+  ctx_ = ctx;
+  batch_ = llama_batch_init(static_cast<int32_t>(n_ctx_), 0, 1);
+}
+
+std::vector<std::vector<float>> Embedder::embed(const std::vector<std::vector<llama_token>>& inputs, bool normalize) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ensure_context();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].empty()) throw std::invalid_argument("input " + std::to_string(i) + " is empty");
+    if (inputs[i].size() > n_ctx_) {
+      throw std::invalid_argument("input " + std::to_string(i) + " is " + std::to_string(inputs[i].size()) +
+                                  " tokens, more than the embedding context of " + std::to_string(n_ctx_));
+    }
+  }
+  std::vector<std::vector<float>> out(inputs.size());
+  size_t from = 0;
+  while (from < inputs.size()) {
+    // As many whole inputs as fit one decode.
+    size_t to = from;
+    size_t tokens = 0;
+    while (to < inputs.size() && to - from < n_seq_ && tokens + inputs[to].size() <= n_ctx_) tokens += inputs[to++].size();
+    decode_group(inputs, from, to, normalize, out);
+    from = to;
+  }
+  return out;
+}
+
+void Embedder::decode_group(const std::vector<std::vector<llama_token>>& inputs, size_t from, size_t to, bool normalize,
+                            std::vector<std::vector<float>>& out) {
+  if (llama_memory_t mem = llama_get_memory(ctx_)) llama_memory_clear(mem, true);
+  batch_.n_tokens = 0;
+  for (size_t i = from; i < to; ++i) {
+    const auto seq = static_cast<llama_seq_id>(i - from);
+    for (size_t k = 0; k < inputs[i].size(); ++k) {
+      const int32_t at = batch_.n_tokens++;
+      batch_.token[at] = inputs[i][k];
+      batch_.pos[at] = static_cast<llama_pos>(k);
+      batch_.n_seq_id[at] = 1;
+      batch_.seq_id[at][0] = seq;
+      batch_.logits[at] = true;  // pooled embeddings read every token's output
+    }
+  }
+  if (llama_decode(ctx_, batch_) != 0) throw std::runtime_error("llama.cpp failed to compute the embeddings");
+  const int32_t n_embd = llama_model_n_embd_out(model_.get());
+  for (size_t i = from; i < to; ++i) {
+    const float* e = llama_get_embeddings_seq(ctx_, static_cast<llama_seq_id>(i - from));
+    if (!e) throw std::runtime_error("llama.cpp returned no embedding");
+    std::vector<float> v(e, e + n_embd);
+    if (normalize) {
+      double norm = 0;
+      for (float x : v) norm += static_cast<double>(x) * x;
+      norm = std::sqrt(norm);
+      if (norm > 0) for (float& x : v) x = static_cast<float>(x / norm);
+    }
+    out[i] = std::move(v);
+  }
+}
+
+namespace {
+
+class EmbedWorker : public Napi::AsyncWorker {
+ public:
+  EmbedWorker(Napi::Env env, std::shared_ptr<Embedder> embedder, std::vector<std::vector<llama_token>> inputs, bool normalize)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), embedder_(std::move(embedder)),
+        inputs_(std::move(inputs)), normalize_(normalize) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      result_ = embedder_->embed(inputs_, normalize_);
+    } catch (const std::invalid_argument& e) {
+      code_ = "context_overflow";
+      SetError(e.what());
+    } catch (const std::exception& e) {
+      code_ = "generation_failed";
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Array array = Napi::Array::New(env, result_.size());
+    for (size_t i = 0; i < result_.size(); ++i) {
+      auto v = Napi::Float32Array::New(env, result_[i].size());
+      std::copy(result_[i].begin(), result_[i].end(), v.Data());
+      array.Set(static_cast<uint32_t>(i), v);
+    }
+    deferred_.Resolve(array);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(coded_error(Env(), code_, e.Message())); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Embedder> embedder_;
+  std::vector<std::vector<llama_token>> inputs_;
+  bool normalize_;
+  std::vector<std::vector<float>> result_;
+  const char* code_ = "generation_failed";
+};
+
+}  // namespace
+
+Napi::Promise embed_async(Napi::Env env, std::shared_ptr<Embedder> embedder, std::vector<std::vector<llama_token>> inputs,
+                          bool normalize) {
+  auto* worker = new EmbedWorker(env, std::move(embedder), std::move(inputs), normalize);
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace shimmy

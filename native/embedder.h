@@ -1,0 +1,41 @@
+// Embeddings of the same model on a context of their own (embeddings on, pooled per sequence),
+// created on first use and shared by every embedding request, one batch at a time.
+#pragma once
+
+#include <llama.h>
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace shimmy {
+
+class Embedder {
+ public:
+  Embedder(std::shared_ptr<llama_model> model, int32_t threads) : model_(std::move(model)), threads_(threads) {}
+  ~Embedder();
+
+  // One pooled vector per input (L2-normalized when asked). Throws std::exception with a
+  // message meant for the client (an input longer than the context, a failed decode).
+  std::vector<std::vector<float>> embed(const std::vector<std::vector<llama_token>>& inputs, bool normalize);
+
+ private:
+  void ensure_context();
+  void decode_group(const std::vector<std::vector<llama_token>>& inputs, size_t from, size_t to, bool normalize,
+                    std::vector<std::vector<float>>& out);
+
+  std::shared_ptr<llama_model> model_;
+  int32_t threads_;
+  std::mutex mutex_;
+  llama_context* ctx_ = nullptr;
+  llama_batch batch_{};
+  uint32_t n_ctx_ = 0;
+  uint32_t n_seq_ = 0;
+};
+
+// embed(embedder, [Int32Array...], normalize) on a libuv worker -> Promise<Float32Array[]>
+Napi::Promise embed_async(Napi::Env env, std::shared_ptr<Embedder> embedder, std::vector<std::vector<llama_token>> inputs,
+                          bool normalize);
+
+}  // namespace shimmy
