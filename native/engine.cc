@@ -232,11 +232,10 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   SamplingParams sampling = read_sampling(env, opts, vocab_, vocab_size_);
   req.visible_special.insert(sampling.preserved_tokens.begin(), sampling.preserved_tokens.end());
   try {
-    req.sampler = make_sampler(model_, sampling);
+    req.sampler = std::make_unique<Sampler>(model_, sampling);
   } catch (const std::exception& e) {
     throw_coded(env, "invalid_request", std::string("the grammar could not be parsed: ") + e.what());
   }
-  if (!req.sampler) throw_coded(env, "invalid_request", "the grammar could not be parsed");
   if (!s.submit(std::move(req))) throw_coded(env, "queue_full", "all slots are busy and the wait queue is full");
   return env.Undefined();
 }

@@ -4,12 +4,29 @@
 #include <sampling.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace shimmy {
 
-void SamplerDeleter::operator()(common_sampler* s) const { common_sampler_free(s); }
+namespace {
 
-SamplerPtr make_sampler(const llama_model* model, const SamplingParams& p) {
+llama_sampler* greedy_chain(const llama_model* model, const SamplingParams& p) {
+  auto chain_params = llama_sampler_chain_default_params();
+  chain_params.no_perf = true;
+  llama_sampler* chain = llama_sampler_chain_init(chain_params);
+  const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+  if (!p.logit_bias.empty()) {
+    llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(n_vocab, static_cast<int32_t>(p.logit_bias.size()), p.logit_bias.data()));
+  }
+  if (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
+    llama_sampler_chain_add(chain, llama_sampler_init_penalties(n_vocab, p.penalty_last_n, p.repeat_penalty,
+                                                                p.frequency_penalty, p.presence_penalty));
+  }
+  llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+  return chain;
+}
+
+common_sampler* common_chain(const llama_model* model, const SamplingParams& p) {
   common_params_sampling c;
   c.no_perf = true;
   c.seed = p.seed;
@@ -23,15 +40,13 @@ SamplerPtr make_sampler(const llama_model* model, const SamplingParams& p) {
   c.penalty_last_n = p.penalty_last_n;
   c.logit_bias = p.logit_bias;
   if (p.temperature <= 0.0f) {
-    // Greedy: a zero temperature keeps only the most likely token; nothing else needs to run.
+    // Greedy under a grammar: a zero temperature keeps only the most likely allowed token.
     c.samplers = {COMMON_SAMPLER_TYPE_PENALTIES, COMMON_SAMPLER_TYPE_TEMPERATURE};
   }
-  if (!p.grammar.empty()) {
-    const common_grammar_type kind = p.grammar_kind == GrammarKind::OutputFormat ? COMMON_GRAMMAR_TYPE_OUTPUT_FORMAT
-                                     : p.grammar_kind == GrammarKind::ToolCalls  ? COMMON_GRAMMAR_TYPE_TOOL_CALLS
-                                                                                 : COMMON_GRAMMAR_TYPE_USER;
-    c.grammar = {kind, p.grammar};
-  }
+  const common_grammar_type kind = p.grammar_kind == GrammarKind::OutputFormat ? COMMON_GRAMMAR_TYPE_OUTPUT_FORMAT
+                                   : p.grammar_kind == GrammarKind::ToolCalls  ? COMMON_GRAMMAR_TYPE_TOOL_CALLS
+                                                                               : COMMON_GRAMMAR_TYPE_USER;
+  if (!p.grammar.empty()) c.grammar = {kind, p.grammar};
   c.grammar_lazy = p.grammar_lazy;
   c.generation_prompt = p.generation_prompt;
   c.preserved_tokens.insert(p.preserved_tokens.begin(), p.preserved_tokens.end());
@@ -48,12 +63,29 @@ SamplerPtr make_sampler(const llama_model* model, const SamplingParams& p) {
     }
     c.grammar_triggers.push_back({type, t.value, LLAMA_TOKEN_NULL});
   }
-  return SamplerPtr(common_sampler_init(model, c));
+  return common_sampler_init(model, c);
 }
 
-llama_token sample_and_accept(common_sampler* sampler, llama_context* ctx, int32_t logits_index) {
-  const llama_token token = common_sampler_sample(sampler, ctx, logits_index);
-  common_sampler_accept(sampler, token, true);
+}  // namespace
+
+Sampler::Sampler(const llama_model* model, const SamplingParams& p) {
+  if (p.temperature <= 0.0f && p.grammar.empty()) {
+    greedy_ = greedy_chain(model, p);
+  } else {
+    common_ = common_chain(model, p);
+    if (!common_) throw std::runtime_error("the sampler could not be created");
+  }
+}
+
+Sampler::~Sampler() {
+  if (common_) common_sampler_free(common_);
+  if (greedy_) llama_sampler_free(greedy_);
+}
+
+llama_token Sampler::sample_and_accept(llama_context* ctx, int32_t logits_index) {
+  if (greedy_) return llama_sampler_sample(greedy_, ctx, logits_index);  // accepts as well
+  const llama_token token = common_sampler_sample(common_, ctx, logits_index);
+  common_sampler_accept(common_, token, true);
   return token;
 }
 

@@ -42,14 +42,24 @@ struct SamplingParams {
   std::string generation_prompt;              // what the chat template already put after the prompt
 };
 
-struct SamplerDeleter {
-  void operator()(common_sampler* s) const;
-};
-using SamplerPtr = std::unique_ptr<common_sampler, SamplerDeleter>;
+// One request's sampler. Greedy decoding without a grammar takes a short llama.cpp chain (bias,
+// penalties, argmax): common_sampler always ends in a softmax over the whole vocabulary, which
+// costs a tiny model more than its decode step.
+class Sampler {
+ public:
+  // Throws std::exception when the grammar does not parse.
+  Sampler(const llama_model* model, const SamplingParams& params);
+  ~Sampler();
+  Sampler(const Sampler&) = delete;
+  Sampler& operator=(const Sampler&) = delete;
 
-// Builds the sampler for one request. Throws std::exception when the grammar does not parse.
-SamplerPtr make_sampler(const llama_model* model, const SamplingParams& params);
-llama_token sample_and_accept(common_sampler* sampler, llama_context* ctx, int32_t logits_index);
+  llama_token sample_and_accept(llama_context* ctx, int32_t logits_index);
+
+ private:
+  common_sampler* common_ = nullptr;
+  llama_sampler* greedy_ = nullptr;
+};
+using SamplerPtr = std::unique_ptr<Sampler>;
 
 // Turns detokenized bytes into the text a client may see now. Holds back an incomplete UTF-8
 // sequence and any tail that could still become a stop string; reports a completed stop string.

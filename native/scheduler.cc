@@ -293,7 +293,7 @@ void Scheduler::sample(Slot& slot) {
     a.generating = true;
     a.first_token = Clock::now();
   }
-  const llama_token token = sample_and_accept(a.req.sampler.get(), ctx_, a.logits_at);
+  const llama_token token = a.req.sampler->sample_and_accept(ctx_, a.logits_at);
   if (!a.req.ignore_eos && llama_vocab_is_eog(vocab_, token)) {
     finish(slot, "stop");
     return;

@@ -158,6 +158,32 @@ describe('seed API', () => {
     assert.ok(model.stats().tokensGenerated - before < 450, 'generation stopped when the client left');
   });
 
+  test('5,000 half-open connections neither block requests nor stay open', async () => {
+    // llama-server stopped answering, /health included, at ~1,030 such connections.
+    const sockets = [];
+    const closed = [];
+    for (let batch = 0; batch < 10; batch++) {
+      await Promise.all(Array.from({ length: 500 }, () => new Promise((resolve, reject) => {
+        const socket = connect(server.port, '127.0.0.1', () => {
+          socket.write('POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"mod'); // and never more
+          resolve();
+        });
+        socket.on('error', reject);
+        closed.push(new Promise((r) => socket.on('close', r)));
+        sockets.push(socket);
+      })));
+    }
+    assert.equal(sockets.length, 5000);
+    const health = await fetch(`${base}/api/health`);
+    assert.equal(health.status, 200);
+    const r = await post('/api/generate', { model: 'default', prompt: 'Once upon a time', max_tokens: 5 });
+    assert.equal((await r.json()).usage.completion_tokens, 5);
+    // The server's idle timeout (uWebSockets.js: 10 s without progress) closes every one of them.
+    await Promise.all(closed);
+    assert.ok(sockets.every((s) => s.destroyed));
+    assert.equal((await fetch(`${base}/api/health`)).status, 200);
+  });
+
   test('keep-alive survives a streamed response', async () => {
     const socket = connect(server.port, '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));

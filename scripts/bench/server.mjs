@@ -1,0 +1,192 @@
+#!/usr/bin/env node
+// npm run bench:server — end to end: `shimmy serve` against llama.cpp's llama-server built from the
+// same vendor/ tree (scripts/bench/build-llama-tools.mjs), same model, threads and slots, driven by
+// the same load generator in one run. Both are asked through the same route (/v1/completions,
+// streamed, ignore_eos, greedy), and shimmy also through its seed route (/api/generate). Measures:
+// single-stream and 8-stream tok/s, time to first token with a 512-token prompt, and requests/s on
+// the health route. Prints a markdown table for bench/RESULTS.md.
+//   --models stories,bench-q4_0   --threads N   --slots 8   --tokens N (per stream; default by model)
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { makeFixtureModel } from '../make-fixture-model.mjs';
+import { toolsDir } from './build-llama-tools.mjs';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const arg = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
+const threads = Number(arg('threads', Math.min(8, availableParallelism())));
+const slots = Number(arg('slots', 8));
+const ctxPerSlot = 1024;
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+function modelFor(name) {
+  if (name === 'stories') {
+    const path = process.env.SHIMMY_TEST_MODEL ?? join(root, '..', 'shared', 'models', 'stories260K.gguf');
+    return existsSync(path) ? { name: 'stories260K', path, tokens: Number(arg('tokens', 256)) } : undefined;
+  }
+  const [preset, type] = name.split('-');
+  const work = join(root, 'bench', '.work');
+  mkdirSync(work, { recursive: true });
+  const path = join(work, `${preset}-${type}.gguf`);
+  if (!existsSync(path)) makeFixtureModel(path, { preset, type });
+  return { name: `generated ${preset} ${type.toUpperCase()}`, path, tokens: Number(arg('tokens', 48)) };
+}
+
+function request(port, method, path, body) {
+  return new Promise((resolvePromise, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolvePromise({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body ? JSON.stringify(body) : undefined);
+  });
+}
+
+// Streams one completion; returns completion tokens, ms to the first token, total ms.
+function stream(port, route, prompt, maxTokens) {
+  const body = route === '/api/generate'
+    ? { model: 'default', prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true }
+    : { model: 'default', prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } };
+  return new Promise((resolvePromise, reject) => {
+    const t0 = performance.now();
+    let first;
+    let events = 0;
+    let usage;
+    let buffer = '';
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: route, agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        buffer += chunk;
+        let at;
+        while ((at = buffer.indexOf('\n\n')) >= 0) {
+          const line = buffer.slice(0, at);
+          buffer = buffer.slice(at + 2);
+          if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
+          const e = JSON.parse(line.slice(6));
+          const text = e.choices?.[0]?.text ?? e.token ?? '';
+          if (text) {
+            first ??= performance.now() - t0;
+            events++;
+          }
+          usage = e.usage ?? usage;
+        }
+      });
+      res.on('end', () => resolvePromise({ tokens: usage?.completion_tokens ?? events, ttft: first, ms: performance.now() - t0 }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+async function startServer(kind, model, port) {
+  const args = kind === 'shimmy'
+    ? [join(root, 'bin', 'shimmy.js'), 'serve', '--model', model.path, '--port', String(port), '--threads', String(threads), '--parallel', String(slots), '--ctx-size', String(ctxPerSlot)]
+    : ['-m', model.path, '--host', '127.0.0.1', '--port', String(port), '-t', String(threads), '-tb', String(threads), '-np', String(slots), '-c', String(slots * ctxPerSlot), '--no-webui'];
+  const child = spawn(kind === 'shimmy' ? process.execPath : join(toolsDir, 'llama-server'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`${kind} exited: ${log}`);
+    try {
+      if ((await request(port, 'GET', '/health')).status === 200) return child;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error(`${kind} never became healthy: ${log}`);
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// A prompt of about `n` tokens for this model, counted by llama-server's tokenizer, unique per `i`
+// so no prefix cache can serve it.
+async function longPrompt(port, n, i) {
+  let words = n;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const text = `Story ${i}: ` + Array.from({ length: words }, (_, k) => ['the', 'little', 'dog', 'ran', 'to', 'a', 'big', 'park'][k % 8]).join(' ');
+    const count = JSON.parse((await request(port, 'POST', '/tokenize', { content: text })).body).tokens.length;
+    if (Math.abs(count - n) <= 4) return text;
+    words = Math.round((words * n) / count);
+  }
+  throw new Error('could not size the prompt');
+}
+
+async function healthRate(port, path, seconds = 3, concurrency = 32) {
+  let count = 0;
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      await request(port, 'GET', path);
+      count++;
+    }
+  }));
+  return count / seconds;
+}
+
+async function measure(kind, route, model, port, prompts) {
+  await stream(port, route, 'Once upon a time', 8); // warm-up
+  const single = [];
+  for (let r = 0; r < 3; r++) {
+    const s = await stream(port, route, `Once upon a time ${r}`, model.tokens);
+    single.push((s.tokens / s.ms) * 1000);
+  }
+  const t0 = performance.now();
+  const many = await Promise.all(Array.from({ length: 8 }, (_, i) => stream(port, route, `Once upon a time there was ${i}`, model.tokens)));
+  const eight = (many.reduce((n, s) => n + s.tokens, 0) / (performance.now() - t0)) * 1000;
+  const ttfts = [];
+  for (const p of prompts) ttfts.push((await stream(port, route, p, 1)).ttft);
+  return { single: median(single), eight, ttft: median(ttfts) };
+}
+
+const names = arg('models', 'stories,bench-q4_0').split(',');
+if (!existsSync(join(toolsDir, 'llama-server'))) {
+  console.error('llama-server is not built: run `node scripts/bench/build-llama-tools.mjs` first');
+  process.exit(1);
+}
+const rows = [
+  '| model | server, route | 1 stream tok/s | 8 streams tok/s (total) | TTFT 512-token prompt | health req/s |',
+  '| --- | --- | --- | --- | --- | --- |',
+];
+const ratios = [];
+let port = 18000 + Math.floor(Math.random() * 1000);
+for (const name of names) {
+  const model = modelFor(name);
+  if (!model) {
+    console.error(`skipping ${name}: model not found`);
+    continue;
+  }
+  const results = {};
+  // The 512-token prompts are sized once, by llama-server's tokenizer.
+  let prompts;
+  for (const [kind, route] of [['llama-server', '/v1/completions'], ['shimmy', '/v1/completions'], ['shimmy', '/api/generate']]) {
+    const p = port++;
+    const child = await startServer(kind, model, p);
+    try {
+      if (kind === 'llama-server') prompts = await Promise.all([0, 1, 2, 3, 4].map((i) => longPrompt(p, 512, i)));
+      const r = await measure(kind, route, model, p, prompts);
+      r.health = name === names[0] ? await healthRate(p, kind === 'shimmy' && route === '/api/generate' ? '/api/health' : '/health') : undefined;
+      results[`${kind} ${route}`] = r;
+      const f = (x, d = 1) => (x === undefined ? '—' : x.toFixed(d));
+      rows.push(`| ${model.name} | ${kind} ${route} | ${f(r.single)} | ${f(r.eight)} | ${f(r.ttft)} ms | ${f(r.health, 0)} |`);
+      console.error(rows.at(-1));
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }
+  const ref = results['llama-server /v1/completions'];
+  for (const key of ['shimmy /v1/completions', 'shimmy /api/generate']) {
+    const r = results[key];
+    const ratio = (a, b) => (a !== undefined && b ? (a / b).toFixed(2) : '—');
+    ratios.push(`| ${model.name} | ${key} | ${ratio(r.single, ref.single)} | ${ratio(r.eight, ref.eight)} | ${ratio(ref.ttft, r.ttft)} | ${ratio(r.health, ref.health)} |`);
+  }
+}
+console.log(`\n${threads} threads, ${slots} slots of ${ctxPerSlot} tokens, greedy, ignore_eos; the load generator runs on the same machine\n`);
+console.log(rows.join('\n'));
+console.log('\nshimmy ÷ llama-server (TTFT: llama-server ÷ shimmy, so > 1 is better everywhere)\n');
+console.log(['| model | shimmy route | 1 stream | 8 streams | TTFT | health |', '| --- | --- | --- | --- | --- | --- |', ...ratios].join('\n'));
+agent.destroy();
