@@ -1,5 +1,6 @@
 // Module init: llama.cpp backend, log routing, and what this build and machine can do.
 #include "addon_data.h"
+#include "backends.h"
 #include "chat_format.h"
 #include "engine.h"
 #include "log_router.h"
@@ -7,7 +8,6 @@
 
 #include <ggml-backend.h>
 #include <log.h>
-#include <ggml-cpu.h>
 #include <llama.h>
 #include <napi.h>
 
@@ -29,16 +29,7 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   out.Set("llamaSystemInfo", llama_print_system_info());
 
   Napi::Object cpu = Napi::Object::New(env);
-  cpu.Set("sse3", static_cast<bool>(ggml_cpu_has_sse3()));
-  cpu.Set("avx", static_cast<bool>(ggml_cpu_has_avx()));
-  cpu.Set("avx2", static_cast<bool>(ggml_cpu_has_avx2()));
-  cpu.Set("f16c", static_cast<bool>(ggml_cpu_has_f16c()));
-  cpu.Set("fma", static_cast<bool>(ggml_cpu_has_fma()));
-  cpu.Set("avx512", static_cast<bool>(ggml_cpu_has_avx512()));
-  cpu.Set("avx512_vnni", static_cast<bool>(ggml_cpu_has_avx512_vnni()));
-  cpu.Set("avx512_bf16", static_cast<bool>(ggml_cpu_has_avx512_bf16()));
-  cpu.Set("amx_int8", static_cast<bool>(ggml_cpu_has_amx_int8()));
-  cpu.Set("neon", static_cast<bool>(ggml_cpu_has_neon()));
+  for (const auto& [name, value] : cpu_features()) cpu.Set(name, !value.empty() && value != "0");
   out.Set("cpuFeatures", cpu);
 
   Napi::Array devices = Napi::Array::New(env);
@@ -64,6 +55,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // common/ logs through its own printer thread, straight to the terminal; shimmy reports those
   // conditions as errors instead, so its messages are dropped.
   common_log_pause(common_log_main());
+  load_backends();
   llama_backend_init();
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);

@@ -1,6 +1,6 @@
 #include "scheduler.h"
 
-#include <ggml-cpu.h>
+#include "backends.h"
 
 #include <algorithm>
 #include <chrono>
@@ -49,8 +49,7 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
   if (!ctx_) return;
   // A persistent thread pool, as llama-server and llama-bench use. Without one, ggml starts and
   // joins its worker threads on every decode, which costs more than a small model's whole step.
-  auto pool_params = ggml_threadpool_params_default(static_cast<int>(params.n_threads));
-  threadpool_ = ggml_threadpool_new(&pool_params);
+  threadpool_ = new_cpu_threadpool(static_cast<int>(params.n_threads));
   if (threadpool_) llama_attach_threadpool(ctx_, threadpool_, threadpool_);
   batch_ = llama_batch_init(static_cast<int32_t>(config_.batch_size), 0, 1);
   slots_.resize(config_.parallel);
@@ -64,7 +63,7 @@ Scheduler::~Scheduler() {
     llama_batch_free(batch_);
     llama_free(ctx_);
   }
-  if (threadpool_) ggml_threadpool_free(threadpool_);
+  free_cpu_threadpool(threadpool_);
 }
 
 bool Scheduler::submit(Request request) {
