@@ -1,7 +1,8 @@
 // The scheduler: one thread that alone owns a llama_context and runs continuous batching over
 // `parallel` slots. Knows nothing of N-API: requests come in through submit()/cancel(), results
-// leave as Events through take_events(), and `wake` is called once when the outbox goes from empty
-// to non-empty (so JavaScript is woken at most once per decode step, however many requests moved).
+// leave as Events through take_events(), and `wake` is called when the outbox has events and
+// JavaScript is not already due to take them: at most once per decode step, however many requests
+// moved, and no more than once per millisecond while steps are faster than that.
 #pragma once
 
 #include "sampler.h"
@@ -9,6 +10,7 @@
 #include <llama.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -121,7 +123,8 @@ class Scheduler {
   std::mutex out_mutex_;
   std::vector<Event> outbox_;
   std::vector<Event> step_events_;  // collected during a step, published once at its end
-  bool wake_pending_ = false;
+  bool wake_pending_ = false;                         // JavaScript was woken and has not taken the outbox yet
+  std::chrono::steady_clock::time_point last_wake_{};
 
   std::atomic<uint32_t> busy_{0};
   std::atomic<uint64_t> steps_{0};
