@@ -69,7 +69,10 @@ common_sampler* common_chain(const llama_model* model, const SamplingParams& p) 
 }  // namespace
 
 Sampler::Sampler(const llama_model* model, const SamplingParams& p) {
-  if (p.temperature <= 0.0f && p.grammar.empty()) {
+  const bool penalties = p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
+  if (p.temperature <= 0.0f && p.grammar.empty() && p.logit_bias.empty() && !penalties) {
+    n_vocab_ = llama_vocab_n_tokens(llama_model_get_vocab(model));  // plain argmax
+  } else if (p.temperature <= 0.0f && p.grammar.empty()) {
     greedy_ = greedy_chain(model, p);
   } else {
     common_ = common_chain(model, p);
@@ -83,6 +86,11 @@ Sampler::~Sampler() {
 }
 
 llama_token Sampler::sample_and_accept(llama_context* ctx, int32_t logits_index) {
+  if (n_vocab_ > 0) {
+    // Reads the logits in place: a sampler chain first copies the whole vocabulary into candidates.
+    const float* logits = llama_get_logits_ith(ctx, logits_index);
+    return static_cast<llama_token>(std::max_element(logits, logits + n_vocab_) - logits);
+  }
   if (greedy_) return llama_sampler_sample(greedy_, ctx, logits_index);  // accepts as well
   const llama_token token = common_sampler_sample(common_, ctx, logits_index);
   common_sampler_accept(common_, token, true);

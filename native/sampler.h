@@ -43,8 +43,9 @@ struct SamplingParams {
 };
 
 // One request's sampler. Greedy decoding without a grammar takes a short llama.cpp chain (bias,
-// penalties, argmax): common_sampler always ends in a softmax over the whole vocabulary, which
-// costs a tiny model more than its decode step.
+// penalties, argmax), or a plain argmax over the logits when there is nothing to apply:
+// common_sampler always ends in a softmax over the whole vocabulary, which costs a tiny model
+// more than its decode step.
 class Sampler {
  public:
   // Throws std::exception when the grammar does not parse.
@@ -58,6 +59,7 @@ class Sampler {
  private:
   common_sampler* common_ = nullptr;
   llama_sampler* greedy_ = nullptr;
+  int32_t n_vocab_ = 0;  // > 0: plain argmax
 };
 using SamplerPtr = std::unique_ptr<Sampler>;
 
