@@ -29,7 +29,7 @@ export interface NativeModel {
   detokenize(tokens: Int32Array, renderSpecial: boolean): string;
   /** Resolves to the JSON of a NativeRenderedChat; rejects with code invalid_request. */
   renderChat(requestJson: string): Promise<string>;
-  embed(inputs: Int32Array[], options: { normalize: boolean; threads: number }): Promise<Float32Array[]>;
+  embed(inputs: Int32Array[], options: { normalize: boolean; threads: number; contextSize: number }): Promise<Float32Array[]>;
   close(): void;
 }
 

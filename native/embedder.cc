@@ -11,7 +11,6 @@ namespace shimmy {
 
 namespace {
 
-constexpr uint32_t kMaxContext = 8192;  // tokens per input at most, and per decode
 constexpr uint32_t kMaxSequences = 16;  // inputs pooled in one decode
 
 }  // namespace
@@ -26,7 +25,7 @@ Embedder::~Embedder() {
 void Embedder::ensure_context() {
   if (ctx_) return;
   const uint32_t trained = static_cast<uint32_t>(std::max(0, llama_model_n_ctx_train(model_.get())));
-  n_ctx_ = std::min(kMaxContext, trained > 0 ? trained : kMaxContext);
+  if (trained > 0) n_ctx_ = std::min(n_ctx_, trained);
   n_seq_ = kMaxSequences;
   auto params = llama_context_default_params();
   params.embeddings = true;

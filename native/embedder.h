@@ -1,5 +1,6 @@
 // Embeddings of the same model on a context of their own (embeddings on, pooled per sequence),
-// created on first use and shared by every embedding request, one batch at a time.
+// created on first use and shared by every embedding request, one batch at a time. Its KV cache
+// holds context_size tokens in all, shared by the inputs of one decode.
 #pragma once
 
 #include <llama.h>
@@ -13,7 +14,9 @@ namespace shimmy {
 
 class Embedder {
  public:
-  Embedder(std::shared_ptr<llama_model> model, int32_t threads) : model_(std::move(model)), threads_(threads) {}
+  // context_size: tokens per input at most (and per decode), capped by the model's training context.
+  Embedder(std::shared_ptr<llama_model> model, int32_t threads, uint32_t context_size)
+      : model_(std::move(model)), threads_(threads), n_ctx_(context_size) {}
   ~Embedder();
 
   // One pooled vector per input (L2-normalized when asked). Throws std::exception with a
@@ -30,7 +33,7 @@ class Embedder {
   std::mutex mutex_;
   llama_context* ctx_ = nullptr;
   llama_batch batch_{};
-  uint32_t n_ctx_ = 0;
+  uint32_t n_ctx_;
   uint32_t n_seq_ = 0;
 };
 

@@ -224,7 +224,7 @@ Napi::Value Model::RenderChat(const Napi::CallbackInfo& info) {
   return render_chat_async(env, chat_, std::move(request));
 }
 
-// embed([Int32Array...], {normalize, threads}) -> Promise<Float32Array[]>
+// embed([Int32Array...], {normalize, threads, contextSize}) -> Promise<Float32Array[]>
 Napi::Value Model::Embed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = shared(env);
@@ -244,7 +244,11 @@ Napi::Value Model::Embed(const Napi::CallbackInfo& info) {
     }
     inputs[i].assign(tokens.Data(), tokens.Data() + tokens.ElementLength());
   }
-  if (!embedder_) embedder_ = std::make_shared<Embedder>(model, static_cast<int32_t>(number_or(opts, "threads", 0)));
+  if (!embedder_) {
+    const double context = number_or(opts, "contextSize", 2048);
+    if (!(context >= 1 && context <= (1u << 20))) throw_coded(env, "invalid_argument", "contextSize out of range");
+    embedder_ = std::make_shared<Embedder>(model, static_cast<int32_t>(number_or(opts, "threads", 0)), static_cast<uint32_t>(context));
+  }
   return embed_async(env, embedder_, std::move(inputs), bool_or(opts, "normalize", true));
 }
 

@@ -79,6 +79,7 @@ describe('OpenAI API', () => {
     await assert.rejects(client.embeddings.create({ model: 'default', input: [''] }), OpenAI.BadRequestError);
     await assert.rejects(client.embeddings.create({ model: 'missing', input: 'x' }), OpenAI.NotFoundError);
     await assert.rejects(client.embeddings.create({ model: 'default', input: 'x', dimensions: 3 }), OpenAI.BadRequestError);
+    await assert.rejects(client.embeddings.create({ model: 'default', input: 'word '.repeat(3000) }), /more than the embedding context of 1024/);
   });
 
   test('json_schema output parses and validates', async () => {

@@ -191,13 +191,13 @@ export class Model {
   /**
    * Embeddings of each input (text, or token ids), pooled as the model declares (mean for a
    * generative model) and L2-normalized unless `normalize` is false. Runs on an embedding context
-   * of its own, off the main thread.
+   * of its own (contextSize tokens), off the main thread; a longer input is context_overflow.
    */
   async embed(inputs: (string | Int32Array | number[])[], options: { normalize?: boolean } = {}): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
     if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
     const tokens = inputs.map((input) => (typeof input === 'string' ? this.tokenize(input, true) : Int32Array.from(input)));
     try {
-      const embeddings = await this.handle.embed(tokens, { normalize: options.normalize ?? true, threads: this.threads });
+      const embeddings = await this.handle.embed(tokens, { normalize: options.normalize ?? true, threads: this.threads, contextSize: this.info.contextSize });
       return { embeddings, promptTokens: tokens.reduce((n, t) => n + t.length, 0) };
     } catch (error) {
       throw toShimmyError(error, 'generation_failed');
