@@ -4,11 +4,13 @@
 // the same load generator in one run. Both are asked through the same route (/v1/completions,
 // streamed, ignore_eos, greedy), and shimmy also through its seed route (/api/generate). Measures:
 // single-stream and 8-stream tok/s, time to first token with a 512-token prompt, and requests/s on
-// the health route. Prints a markdown table for bench/RESULTS.md.
+// the health route, resets seen by a keep-alive client, and health latency while 5,000 half-open
+// connections are held. Prints a markdown table for bench/RESULTS.md.
 //   --models stories,bench-q4_0   --threads N   --slots 8   --rounds 2   --tokens N (per stream; default by model)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
+import { connect } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { makeFixtureModel } from '../make-fixture-model.mjs';
@@ -144,6 +146,34 @@ async function pooledResets(port, route, count = 100) {
   return resets;
 }
 
+// Opens `count` connections that send half a request and go quiet (llama-server was measured to
+// stop answering, /health included, at ~1,030 of them), then times 20 health requests, each on a
+// new connection. Returns the median ms, or Infinity when requests got no answer within 5 s.
+async function halfOpenLatency(port, path, count = 5000) {
+  const sockets = [];
+  for (let batch = 0; batch < count / 500; batch++) {
+    await Promise.all(Array.from({ length: 500 }, () => new Promise((done) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"mod');
+        done();
+      });
+      socket.on('error', done);
+      sockets.push(socket);
+    })));
+  }
+  const times = [];
+  for (let i = 0; i < 20; i++) {
+    const t0 = performance.now();
+    const ok = await Promise.race([
+      new Promise((done) => http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => res.resume().on('end', () => done(res.statusCode === 200))).on('error', () => done(false))),
+      new Promise((done) => setTimeout(() => done(false), 5000)),
+    ]);
+    times.push(ok ? performance.now() - t0 : Infinity);
+  }
+  for (const socket of sockets) socket.destroy();
+  return median(times);
+}
+
 async function measure(kind, route, model, port, prompts) {
   await stream(port, route, 'Once upon a time', 8); // warm-up
   const single = [];
@@ -165,8 +195,8 @@ if (!existsSync(join(toolsDir, 'llama-server'))) {
   process.exit(1);
 }
 const rows = [
-  '| model | server, route | 1 stream tok/s | 8 streams tok/s (total) | TTFT 512-token prompt | health req/s | resets, 100 pooled streams |',
-  '| --- | --- | --- | --- | --- | --- | --- |',
+  '| model | server, route | 1 stream tok/s | 8 streams tok/s (total) | TTFT 512-token prompt | health req/s | resets, 100 pooled streams | health with 5,000 half-open connections |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- |',
 ];
 const ratios = [];
 let port = 18000 + Math.floor(Math.random() * 1000);
@@ -190,11 +220,12 @@ for (const name of names) {
         if (name === names[0] && round === 0) {
           r.health = await healthRate(p, kind === 'shimmy' && route === '/api/generate' ? '/api/health' : '/health');
           r.resets = await pooledResets(p, route);
+          r.halfOpen = await halfOpenLatency(p, kind === 'shimmy' && route === '/api/generate' ? '/api/health' : '/health');
         }
         const key = `${kind} ${route}`;
         const prev = results[key];
         results[key] = prev
-          ? { single: Math.max(prev.single, r.single), eight: Math.max(prev.eight, r.eight), ttft: Math.min(prev.ttft, r.ttft), health: prev.health, resets: prev.resets }
+          ? { ...prev, single: Math.max(prev.single, r.single), eight: Math.max(prev.eight, r.eight), ttft: Math.min(prev.ttft, r.ttft) }
           : r;
         console.error(`round ${round + 1}: ${model.name} ${key}: ${JSON.stringify(r)}`);
       } finally {
@@ -204,7 +235,8 @@ for (const name of names) {
   }
   const f = (x, d = 1) => (x === undefined ? '—' : x.toFixed(d));
   for (const [key, r] of Object.entries(results)) {
-    rows.push(`| ${model.name} | ${key} | ${f(r.single)} | ${f(r.eight)} | ${f(r.ttft)} ms | ${f(r.health, 0)} | ${r.resets ?? '—'} |`);
+    const halfOpen = r.halfOpen === undefined ? '—' : Number.isFinite(r.halfOpen) ? `${f(r.halfOpen)} ms` : 'no answer in 5 s';
+    rows.push(`| ${model.name} | ${key} | ${f(r.single)} | ${f(r.eight)} | ${f(r.ttft)} ms | ${f(r.health, 0)} | ${r.resets ?? '—'} | ${halfOpen} |`);
   }
   const ref = results['llama-server /v1/completions'];
   for (const key of ['shimmy /v1/completions', 'shimmy /api/generate']) {
