@@ -2,12 +2,12 @@
 // Compiles the addon (and the static llama.cpp inside it) with cmake-js.
 //   SHIMMY_GPU=cpu|cuda|vulkan|metal   ggml backend (default cpu)
 //   SHIMMY_RPC=1                       also build ggml's RPC backend
-//   --prebuild                         portable build into prebuilds/<platform>-<arch>/: shared
-//                                      llama.cpp and every CPU variant, the best picked at load
+//   --prebuild                         portable build into build-prebuild/ (shared llama.cpp and
+//                                      every CPU variant, the best picked at load); npm run prebuild
+//                                      packs it into prebuilds/ (scripts/prebuild.mjs)
 // clang is preferred when present: it is what we measured llama.cpp's AMX kernels with. GCC 12
 // miscompiles them, which vendor/patches/0001 works around, so GCC builds are safe too.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,19 +35,3 @@ if (has('ninja')) args.push('--generator', 'Ninja');
 console.log(`shimmy: building the native addon (${gpu}${prebuild ? ', portable' : ''}) with ${env.CXX || 'the default compiler'}`);
 const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
 execFileSync(process.execPath, [cmakeJs, ...args], { stdio: 'inherit', cwd: root, env });
-
-if (prebuild) {
-  // The addon, the shared llama.cpp libraries under the names the loader asks for (their sonames),
-  // and every CPU variant module: the addon finds them next to itself ($ORIGIN).
-  const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(join(root, buildDir, 'Release', 'shimmy.node'), join(dir, 'shimmy.napi.node'));
-  const libDir = join(root, buildDir, 'bin');
-  const libs = readdirSync(libDir).filter((n) => /^lib.+\.so(\.\d+)?$/.test(n));
-  for (const name of libs) {
-    if (name.endsWith('.so') && libs.some((other) => other.startsWith(`${name}.`))) continue; // the soname copy suffices
-    copyFileSync(join(libDir, name), join(dir, name));
-  }
-  console.log(`shimmy: wrote ${dir}: ${readdirSync(dir).join(' ')}`);
-}
