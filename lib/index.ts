@@ -1,6 +1,6 @@
 // shimmy's public library API.
 export { loadModel, Model, type LoadOptions, type GenerateOptions, type ModelInfo } from './engine/model.js';
-export { Generation, type Chunk, type CompletionResult, type FinishReason, type Usage } from './engine/generation.js';
+export { Generation, type Chunk, type CompletionResult, type FinishReason, type TokenLogprob, type Usage } from './engine/generation.js';
 export { ShimmyError, errorCodes, type ErrorCode } from './engine/errors.js';
 export { generationFields, type GenerationOptions } from './engine/options.js';
 export { ReplyParser, chatLimits, type ChatMessage, type ChatRequest, type ChatTool, type ToolChoice, type RenderedChat, type GrammarConstraint, type ParsedReply } from './engine/chat.js';

@@ -73,6 +73,8 @@ export interface NativeEngineOptions {
 /** What submit() passes for one request; names match lib/engine/options.ts. */
 export interface NativeRequestOptions {
   maxTokens: number;
+  /** -1: none; n: each token's log-probability and its n likeliest alternatives (n ≤ 20). */
+  logprobs: number;
   ignoreEos: boolean;
   stop: string[];
   temperature: number;
@@ -99,11 +101,20 @@ export const enum EventKind {
   Error = 2,
 }
 
+export interface NativeTokenLogprob {
+  token: number;
+  text: string;
+  logprob: number;
+  top: { token: number; text: string; logprob: number }[];
+}
+
 export interface NativeEvent {
   id: number;
   kind: EventKind;
   /** Text: new text. Done: the finish reason. Error: the message. */
   text: string;
+  /** Text: the tokens the text came from, when the request asked for logprobs. */
+  logprobs?: NativeTokenLogprob[];
   promptTokens?: number;
   completionTokens?: number;
   cachedTokens?: number;

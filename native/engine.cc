@@ -14,6 +14,27 @@ Napi::Object event_to_js(Napi::Env env, const Event& e) {
   o.Set("id", e.id);
   o.Set("kind", static_cast<int32_t>(e.kind));  // 0 text, 1 done, 2 error
   o.Set("text", Napi::String::New(env, e.text));
+  if (!e.logprobs.empty()) {
+    Napi::Array list = Napi::Array::New(env, e.logprobs.size());
+    for (size_t i = 0; i < e.logprobs.size(); ++i) {
+      const TokenLogprob& lp = e.logprobs[i];
+      Napi::Object item = Napi::Object::New(env);
+      item.Set("token", lp.token);
+      item.Set("text", Napi::String::New(env, lp.piece));
+      item.Set("logprob", lp.logprob);
+      Napi::Array top = Napi::Array::New(env, lp.top.size());
+      for (size_t k = 0; k < lp.top.size(); ++k) {
+        Napi::Object alt = Napi::Object::New(env);
+        alt.Set("token", lp.top[k].token);
+        alt.Set("text", Napi::String::New(env, lp.top[k].piece));
+        alt.Set("logprob", lp.top[k].logprob);
+        top.Set(static_cast<uint32_t>(k), alt);
+      }
+      item.Set("top", top);
+      list.Set(static_cast<uint32_t>(i), item);
+    }
+    o.Set("logprobs", list);
+  }
   if (e.kind == EventKind::Done) {
     o.Set("promptTokens", e.prompt_tokens);
     o.Set("completionTokens", e.completion_tokens);
@@ -217,6 +238,8 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   }
   req.max_tokens = static_cast<int32_t>(number_or(opts, "maxTokens", -1));
   req.ignore_eos = bool_or(opts, "ignoreEos", false);
+  req.logprobs = static_cast<int32_t>(number_or(opts, "logprobs", -1));
+  if (req.logprobs < -1 || req.logprobs > 20) throw_coded(env, "invalid_request", "logprobs must be from 0 to 20");
 
   const size_t ctx = s.config().context_size;
   const size_t needed = req.prompt.size() + static_cast<size_t>(req.max_tokens > 0 ? req.max_tokens : 1);

@@ -3,12 +3,42 @@
 #include "backends.h"
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <thread>
 
 namespace shimmy {
 
 namespace {
+
+std::string token_piece(const llama_vocab* vocab, llama_token token, bool special) {
+  char buf[256];
+  int32_t n = llama_token_to_piece(vocab, token, buf, sizeof buf, 0, special);
+  if (n >= 0) return std::string(buf, static_cast<size_t>(n));
+  std::string piece(static_cast<size_t>(-n), '\0');
+  n = llama_token_to_piece(vocab, token, piece.data(), -n, 0, special);
+  piece.resize(n < 0 ? 0 : static_cast<size_t>(n));
+  return piece;
+}
+
+// log-softmax of one token's logits: the chosen token's log-probability and the `n` likeliest.
+TokenLogprob token_logprob(const llama_vocab* vocab, const float* logits, llama_token chosen, std::string piece, int32_t n) {
+  const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+  const float max = *std::max_element(logits, logits + n_vocab);
+  double sum = 0;
+  for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - max));
+  const float log_z = max + static_cast<float>(std::log(sum));
+  TokenLogprob out{chosen, std::move(piece), logits[chosen] - log_z, {}};
+  if (n > 0) {
+    std::vector<llama_token> ids(static_cast<size_t>(n_vocab));
+    for (int32_t i = 0; i < n_vocab; ++i) ids[i] = i;
+    const auto k = std::min<size_t>(static_cast<size_t>(n), ids.size());
+    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
+                      [logits](llama_token a, llama_token b) { return logits[a] > logits[b]; });
+    for (size_t i = 0; i < k; ++i) out.top.push_back({ids[i], token_piece(vocab, ids[i], false), logits[ids[i]] - log_z});
+  }
+  return out;
+}
 using Clock = std::chrono::steady_clock;
 constexpr auto kMinWakeInterval = std::chrono::microseconds(1000);
 double ms_since(Clock::time_point t) {
@@ -27,6 +57,7 @@ struct Scheduler::Active {
   int32_t generated = 0;
   int32_t cached_tokens = 0;   // prompt tokens reused from an earlier request
   int32_t batch_from = -1, batch_count = 0, logits_at = -1;  // this step's share of the batch
+  std::vector<TokenLogprob> logprobs;  // of tokens whose text is still held back
   Clock::time_point started = Clock::now();
   Clock::time_point first_token{};
 };
@@ -306,22 +337,21 @@ void Scheduler::sample(Slot& slot) {
     finish(slot, "stop");
     return;
   }
+
   a.generated++;
   tokens_generated_++;
 
   // Special tokens stay invisible, except those a chat format's parser needs to see (tool-call markers).
-  const bool special = a.req.visible_special.count(token) > 0;
-  char buf[256];
-  int32_t n = llama_token_to_piece(vocab_, token, buf, sizeof buf, 0, special);
-  std::string piece;
-  if (n >= 0) {
-    piece.assign(buf, static_cast<size_t>(n));
-  } else {
-    piece.resize(static_cast<size_t>(-n));
-    n = llama_token_to_piece(vocab_, token, piece.data(), -n, 0, special);
+  std::string piece = token_piece(vocab_, token, a.req.visible_special.count(token) > 0);
+  if (a.req.logprobs >= 0) {
+    a.logprobs.push_back(token_logprob(vocab_, llama_get_logits_ith(ctx_, a.logits_at), token, piece, a.req.logprobs));
   }
   std::string text = a.text.push(piece);
-  if (!text.empty()) emit({a.req.id, EventKind::Text, std::move(text)});
+  if (!text.empty()) {
+    Event e{a.req.id, EventKind::Text, std::move(text)};
+    e.logprobs.swap(a.logprobs);  // the tokens whose text this is
+    emit(std::move(e));
+  }
   if (a.text.stopped()) {
     finish(slot, "stop");
     return;
@@ -337,7 +367,11 @@ void Scheduler::sample(Slot& slot) {
 void Scheduler::finish(Slot& slot, const char* reason) {
   Active& a = *slot.active;
   std::string tail = a.text.flush();
-  if (!tail.empty() && std::string(reason) != "cancelled") emit({a.req.id, EventKind::Text, std::move(tail)});
+  if (!tail.empty() && std::string(reason) != "cancelled") {
+    Event e{a.req.id, EventKind::Text, std::move(tail)};
+    e.logprobs.swap(a.logprobs);  // the tail's tokens (after a stop string the tail is empty: they go)
+    emit(std::move(e));
+  }
   const auto now = Clock::now();
   const bool started_generating = a.first_token != Clock::time_point{};
   Event done{a.req.id, EventKind::Done, reason};

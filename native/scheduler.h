@@ -34,6 +34,7 @@ struct SchedulerConfig {
 
 struct Request {
   int32_t id = 0;
+  int32_t logprobs = -1;  // -1: none; n >= 0: each token's log-probability and the n likeliest alternatives
   std::vector<llama_token> prompt;
   int32_t max_tokens = -1;  // -1 = until the slot's context is full
   bool ignore_eos = false;
@@ -44,6 +45,20 @@ struct Request {
 
 enum class EventKind : uint8_t { Text, Done, Error };
 
+// A generated token's log-probability under the model (softmax of the raw logits), with the
+// likeliest alternatives when asked for.
+struct TokenLogprob {
+  struct Alternative {
+    llama_token token;
+    std::string piece;
+    float logprob;
+  };
+  llama_token token;
+  std::string piece;  // the token's text as generated (a lone token can be part of a UTF-8 character)
+  float logprob;
+  std::vector<Alternative> top;
+};
+
 struct Event {
   int32_t id;
   EventKind kind;
@@ -53,6 +68,7 @@ struct Event {
   int32_t cached_tokens = 0;
   double prompt_ms = 0;
   double generation_ms = 0;
+  std::vector<TokenLogprob> logprobs;  // Text: the tokens this text came from (when asked for)
 };
 
 struct SchedulerStats {

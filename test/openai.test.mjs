@@ -139,6 +139,44 @@ describe('OpenAI API', () => {
     assert.ok(r2.usage.prompt_tokens > r1.usage.prompt_tokens);
   });
 
+  test('logprobs: completions and chat, streamed and not, add up to the text', async () => {
+    const completion = await client.completions.create({ model: 'default', prompt: 'Once upon a time', max_tokens: 8, temperature: 0, logprobs: 3 });
+    const lp = completion.choices[0].logprobs;
+    assert.equal(lp.tokens.join(''), completion.choices[0].text);
+    assert.equal(lp.tokens.length, 8);
+    assert.equal(lp.text_offset[0], 0);
+    for (const [i, top] of lp.top_logprobs.entries()) {
+      assert.ok(lp.token_logprobs[i] <= 0);
+      assert.equal(Object.keys(top).length, 3);
+      // Greedy: the chosen token is the likeliest.
+      assert.equal(Math.max(...Object.values(top)), lp.token_logprobs[i]);
+    }
+    let streamed = '';
+    let tokens = 0;
+    for await (const part of await client.completions.create({ model: 'default', prompt: 'Once upon a time', max_tokens: 8, temperature: 0, logprobs: 0, stream: true })) {
+      const l = part.choices[0]?.logprobs;
+      if (l) {
+        streamed += l.tokens.join('');
+        tokens += l.tokens.length;
+      }
+    }
+    assert.equal(streamed, completion.choices[0].text);
+    assert.equal(tokens, 8);
+
+    const chat = await client.chat.completions.create({ model: 'default', messages: [user('Hi')], max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 2 });
+    const content = chat.choices[0].logprobs.content;
+    assert.equal(content.map((t) => t.token).join(''), chat.choices[0].message.content);
+    assert.deepEqual(content[0].bytes, [...Buffer.from(content[0].token)]);
+    assert.equal(content[0].top_logprobs.length, 2);
+    let chatStreamed = '';
+    for await (const part of await client.chat.completions.create({ model: 'default', messages: [user('Hi')], max_tokens: 6, temperature: 0, logprobs: true, stream: true })) {
+      for (const t of part.choices[0]?.logprobs?.content ?? []) chatStreamed += t.token;
+    }
+    assert.equal(chatStreamed, chat.choices[0].message.content);
+    await assert.rejects(client.chat.completions.create({ model: 'default', messages: [user('Hi')], top_logprobs: 2 }), OpenAI.BadRequestError);
+    await assert.rejects(client.completions.create({ model: 'default', prompt: 'x', logprobs: 21 }), OpenAI.BadRequestError);
+  });
+
   test('aborting a stream frees its slot; a prompt longer than the context is a 400', async () => {
     const controller = new AbortController();
     const stream = await client.chat.completions.create({ model: 'default', messages: [user('Tell me a long story')], stream: true, max_tokens: 500 }, { signal: controller.signal });

@@ -1,6 +1,7 @@
 // One in-flight request, seen from JavaScript: an async iterable of text chunks plus a promise
 // of the final result. The engine's events are pushed in; the consumer pulls. Consumers that
 // want no per-chunk promise (the server) attach listeners with `listen()` instead.
+import type { NativeTokenLogprob } from '../native.js';
 import { ShimmyError } from './errors.js';
 
 export type FinishReason = 'length' | 'stop' | 'cancelled';
@@ -13,8 +14,16 @@ export interface Usage {
   cachedTokens: number;
 }
 
+/**
+ * A generated token's log-probability (natural log, softmax of the raw logits) and its likeliest
+ * alternatives. `text` is the token's own piece, which may be part of a multi-byte character.
+ */
+export type TokenLogprob = NativeTokenLogprob;
+
 export interface CompletionResult {
   text: string;
+  /** With the `logprobs` option: one entry per generated token. */
+  logprobs?: TokenLogprob[];
   finishReason: FinishReason;
   usage: Usage;
   timings: { promptMs: number; generationMs: number; tokensPerSecond: number };
@@ -22,10 +31,12 @@ export interface CompletionResult {
 
 export interface Chunk {
   text: string;
+  /** With the `logprobs` option: the tokens this text came from. */
+  logprobs?: TokenLogprob[];
 }
 
 export interface GenerationListener {
-  text(text: string): void;
+  text(text: string, logprobs?: TokenLogprob[]): void;
   done(result: CompletionResult): void;
   error(error: ShimmyError): void;
 }
@@ -34,8 +45,9 @@ export class Generation implements AsyncIterable<Chunk> {
   readonly result: Promise<CompletionResult>;
   private resolveResult!: (r: CompletionResult) => void;
   private rejectResult!: (e: ShimmyError) => void;
-  private readonly texts: string[] = [];
+  private readonly chunks: Chunk[] = [];
   private fullText = '';
+  private allLogprobs: TokenLogprob[] | undefined;
   private finished = false;
   private failure: ShimmyError | undefined;
   private wake: (() => void) | undefined;
@@ -63,10 +75,11 @@ export class Generation implements AsyncIterable<Chunk> {
     this.listener = listener;
   }
 
-  pushText(text: string): void {
+  pushText(text: string, logprobs?: TokenLogprob[]): void {
     this.fullText += text;
-    if (this.listener) return this.listener.text(text);
-    this.texts.push(text);
+    if (logprobs) (this.allLogprobs ??= []).push(...logprobs);
+    if (this.listener) return this.listener.text(text, logprobs);
+    this.chunks.push(logprobs ? { text, logprobs } : { text });
     this.wakeUp();
   }
 
@@ -74,6 +87,7 @@ export class Generation implements AsyncIterable<Chunk> {
     this.finished = true;
     const tokensPerSecond = generationMs > 0 ? (usage.completionTokens * 1000) / generationMs : 0;
     const result: CompletionResult = { text: this.fullText, finishReason: reason, usage, timings: { promptMs, generationMs, tokensPerSecond } };
+    if (this.allLogprobs) result.logprobs = this.allLogprobs;
     this.resolveResult(result);
     this.listener?.done(result);
     this.wakeUp();
@@ -98,7 +112,7 @@ export class Generation implements AsyncIterable<Chunk> {
     try {
       while (true) {
         // Drain everything that arrived since the last wake-up before waiting again.
-        while (this.texts.length > 0) yield { text: this.texts.shift()! };
+        while (this.chunks.length > 0) yield this.chunks.shift()!;
         if (this.failure) throw this.failure;
         if (this.finished) {
           completed = true;

@@ -45,6 +45,8 @@ export interface GenerateOptions {
   constraint?: GrammarConstraint;
   /** Token id → additive bias. */
   logitBias?: Record<number, number>;
+  /** Report each token's log-probability and its `logprobs` likeliest alternatives (0–20). */
+  logprobs?: number;
   signal?: AbortSignal;
 }
 
@@ -137,6 +139,7 @@ export class Model {
     try {
       this.engine.submit(id, prompt, {
         maxTokens: parsed.maxTokens ?? -1,
+        logprobs: parsed.logprobs ?? -1,
         temperature: parsed.temperature!,
         topK: parsed.topK!,
         topP: parsed.topP!,
@@ -234,7 +237,7 @@ export class Model {
       const generation = this.live.get(e.id);
       if (!generation) continue;
       if (e.kind === EventKind.Text) {
-        generation.pushText(e.text);
+        generation.pushText(e.text, e.logprobs);
         continue;
       }
       this.live.delete(e.id);

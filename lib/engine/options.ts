@@ -16,6 +16,8 @@ export const generationFields = {
   stop: { type: 'stop', wire: ['stop'], max: 16, default: [], doc: 'strings that end generation (not included in the text)' },
   ignoreEos: { type: 'boolean', wire: ['ignore_eos'], default: false, doc: 'keep generating past end-of-sequence' },
   grammar: { type: 'string', wire: ['grammar'], max: 65536, default: '', doc: 'GBNF grammar constraining the output' },
+  // The OpenAI routes read it themselves: completions and chat spell it differently.
+  logprobs: { type: 'integer', wire: [], min: 0, max: 20, doc: "each token's log-probability and this many likeliest alternatives" },
 } as const;
 
 export type GenerationOptions = Parsed<typeof generationFields>;

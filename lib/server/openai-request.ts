@@ -73,6 +73,21 @@ export function chatRequest(body: Record<string, unknown>, userGrammar: string |
   };
 }
 
+/** Completions: `logprobs: n` (0–20). Chat: `logprobs: true` with `top_logprobs: n`. */
+export function logprobsOption(body: Record<string, unknown>, kind: 'chat' | 'text'): number | undefined {
+  const count = (name: string, value: unknown) => {
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 20) throw new ShimmyError('invalid_request', `'${name}' must be an integer from 0 to 20`);
+    return value as number;
+  };
+  if (kind === 'text') return present(body.logprobs) ? count('logprobs', body.logprobs) : undefined;
+  if (present(body.logprobs) && typeof body.logprobs !== 'boolean') throw new ShimmyError('invalid_request', "'logprobs' must be a boolean");
+  if (body.logprobs !== true) {
+    if (present(body.top_logprobs)) throw new ShimmyError('invalid_request', "'top_logprobs' needs 'logprobs': true");
+    return undefined;
+  }
+  return present(body.top_logprobs) ? count('top_logprobs', body.top_logprobs) : 0;
+}
+
 /** /v1/completions: a string, or an array holding one string. */
 export function completionPrompt(body: Record<string, unknown>): string {
   const p = Array.isArray(body.prompt) && body.prompt.length === 1 ? body.prompt[0] : body.prompt;

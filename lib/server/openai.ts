@@ -6,14 +6,14 @@ import { randomUUID } from 'node:crypto';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { ReplyParser, type ParsedReply } from '../engine/chat.js';
 import { ShimmyError } from '../engine/errors.js';
-import type { CompletionResult, Generation } from '../engine/generation.js';
+import type { CompletionResult, Generation, TokenLogprob } from '../engine/generation.js';
 import type { Model } from '../engine/model.js';
 import type { ServerContext } from './context.js';
 import type { WireError } from './errors.js';
 import type { Exchange } from './http.js';
 import { route } from './native-api.js';
 import { embeddings } from './openai-embeddings.js';
-import { bodyObject, chatRequest, completionPrompt, generationOptions } from './openai-request.js';
+import { bodyObject, chatRequest, completionPrompt, generationOptions, logprobsOption } from './openai-request.js';
 
 const typeOf: Record<number, string> = { 400: 'invalid_request_error', 401: 'authentication_error', 404: 'not_found_error', 413: 'invalid_request_error', 503: 'server_error' };
 
@@ -49,12 +49,39 @@ function assistantMessage(reply: ParsedReply): Record<string, unknown> {
   };
 }
 
+// Logprobs in the two shapes OpenAI uses: the legacy completions one, and chat's.
+function completionLogprobs(list: TokenLogprob[], offset: number) {
+  const textOffset: number[] = [];
+  for (const t of list) {
+    textOffset.push(offset);
+    offset += t.text.length;
+  }
+  return {
+    tokens: list.map((t) => t.text),
+    token_logprobs: list.map((t) => t.logprob),
+    top_logprobs: list.map((t) => Object.fromEntries(t.top.map((a) => [a.text, a.logprob]))),
+    text_offset: textOffset,
+  };
+}
+
+const bytes = (text: string) => [...Buffer.from(text, 'utf8')];
+const chatLogprobs = (list: TokenLogprob[]) => ({
+  content: list.map((t) => ({
+    token: t.text,
+    logprob: t.logprob,
+    bytes: bytes(t.text),
+    top_logprobs: t.top.map((a) => ({ token: a.text, logprob: a.logprob, bytes: bytes(a.text) })),
+  })),
+  refusal: null,
+});
+
 const finishReason = (r: CompletionResult, reply?: ParsedReply) =>
   reply && reply.toolCalls.length > 0 ? 'tool_calls' : r.finishReason === 'length' ? 'length' : 'stop';
 
 async function run(ctx: ServerContext, ex: Exchange, kind: 'chat' | 'text'): Promise<number> {
   const body = bodyObject(await ex.readJson(ctx.bodyLimit));
   const { model: name, stream, includeUsage, ...options } = generationOptions(body);
+  options.logprobs = logprobsOption(body, kind);
   const request = kind === 'chat' ? chatRequest(body, options.grammar) : undefined;
   const model: Model = await ctx.registry.get(name);
   if (!ex.open) return 499;
@@ -82,8 +109,8 @@ async function run(ctx: ServerContext, ex: Exchange, kind: 'chat' | 'text'): Pro
     parser?.push(r.text);
     const reply = parser?.finish();
     const choice = reply
-      ? { index: 0, message: assistantMessage(reply), logprobs: null, finish_reason: finishReason(r, reply) }
-      : { index: 0, text: r.text, logprobs: null, finish_reason: finishReason(r) };
+      ? { index: 0, message: assistantMessage(reply), logprobs: r.logprobs ? chatLogprobs(r.logprobs) : null, finish_reason: finishReason(r, reply) }
+      : { index: 0, text: r.text, logprobs: r.logprobs ? completionLogprobs(r.logprobs, 0) : null, finish_reason: finishReason(r) };
     ex.json(200, { id, object, created, model: name, choices: [choice], usage: usage(r) });
     return 200;
   }
@@ -91,13 +118,29 @@ async function run(ctx: ServerContext, ex: Exchange, kind: 'chat' | 'text'): Pro
   const head = { id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created, model: name };
   const event = (choice: Record<string, unknown> | null, extra: Record<string, unknown> = {}) =>
     `data: ${JSON.stringify({ ...head, choices: choice ? [{ index: 0, logprobs: null, finish_reason: null, ...choice }] : [], ...extra })}\n\n`;
-  const deltas = (diffs: ParsedReply['diffs']) => diffs.map((d) => event({ delta: delta(d) })).join('');
+  // A chunk's logprobs ride its first delta; text that yields no delta (tool-call markup) passes
+  // them on to the next one.
+  let pendingLogprobs: TokenLogprob[] = [];
+  const deltas = (diffs: ParsedReply['diffs']) =>
+    diffs.map((d) => {
+      const logprobs = pendingLogprobs.length > 0 ? chatLogprobs(pendingLogprobs) : null;
+      pendingLogprobs = [];
+      return event({ delta: delta(d), logprobs });
+    }).join('');
+  let textOffset = 0;
   ex.beginStream('text/event-stream');
   if (parser) ex.write(event({ delta: { role: 'assistant', content: '' } }));
   return new Promise<number>((resolve) => {
     generation.listen({
-      text: (text) => {
-        const out = parser ? deltas(parser.push(text)) : event({ text });
+      text: (text, logprobs) => {
+        let out: string;
+        if (parser) {
+          if (logprobs) pendingLogprobs.push(...logprobs);
+          out = deltas(parser.push(text));
+        } else {
+          out = event({ text, logprobs: logprobs ? completionLogprobs(logprobs, textOffset) : null });
+          textOffset += text.length;
+        }
         if (out) ex.write(out);
       },
       done: (r) => {
