@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { ReplyParser, type ParsedReply } from '../engine/chat.js';
 import { ShimmyError } from '../engine/errors.js';
-import type { CompletionResult, Generation, TokenLogprob } from '../engine/generation.js';
+import type { Generation, TokenLogprob } from '../engine/generation.js';
 import type { Model } from '../engine/model.js';
 import type { ServerContext } from './context.js';
 import type { WireError } from './errors.js';
@@ -14,6 +14,7 @@ import type { Exchange } from './http.js';
 import { route } from './native-api.js';
 import { embeddings } from './openai-embeddings.js';
 import { bodyObject, chatRequest, completionPrompt, generationOptions, logprobsOption } from './openai-request.js';
+import { assistantMessage, chatLogprobs, completionLogprobs, delta, finishReason, usage } from './openai-shapes.js';
 
 const typeOf: Record<number, string> = { 400: 'invalid_request_error', 401: 'authentication_error', 404: 'not_found_error', 413: 'invalid_request_error', 503: 'server_error' };
 
@@ -21,62 +22,6 @@ function openAiError(ex: Exchange, e: WireError): void {
   const body = { error: { message: e.details || e.message, type: typeOf[e.status] ?? 'server_error', param: null, code: e.code } };
   ex.json(e.status, body, e.headers, e.code === 'payload_too_large');
 }
-
-const usage = (r: CompletionResult) => ({
-  prompt_tokens: r.usage.promptTokens,
-  completion_tokens: r.usage.completionTokens,
-  total_tokens: r.usage.totalTokens,
-  prompt_tokens_details: { cached_tokens: r.usage.cachedTokens },
-});
-
-// One streamed delta in OpenAI's shape: a tool call's first piece carries its id and name.
-function delta(d: ParsedReply['diffs'][number]): Record<string, unknown> {
-  if (d.toolCall) {
-    const { id, name, arguments: args } = d.toolCall;
-    const fn = name ? { name, arguments: args } : { arguments: args };
-    return { tool_calls: [{ index: d.toolCallIndex, ...(name ? { id, type: 'function' } : {}), function: fn }] };
-  }
-  return d.reasoning ? { reasoning_content: d.reasoning } : { content: d.content };
-}
-
-function assistantMessage(reply: ParsedReply): Record<string, unknown> {
-  const calls = reply.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
-  return {
-    role: 'assistant',
-    content: calls.length > 0 && reply.content === '' ? null : reply.content,
-    ...(reply.reasoning ? { reasoning_content: reply.reasoning } : {}),
-    ...(calls.length > 0 ? { tool_calls: calls } : {}),
-  };
-}
-
-// Logprobs in the two shapes OpenAI uses: the legacy completions one, and chat's.
-function completionLogprobs(list: TokenLogprob[], offset: number) {
-  const textOffset: number[] = [];
-  for (const t of list) {
-    textOffset.push(offset);
-    offset += t.text.length;
-  }
-  return {
-    tokens: list.map((t) => t.text),
-    token_logprobs: list.map((t) => t.logprob),
-    top_logprobs: list.map((t) => Object.fromEntries(t.top.map((a) => [a.text, a.logprob]))),
-    text_offset: textOffset,
-  };
-}
-
-const bytes = (text: string) => [...Buffer.from(text, 'utf8')];
-const chatLogprobs = (list: TokenLogprob[]) => ({
-  content: list.map((t) => ({
-    token: t.text,
-    logprob: t.logprob,
-    bytes: bytes(t.text),
-    top_logprobs: t.top.map((a) => ({ token: a.text, logprob: a.logprob, bytes: bytes(a.text) })),
-  })),
-  refusal: null,
-});
-
-const finishReason = (r: CompletionResult, reply?: ParsedReply) =>
-  reply && reply.toolCalls.length > 0 ? 'tool_calls' : r.finishReason === 'length' ? 'length' : 'stop';
 
 async function run(ctx: ServerContext, ex: Exchange, kind: 'chat' | 'text'): Promise<number> {
   const body = bodyObject(await ex.readJson(ctx.bodyLimit));
