@@ -132,14 +132,15 @@ function tensorData(type, count, scale, rand) {
   return out;
 }
 
-// `template` replaces the vocab's chat template with vendor/llama.cpp/models/templates/<template>.jinja;
-// `extraTokens` are appended to the vocab.
+// `template` replaces the vocab's chat template with vendor/llama.cpp/models/templates/<template>.jinja
+// (or with `{ source }`, the template text itself); `extraTokens` are appended to the vocab.
 export function makeFixtureModel(outPath, { preset = 'tiny', type = 'f32', vocab = 'llama-spm', seed = 42, name, template, extraTokens = [] } = {}) {
   const p = presets[preset];
   if (!p) throw new Error(`unknown preset '${preset}'`);
   if (!(type in TENSOR)) throw new Error(`unknown type '${type}' (f32, q8_0, q4_0)`);
   let tokenizer = readTokenizerKvs(join(root, 'vendor', 'llama.cpp', 'models', `ggml-vocab-${vocab}.gguf`));
-  const chatTemplate = template && readFileSync(join(root, 'vendor', 'llama.cpp', 'models', 'templates', `${template}.jinja`), 'utf8');
+  const chatTemplate = typeof template === 'object' ? template.source
+    : template && readFileSync(join(root, 'vendor', 'llama.cpp', 'models', 'templates', `${template}.jinja`), 'utf8');
   if (chatTemplate) tokenizer = tokenizer.filter((kv) => kv.key !== 'tokenizer.chat_template');
   if (extraTokens.length > 0) addTokens(tokenizer, extraTokens);
   const tokensKv = tokenizer.find((kv) => kv.key === 'tokenizer.ggml.tokens');

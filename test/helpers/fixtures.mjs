@@ -32,6 +32,14 @@ export function toolCallingModel() {
   return path;
 }
 
+/** A tiny model whose chat template is not valid Jinja. */
+export function brokenTemplateModel() {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'tiny-broken-template.gguf');
+  if (!existsSync(path)) makeFixtureModel(path, { preset: 'tiny', type: 'q8_0', template: { source: '{% for message in messages %}{{ message.content ' } });
+  return path;
+}
+
 /** The first `fraction` of a fixture model's bytes. */
 export function truncatedModel(fraction = 0.5) {
   const path = join(dir, `truncated-${fraction}.gguf`);

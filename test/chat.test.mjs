@@ -1,0 +1,77 @@
+// Chat in the library: the model's own Jinja template (and the ChatML fallback), the reply
+// parser, the request limits, and embeddings.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { chatLimits, loadModel, ReplyParser } from '../dist/index.js';
+import { brokenTemplateModel, fixtureModel } from './helpers/fixtures.mjs';
+
+const hi = [{ role: 'user', content: 'Hi' }];
+
+describe('chat templates', () => {
+  test("a model's own template renders the conversation", async () => {
+    const model = await loadModel(fixtureModel('f32', 'phi-3'), { contextSize: 256, parallel: 1 });
+    try {
+      // Phi-3's template has no system role: common/ folds the system message into the user turn.
+      const prompt = await model.applyChatTemplate([{ role: 'system', content: 'Be brief.' }, ...hi]);
+      assert.equal(prompt, '<|user|>\nBe brief.\nHi<|end|>\n<|assistant|>\n');
+      const turns = await model.applyChatTemplate([...hi, { role: 'assistant', content: 'Hello' }], false);
+      assert.equal(turns, '<|user|>\nHi<|end|>\n<|assistant|>\nHello<|end|>\n');
+    } finally {
+      await model.close();
+    }
+  });
+
+  test('no template, or one that does not parse, falls back to ChatML', async () => {
+    for (const path of [fixtureModel('f32', 'llama-spm'), brokenTemplateModel()]) {
+      const model = await loadModel(path, { contextSize: 256, parallel: 1 });
+      try {
+        const chat = await model.renderChat({ messages: hi });
+        assert.equal(chat.prompt, '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
+        assert.equal(chat.templateFallback, path === brokenTemplateModel());
+        const parser = new ReplyParser(chat);
+        assert.deepEqual(parser.push('Hello').map((d) => d.content), ['Hello']);
+        assert.equal(parser.finish().content, 'Hello');
+      } finally {
+        await model.close();
+      }
+    }
+  });
+});
+
+describe('chat requests and embeddings', () => {
+  let model;
+  before(async () => {
+    model = await loadModel(fixtureModel('q8_0', 'llama-spm'), { contextSize: 64, parallel: 1 });
+  });
+  after(() => model.close());
+
+  test('requests past the documented limits are invalid_request before any native code', async () => {
+    let deep = { type: 'string' };
+    for (let i = 0; i < chatLimits.depth; i++) deep = { type: 'array', items: deep };
+    await assert.rejects(model.renderChat({ messages: hi, jsonSchema: deep }), { code: 'invalid_request', message: /nested deeper than 64/ });
+    await assert.rejects(model.renderChat({ messages: [] }), { code: 'invalid_request' });
+    await assert.rejects(model.renderChat({ messages: [{ role: 'user', content: [{ type: 'image_url' }] }] }), { code: 'invalid_request' });
+    await assert.rejects(model.renderChat({ messages: hi, tools: [{ type: 'function', function: { name: 'f' } }], toolChoice: 'sometimes' }), { code: 'invalid_request' });
+  });
+
+  test('a JSON schema becomes an output-format grammar', async () => {
+    const chat = await model.renderChat({ messages: hi, jsonSchema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] } });
+    assert.equal(chat.constraint.kind, 'output');
+    assert.match(chat.constraint.grammar, /root ::=/);
+  });
+
+  test('embeddings: one normalized vector per input; an input past the context is context_overflow', async () => {
+    const { embeddings, promptTokens } = await model.embed(['Once upon a time', 'The end']);
+    assert.equal(embeddings.length, 2);
+    for (const e of embeddings) {
+      assert.equal(e.length, model.info.embeddingLength);
+      assert.ok(Math.abs(Math.hypot(...e) - 1) < 1e-4);
+    }
+    assert.ok(promptTokens >= 4);
+    const raw = await model.embed(['Once upon a time'], { normalize: false });
+    assert.ok(Math.abs(Math.hypot(...raw.embeddings[0]) - 1) > 1e-3);
+    await assert.rejects(model.embed(['word '.repeat(200)]), { code: 'context_overflow' });
+    const again = await model.complete({ prompt: 'Once', maxTokens: 3, temperature: 0 });
+    assert.equal(again.usage.completionTokens, 3);
+  });
+});
