@@ -1,9 +1,11 @@
 #include "sampler.h"
 
 #include <common.h>
+#include <json-schema-to-grammar.h>
 #include <sampling.h>
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 namespace shimmy {
@@ -68,6 +70,26 @@ common_sampler* common_chain(const llama_model* model, const SamplingParams& p) 
 
 }  // namespace
 
+namespace {
+
+// common_sampler feeds the chat template's generation prompt to a format grammar token by token
+// ("prefill"), skipping a first token that starts with a space. With a SentencePiece vocabulary
+// and a prompt that is not special tokens (ChatML on a model without ChatML tokens), that first
+// token is " <", so the grammar sees "|im_start|>…" and fails. The same grammar without the
+// prompt's literal at the start of `root`, and no prefill, constrains the reply identically.
+std::optional<SamplingParams> without_prefill(const SamplingParams& p) {
+  if (p.grammar_kind == GrammarKind::User || p.generation_prompt.empty()) return std::nullopt;
+  const std::string head = "root ::= " + gbnf_format_literal(p.generation_prompt);
+  const size_t at = p.grammar.find(head);
+  if (at == std::string::npos || (at > 0 && p.grammar[at - 1] != '\n')) return std::nullopt;
+  SamplingParams q = p;
+  q.grammar.replace(at, head.size(), "root ::= ");
+  q.generation_prompt.clear();
+  return q;
+}
+
+}  // namespace
+
 Sampler::Sampler(const llama_model* model, const SamplingParams& p) {
   const bool penalties = p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
   if (p.temperature <= 0.0f && p.grammar.empty() && p.logit_bias.empty() && !penalties) {
@@ -75,7 +97,13 @@ Sampler::Sampler(const llama_model* model, const SamplingParams& p) {
   } else if (p.temperature <= 0.0f && p.grammar.empty()) {
     greedy_ = greedy_chain(model, p);
   } else {
-    common_ = common_chain(model, p);
+    try {
+      common_ = common_chain(model, p);
+    } catch (const std::exception&) {
+      const auto retry = without_prefill(p);
+      if (!retry) throw;
+      common_ = common_chain(model, *retry);
+    }
     if (!common_) throw std::runtime_error("the sampler could not be created");
   }
 }
