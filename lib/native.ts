@@ -39,7 +39,7 @@ export interface NativeRenderedChat {
   format: number;
   formatName: string;
   grammar: string;
-  grammarKind: 'user' | 'output' | 'tool_calls';
+  grammarKind: 'output' | 'tool_calls';
   grammarLazy: boolean;
   grammarTriggers: { type: number; value: string }[];
   preservedTokens: string[];

@@ -50,7 +50,6 @@ std::string ChatTemplates::render(const std::string& request_json) {
   in.tool_choice = common_chat_tool_choice_parse_oaicompat(req.value("tool_choice", std::string("auto")));
   in.parallel_tool_calls = req.value("parallel_tool_calls", false);
   if (req.contains("json_schema") && req.at("json_schema").is_object()) in.json_schema = req.at("json_schema").dump();
-  in.grammar = req.value("grammar", std::string());
   in.add_generation_prompt = req.value("add_generation_prompt", true);
   if (req.contains("chat_template_kwargs") && req.at("chat_template_kwargs").is_object()) {
     for (const auto& [key, value] : req.at("chat_template_kwargs").items()) in.chat_template_kwargs[key] = value.dump();
@@ -71,7 +70,7 @@ std::string ChatTemplates::render(const std::string& request_json) {
   out["format"] = static_cast<int>(p.format);
   out["formatName"] = common_chat_format_name(p.format);
   out["grammar"] = p.grammar;
-  out["grammarKind"] = p.grammar.empty() ? "user" : tool_grammar ? "tool_calls" : in.grammar.empty() ? "output" : "user";
+  out["grammarKind"] = tool_grammar ? "tool_calls" : "output";
   out["grammarLazy"] = p.grammar_lazy;
   common_json triggers = common_json::array();
   for (const auto& t : p.grammar_triggers) {

@@ -19,8 +19,10 @@ class ChatTemplates {
   explicit ChatTemplates(std::shared_ptr<llama_model> model) : model_(std::move(model)) {}
   ~ChatTemplates();
 
-  // request: JSON {messages, tools?, tool_choice?, parallel_tool_calls?, json_schema?, grammar?,
-  // add_generation_prompt?, chat_template_kwargs?}. Returns JSON (see lib/native.ts, RenderedChat).
+  // request: JSON {messages, tools?, tool_choice?, parallel_tool_calls?, json_schema?,
+  // add_generation_prompt?, chat_template_kwargs?}. Returns JSON (see lib/native.ts,
+  // NativeRenderedChat). A user's own GBNF grammar does not pass through here: it goes straight
+  // to the sampler.
   // Throws std::exception with a message meant for the client.
   std::string render(const std::string& request_json);
 
