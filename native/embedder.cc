@@ -26,13 +26,12 @@ void Embedder::ensure_context() {
   if (ctx_) return;
   const uint32_t trained = static_cast<uint32_t>(std::max(0, llama_model_n_ctx_train(model_.get())));
   if (trained > 0) n_ctx_ = std::min(n_ctx_, trained);
-  n_seq_ = kMaxSequences;
   auto params = llama_context_default_params();
   params.embeddings = true;
   params.n_ctx = n_ctx_;
   params.n_batch = n_ctx_;
   params.n_ubatch = n_ctx_;  // pooling needs every token of a sequence in one micro-batch
-  params.n_seq_max = n_seq_;
+  params.n_seq_max = kMaxSequences;
   params.kv_unified = true;  // any input may use the whole context
   params.no_perf = true;
   if (threads_ > 0) {
@@ -67,7 +66,7 @@ std::vector<std::vector<float>> Embedder::embed(const std::vector<std::vector<ll
     // As many whole inputs as fit one decode.
     size_t to = from;
     size_t tokens = 0;
-    while (to < inputs.size() && to - from < n_seq_ && tokens + inputs[to].size() <= n_ctx_) tokens += inputs[to++].size();
+    while (to < inputs.size() && to - from < kMaxSequences && tokens + inputs[to].size() <= n_ctx_) tokens += inputs[to++].size();
     decode_group(inputs, from, to, normalize, out);
     from = to;
   }

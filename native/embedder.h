@@ -34,7 +34,6 @@ class Embedder {
   llama_context* ctx_ = nullptr;
   llama_batch batch_{};
   uint32_t n_ctx_;
-  uint32_t n_seq_ = 0;
 };
 
 // embed(embedder, [Int32Array...], normalize) on a libuv worker -> Promise<Float32Array[]>

@@ -20,7 +20,7 @@ llama_sampler* greedy_chain(const llama_model* model, const SamplingParams& p) {
   if (!p.logit_bias.empty()) {
     llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(n_vocab, static_cast<int32_t>(p.logit_bias.size()), p.logit_bias.data()));
   }
-  if (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
+  if (p.penalized()) {
     llama_sampler_chain_add(chain, llama_sampler_init_penalties(n_vocab, p.penalty_last_n, p.repeat_penalty,
                                                                 p.frequency_penalty, p.presence_penalty));
   }
@@ -91,8 +91,7 @@ std::optional<SamplingParams> without_prefill(const SamplingParams& p) {
 }  // namespace
 
 Sampler::Sampler(const llama_model* model, const SamplingParams& p) {
-  const bool penalties = p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
-  if (p.temperature <= 0.0f && p.grammar.empty() && p.logit_bias.empty() && !penalties) {
+  if (p.temperature <= 0.0f && p.grammar.empty() && p.logit_bias.empty() && !p.penalized()) {
     n_vocab_ = llama_vocab_n_tokens(llama_model_get_vocab(model));  // plain argmax
   } else if (p.temperature <= 0.0f && p.grammar.empty()) {
     greedy_ = greedy_chain(model, p);

@@ -40,6 +40,8 @@ struct SamplingParams {
   std::vector<GrammarTrigger> grammar_triggers;
   std::vector<llama_token> preserved_tokens;  // rendered as text and usable as trigger tokens
   std::string generation_prompt;              // what the chat template already put after the prompt
+
+  bool penalized() const { return repeat_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f; }
 };
 
 // One request's sampler. Greedy decoding without a grammar takes a short llama.cpp chain (bias,

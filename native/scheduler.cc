@@ -2,6 +2,8 @@
 
 #include "backends.h"
 
+#include <common.h>
+
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -10,16 +12,6 @@
 namespace shimmy {
 
 namespace {
-
-std::string token_piece(const llama_vocab* vocab, llama_token token, bool special) {
-  char buf[256];
-  int32_t n = llama_token_to_piece(vocab, token, buf, sizeof buf, 0, special);
-  if (n >= 0) return std::string(buf, static_cast<size_t>(n));
-  std::string piece(static_cast<size_t>(-n), '\0');
-  n = llama_token_to_piece(vocab, token, piece.data(), -n, 0, special);
-  piece.resize(n < 0 ? 0 : static_cast<size_t>(n));
-  return piece;
-}
 
 // log-softmax of one token's logits: the chosen token's log-probability and the `n` likeliest.
 TokenLogprob token_logprob(const llama_vocab* vocab, const float* logits, llama_token chosen, std::string piece, int32_t n) {
@@ -35,7 +27,7 @@ TokenLogprob token_logprob(const llama_vocab* vocab, const float* logits, llama_
     const auto k = std::min<size_t>(static_cast<size_t>(n), ids.size());
     std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
                       [logits](llama_token a, llama_token b) { return logits[a] > logits[b]; });
-    for (size_t i = 0; i < k; ++i) out.top.push_back({ids[i], token_piece(vocab, ids[i], false), logits[ids[i]] - log_z});
+    for (size_t i = 0; i < k; ++i) out.top.push_back({ids[i], common_token_to_piece(vocab, ids[i], false), logits[ids[i]] - log_z});
   }
   return out;
 }
@@ -157,11 +149,14 @@ void Scheduler::publish() {
     // Waking JavaScript costs this thread ~30 µs (the woken event loop preempts it on a busy
     // CPU), more than a tiny model's whole step. So while tokens come faster than one per
     // kMinWakeInterval, a wake carries several steps' events; an idle engine flushes at once.
-    const bool idle = busy_.load() == 0 && waiting_.empty();
-    if (!outbox_.empty() && !wake_pending_ && (idle || Clock::now() - last_wake_ >= kMinWakeInterval)) {
-      wake_pending_ = true;
-      last_wake_ = Clock::now();
-      wake = true;
+    if (!outbox_.empty() && !wake_pending_) {
+      const auto now = Clock::now();
+      const bool idle = busy_.load() == 0 && waiting_.empty();
+      if (idle || now - last_wake_ >= kMinWakeInterval) {
+        wake_pending_ = true;
+        last_wake_ = now;
+        wake = true;
+      }
     }
   }
   if (wake) wake_(this);
@@ -342,7 +337,7 @@ void Scheduler::sample(Slot& slot) {
   tokens_generated_++;
 
   // Special tokens stay invisible, except those a chat format's parser needs to see (tool-call markers).
-  std::string piece = token_piece(vocab_, token, a.req.visible_special.count(token) > 0);
+  std::string piece = common_token_to_piece(vocab_, token, a.req.visible_special.count(token) > 0);
   if (a.req.logprobs >= 0) {
     a.logprobs.push_back(token_logprob(vocab_, llama_get_logits_ith(ctx_, a.logits_at), token, piece, a.req.logprobs));
   }
