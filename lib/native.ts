@@ -33,19 +33,25 @@ export interface NativeModel {
   close(): void;
 }
 
+/** A chat format's grammar and how to apply it (common/'s tool-call grammars start lazily). */
+export interface NativeGrammarConstraint {
+  grammar: string;
+  kind: 'output' | 'tool_calls';
+  lazy: boolean;
+  triggers: { type: number; value: string }[];
+  preservedTokens: string[];
+  generationPrompt: string;
+}
+
 /** What the model's chat template produced for one request (native/chat_format.cc). */
 export interface NativeRenderedChat {
   prompt: string;
-  format: number;
-  formatName: string;
-  grammar: string;
-  grammarKind: 'output' | 'tool_calls';
-  grammarLazy: boolean;
-  grammarTriggers: { type: number; value: string }[];
-  preservedTokens: string[];
-  additionalStops: string[];
-  generationPrompt: string;
-  parser: string;
+  /** Stop strings the format needs besides the model's end-of-generation tokens. */
+  stop: string[];
+  constraint?: NativeGrammarConstraint;
+  /** The chat format, for parsing the reply (lib/engine/chat.ts, ReplyParser). */
+  format: { id: number; name: string; parser: string; generationPrompt: string };
+  /** True when the model's own template could not be used and ChatML was. */
   templateFallback: boolean;
 }
 
@@ -86,12 +92,9 @@ export interface NativeRequestOptions {
   presencePenalty: number;
   penaltyLastN: number;
   seed: number;
+  /** The user's own GBNF; a chat format's `constraint` takes its place. */
   grammar: string;
-  grammarKind: 'user' | 'output' | 'tool_calls';
-  grammarLazy: boolean;
-  grammarTriggers: { type: number; value: string }[];
-  preservedTokens: string[];
-  generationPrompt: string;
+  constraint?: NativeGrammarConstraint;
   logitBias: [number, number][];
 }
 

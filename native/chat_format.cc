@@ -64,25 +64,29 @@ std::string ChatTemplates::render(const std::string& request_json) {
     p = common_chat_templates_apply(templates_, in);
   }
 
-  const bool tool_grammar = !in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
   common_json out = common_json::object();
   out["prompt"] = p.prompt;
-  out["format"] = static_cast<int>(p.format);
-  out["formatName"] = common_chat_format_name(p.format);
-  out["grammar"] = p.grammar;
-  out["grammarKind"] = tool_grammar ? "tool_calls" : "output";
-  out["grammarLazy"] = p.grammar_lazy;
-  common_json triggers = common_json::array();
-  for (const auto& t : p.grammar_triggers) {
-    // A token trigger travels as its text; the engine turns it back into the token.
-    const int type = t.type == COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN ? COMMON_GRAMMAR_TRIGGER_TYPE_WORD : t.type;
-    triggers.push_back(common_json::object({{"type", type}, {"value", t.value}}));
+  out["stop"] = string_array(p.additional_stops);
+  if (!p.grammar.empty()) {
+    // The shape the engine's submit() reads as `constraint` (lib/native.ts, NativeGrammarConstraint).
+    common_json constraint = common_json::object();
+    const bool tool_grammar = !in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
+    constraint["grammar"] = p.grammar;
+    constraint["kind"] = tool_grammar ? "tool_calls" : "output";
+    constraint["lazy"] = p.grammar_lazy;
+    common_json triggers = common_json::array();
+    for (const auto& t : p.grammar_triggers) {
+      // A token trigger travels as its text; the engine turns it back into the token.
+      const int type = t.type == COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN ? COMMON_GRAMMAR_TRIGGER_TYPE_WORD : t.type;
+      triggers.push_back(common_json::object({{"type", type}, {"value", t.value}}));
+    }
+    constraint["triggers"] = triggers;
+    constraint["preservedTokens"] = string_array(p.preserved_tokens);
+    constraint["generationPrompt"] = p.generation_prompt;
+    out["constraint"] = constraint;
   }
-  out["grammarTriggers"] = triggers;
-  out["preservedTokens"] = string_array(p.preserved_tokens);
-  out["additionalStops"] = string_array(p.additional_stops);
-  out["generationPrompt"] = p.generation_prompt;
-  out["parser"] = p.parser;
+  out["format"] = common_json::object({{"id", static_cast<int>(p.format)}, {"name", common_chat_format_name(p.format)},
+                                       {"parser", p.parser}, {"generationPrompt", p.generation_prompt}});
   out["templateFallback"] = fallback;
   return out.dump();
 }

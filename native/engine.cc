@@ -84,46 +84,38 @@ uint32_t positive_u32(Napi::Object o, const char* key, uint32_t fallback, uint32
   return static_cast<uint32_t>(v);
 }
 
-std::vector<std::string> string_array(Napi::Object o, const char* key) {
-  std::vector<std::string> out;
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return out;
-  if (!v.IsArray()) throw_coded(o.Env(), "invalid_request", std::string(key) + " must be an array of strings");
-  auto arr = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) {
-    Napi::Value item = arr.Get(i);
-    if (!item.IsString()) throw_coded(o.Env(), "invalid_request", std::string(key) + " must be an array of strings");
-    out.push_back(item.As<Napi::String>().Utf8Value());
-  }
-  return out;
-}
-
-// Grammar fields as lib/engine/chat.ts passes them from a rendered chat template.
+// The request's grammar: the user's own GBNF (`grammar`), or a chat format's `constraint`
+// (lib/native.ts, NativeGrammarConstraint) with its kind, lazy triggers and generation prompt.
 void read_grammar(Napi::Object o, const llama_vocab* vocab, SamplingParams& p) {
-  p.grammar = string_or(o, "grammar", "");
+  Napi::Value constraint = o.Get("constraint");
+  if (!constraint.IsObject()) {
+    p.grammar = string_or(o, "grammar", "");
+  } else {
+    Napi::Object c = constraint.As<Napi::Object>();
+    p.grammar = string_or(c, "grammar", "");
+    p.grammar_kind = string_or(c, "kind", "output") == "tool_calls" ? GrammarKind::ToolCalls : GrammarKind::OutputFormat;
+    p.grammar_lazy = bool_or(c, "lazy", false);
+    p.generation_prompt = string_or(c, "generationPrompt", "");
+    Napi::Value triggers = c.Get("triggers");
+    if (triggers.IsArray()) {
+      auto arr = triggers.As<Napi::Array>();
+      for (uint32_t i = 0; i < arr.Length(); ++i) {
+        Napi::Value t = arr.Get(i);
+        if (!t.IsObject()) throw_coded(o.Env(), "invalid_request", "grammar triggers must be objects");
+        const double type = number_or(t.As<Napi::Object>(), "type", -1);
+        if (!(type >= 1 && type <= 3)) throw_coded(o.Env(), "invalid_request", "grammar trigger type must be 1, 2 or 3");
+        p.grammar_triggers.push_back({static_cast<int32_t>(type), string_or(t.As<Napi::Object>(), "value", "")});
+      }
+    }
+    for (const std::string& text : string_array(c, "preservedTokens")) {
+      llama_token token;
+      if (llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), &token, 1, false, true) == 1) {
+        p.preserved_tokens.push_back(token);
+      }
+    }
+  }
   // llama.cpp aborts the process on this prefix when built without llguidance.
   if (p.grammar.rfind("%llguidance", 0) == 0) throw_coded(o.Env(), "invalid_request", "llguidance grammars are not supported");
-  const std::string kind = string_or(o, "grammarKind", "user");
-  p.grammar_kind = kind == "output" ? GrammarKind::OutputFormat : kind == "tool_calls" ? GrammarKind::ToolCalls : GrammarKind::User;
-  p.grammar_lazy = bool_or(o, "grammarLazy", false);
-  p.generation_prompt = string_or(o, "generationPrompt", "");
-  Napi::Value triggers = o.Get("grammarTriggers");
-  if (triggers.IsArray()) {
-    auto arr = triggers.As<Napi::Array>();
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Value t = arr.Get(i);
-      if (!t.IsObject()) throw_coded(o.Env(), "invalid_request", "grammarTriggers entries must be objects");
-      const double type = number_or(t.As<Napi::Object>(), "type", -1);
-      if (!(type >= 1 && type <= 3)) throw_coded(o.Env(), "invalid_request", "grammar trigger type must be 1, 2 or 3");
-      p.grammar_triggers.push_back({static_cast<int32_t>(type), string_or(t.As<Napi::Object>(), "value", "")});
-    }
-  }
-  for (const std::string& text : string_array(o, "preservedTokens")) {
-    llama_token token;
-    if (llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), &token, 1, false, true) == 1) {
-      p.preserved_tokens.push_back(token);
-    }
-  }
 }
 
 SamplingParams read_sampling(Napi::Env env, Napi::Object o, const llama_vocab* vocab, int32_t n_vocab) {

@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <string>
+#include <vector>
 
 namespace shimmy {
 
@@ -55,6 +56,21 @@ inline std::string string_or(const Napi::Object& o, const char* key, const std::
   if (v.IsUndefined() || v.IsNull()) return fallback;
   if (!v.IsString()) throw_coded(o.Env(), "invalid_argument", std::string(key) + " must be a string");
   return v.As<Napi::String>().Utf8Value();
+}
+
+// An array of strings; absent or null is empty.
+inline std::vector<std::string> string_array(Napi::Object o, const char* key) {
+  std::vector<std::string> out;
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return out;
+  if (!v.IsArray()) throw_coded(o.Env(), "invalid_request", std::string(key) + " must be an array of strings");
+  auto arr = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value item = arr.Get(i);
+    if (!item.IsString()) throw_coded(o.Env(), "invalid_request", std::string(key) + " must be an array of strings");
+    out.push_back(item.As<Napi::String>().Utf8Value());
+  }
+  return out;
 }
 
 }  // namespace shimmy

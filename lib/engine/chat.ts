@@ -3,7 +3,7 @@
 // model without a template, or with one the Jinja engine cannot parse, gets ChatML, as in
 // llama-server. Requests are bounded before they reach the native JSON and grammar code, which
 // recurses: llama-server was measured to run out of memory on a schema nested 5,000 levels deep.
-import { native, type NativeParsedReply, type NativeRenderedChat } from '../native.js';
+import { native, type NativeGrammarConstraint, type NativeParsedReply, type NativeRenderedChat } from '../native.js';
 import { ShimmyError } from './errors.js';
 
 export interface ChatContentPart {
@@ -46,25 +46,11 @@ export interface ChatRequest {
 }
 
 /** A grammar and how the engine applies it (a chat format's tool-call grammar starts lazily). */
-export interface GrammarConstraint {
-  grammar: string;
-  kind: 'user' | 'output' | 'tool_calls';
-  lazy: boolean;
-  triggers: { type: number; value: string }[];
-  preservedTokens: string[];
-  generationPrompt: string;
-}
+export type GrammarConstraint = NativeGrammarConstraint;
 
-export interface RenderedChat {
-  prompt: string;
-  /** Stop strings the format needs besides the model's end-of-generation tokens. */
-  stop: string[];
-  constraint?: GrammarConstraint;
-  /** The native chat format, for parsing the reply (see ReplyParser). */
-  format: { id: number; name: string; parser: string; generationPrompt: string };
+export interface RenderedChat extends NativeRenderedChat {
+  /** Whether the reply may hold tool calls (tools were offered and tool_choice is not 'none'). */
   parseToolCalls: boolean;
-  /** True when the model's own template could not be used and ChatML was. */
-  templateFallback: boolean;
 }
 
 export type ParsedReply = NativeParsedReply;
@@ -151,23 +137,14 @@ export async function renderChat(renderNative: (json: string) => Promise<string>
     add_generation_prompt: request.addGenerationPrompt ?? true,
     chat_template_kwargs: request.templateKwargs ?? {},
   };
-  let r: NativeRenderedChat;
+  let rendered: NativeRenderedChat;
   try {
-    r = JSON.parse(await renderNative(JSON.stringify(payload))) as NativeRenderedChat;
+    rendered = JSON.parse(await renderNative(JSON.stringify(payload))) as NativeRenderedChat;
   } catch (error) {
     const e = error as { code?: string; message?: string };
     throw new ShimmyError(e.code === 'model_closed' ? 'model_closed' : 'invalid_request', e.message ?? String(error));
   }
-  return {
-    prompt: r.prompt,
-    stop: r.additionalStops,
-    constraint: r.grammar
-      ? { grammar: r.grammar, kind: r.grammarKind, lazy: r.grammarLazy, triggers: r.grammarTriggers, preservedTokens: r.preservedTokens, generationPrompt: r.generationPrompt }
-      : undefined,
-    format: { id: r.format, name: r.formatName, parser: r.parser, generationPrompt: r.generationPrompt },
-    parseToolCalls: (tools?.length ?? 0) > 0 && choice !== 'none',
-    templateFallback: r.templateFallback,
-  };
+  return { ...rendered, parseToolCalls: (tools?.length ?? 0) > 0 && choice !== 'none' };
 }
 
 /**

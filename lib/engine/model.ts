@@ -151,7 +151,8 @@ export class Model {
         seed: parsed.seed!,
         stop: parsed.stop!,
         ignoreEos: parsed.ignoreEos!,
-        ...grammarFields(options.constraint, parsed.grammar!),
+        grammar: parsed.grammar!,
+        constraint: options.constraint,
         logitBias: Object.entries(options.logitBias ?? {}).map(([token, bias]) => [Number(token), bias]),
       });
     } catch (error) {
@@ -252,18 +253,6 @@ export class Model {
       }
     }
   }
-}
-
-function grammarFields(constraint: GrammarConstraint | undefined, grammar: string) {
-  if (!constraint) return { grammar, grammarKind: 'user' as const, grammarLazy: false, grammarTriggers: [], preservedTokens: [], generationPrompt: '' };
-  return {
-    grammar: constraint.grammar,
-    grammarKind: constraint.kind,
-    grammarLazy: constraint.lazy,
-    grammarTriggers: constraint.triggers,
-    preservedTokens: constraint.preservedTokens,
-    generationPrompt: constraint.generationPrompt,
-  };
 }
 
 function describe(path: string, meta: NativeMetadata, contextSize: number, parallel: number): ModelInfo {
