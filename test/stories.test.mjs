@@ -23,15 +23,23 @@ describe('stories260K', { skip: storiesSkip }, () => {
 
   test('8 concurrent greedy requests equal a single one, and finish sooner than 8 in a row', async () => {
     const options = { prompt: 'Once upon a time', maxTokens: 300, temperature: 0, ignoreEos: true };
-    const t0 = performance.now();
-    const sequential = [];
-    for (let i = 0; i < 8; i++) sequential.push(await model.complete(options));
-    const t1 = performance.now();
-    const concurrent = await Promise.all(Array.from({ length: 8 }, () => model.complete(options)));
-    const t2 = performance.now();
-    for (const r of concurrent) assert.equal(r.text, sequential[0].text);
-    assert.ok(sequential[0].text.startsWith(REFERENCE));
-    assert.ok(t2 - t1 < t1 - t0, `8 concurrent took ${(t2 - t1).toFixed(0)} ms, 8 sequential ${(t1 - t0).toFixed(0)} ms`);
+    // This shared host's speed drifts within seconds: the two ways alternate for three rounds and
+    // each keeps its best time, so one slow moment cannot decide the comparison.
+    let sequentialMs = Infinity;
+    let concurrentMs = Infinity;
+    for (let round = 0; round < 3; round++) {
+      const t0 = performance.now();
+      const sequential = [];
+      for (let i = 0; i < 8; i++) sequential.push(await model.complete(options));
+      const t1 = performance.now();
+      const concurrent = await Promise.all(Array.from({ length: 8 }, () => model.complete(options)));
+      const t2 = performance.now();
+      for (const r of concurrent) assert.equal(r.text, sequential[0].text);
+      assert.ok(sequential[0].text.startsWith(REFERENCE));
+      sequentialMs = Math.min(sequentialMs, t1 - t0);
+      concurrentMs = Math.min(concurrentMs, t2 - t1);
+    }
+    assert.ok(concurrentMs < sequentialMs, `8 concurrent took ${concurrentMs.toFixed(0)} ms, 8 sequential ${sequentialMs.toFixed(0)} ms`);
   });
 
   test('a stop string cuts real text before it', async () => {
