@@ -26,6 +26,8 @@ export interface NativeMetadata {
 export interface NativeModel {
   metadata(): NativeMetadata;
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  /** The same on a libuv worker; rejects with code invalid_request. */
+  tokenizeAsync(text: string, addSpecial: boolean, parseSpecial: boolean): Promise<Int32Array>;
   detokenize(tokens: Int32Array, renderSpecial: boolean): string;
   /** Resolves to the JSON of a NativeRenderedChat; rejects with code invalid_request. */
   renderChat(requestJson: string): Promise<string>;

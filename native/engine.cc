@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include "grammar_check.h"
 #include "model.h"
 #include "napi_util.h"
 
@@ -246,6 +247,9 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   }
   SamplingParams sampling = read_sampling(env, opts, vocab_, vocab_size_);
   req.visible_special.insert(sampling.preserved_tokens.begin(), sampling.preserved_tokens.end());
+  if (const std::string why = check_grammar(sampling.grammar); !why.empty()) {
+    throw_coded(env, "invalid_request", "the grammar cannot be used: " + why);
+  }
   try {
     req.sampler = std::make_unique<Sampler>(model_, sampling);
   } catch (const std::exception& e) {

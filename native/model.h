@@ -25,6 +25,7 @@ class Model : public Napi::ObjectWrap<Model> {
  private:
   Napi::Value Metadata(const Napi::CallbackInfo& info);
   Napi::Value Tokenize(const Napi::CallbackInfo& info);
+  Napi::Value TokenizeAsync(const Napi::CallbackInfo& info);
   Napi::Value Detokenize(const Napi::CallbackInfo& info);
   Napi::Value RenderChat(const Napi::CallbackInfo& info);
   Napi::Value Embed(const Napi::CallbackInfo& info);

@@ -174,14 +174,20 @@ void Scheduler::run() {
     take_incoming(cancels);
     apply_cancels(cancels);
     assign_slots();
-    if (build_batch()) {
-      const int32_t rc = llama_decode(ctx_, batch_);
-      steps_++;
-      if (rc == 0) {
-        after_decode();
-      } else {
-        fail_batch("llama_decode failed with status " + std::to_string(rc));
+    // Nothing may escape this thread (it would abort the process): a throw fails only the
+    // requests of the step it happened in, and the engine keeps serving the others.
+    try {
+      if (build_batch()) {
+        const int32_t rc = llama_decode(ctx_, batch_);
+        steps_++;
+        if (rc == 0) {
+          after_decode();
+        } else {
+          fail_batch("llama_decode failed with status " + std::to_string(rc));
+        }
       }
+    } catch (const std::exception& e) {
+      fail_batch(std::string("the engine failed: ") + e.what());
     }
     publish();
   }
@@ -317,7 +323,13 @@ void Scheduler::after_decode() {
     const int32_t from = a.batch_from;
     for (int32_t k = 0; k < a.batch_count; ++k) slot.cached.push_back(batch_.token[from + k]);
     if (!a.generating) a.prompt_done += static_cast<size_t>(a.batch_count);
-    if (a.logits_at >= 0) sample(slot);
+    if (a.logits_at < 0) continue;
+    try {
+      sample(slot);
+    } catch (const std::exception& e) {
+      // A grammar that no token can satisfy ("Unexpected empty grammar stack") ends here.
+      fail_slot(slot, std::string("sampling failed: ") + e.what());
+    }
   }
 }
 
@@ -384,13 +396,16 @@ void Scheduler::finish(Slot& slot, const char* reason) {
 // A failed decode poisons only the requests that had tokens in it.
 void Scheduler::fail_batch(const std::string& message) {
   for (auto& slot : slots_) {
-    if (!slot.active || slot.active->batch_count == 0) continue;
-    emit({slot.active->req.id, EventKind::Error, message});
-    release_cells(slot);
-    slot.active.reset();
-    busy_--;
-    queued_--;
+    if (slot.active && slot.active->batch_count > 0) fail_slot(slot, message);
   }
+}
+
+void Scheduler::fail_slot(Slot& slot, const std::string& message) {
+  emit({slot.active->req.id, EventKind::Error, message});
+  release_cells(slot);
+  slot.active.reset();
+  busy_--;
+  queued_--;
 }
 
 }  // namespace shimmy

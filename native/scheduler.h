@@ -115,6 +115,7 @@ class Scheduler {
   void sample(Slot& slot);
   void finish(Slot& slot, const char* reason);
   void fail_batch(const std::string& message);
+  void fail_slot(Slot& slot, const std::string& message);
   void release_cells(Slot& slot);
   void emit(Event event);
   void publish();

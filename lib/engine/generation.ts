@@ -43,6 +43,13 @@ export interface GenerationListener {
 
 export class Generation implements AsyncIterable<Chunk> {
   readonly result: Promise<CompletionResult>;
+  /**
+   * Settles once the request is in the engine's queue: at once for most prompts, after
+   * tokenizing off the main thread for large ones. Rejects (as `result` does) when the request
+   * is refused (context_overflow, queue_full, …), so a server can still answer with a status.
+   */
+  readonly started: Promise<void>;
+  private markStarted!: (error?: ShimmyError) => void;
   private resolveResult!: (r: CompletionResult) => void;
   private rejectResult!: (e: ShimmyError) => void;
   private readonly chunks: Chunk[] = [];
@@ -61,8 +68,18 @@ export class Generation implements AsyncIterable<Chunk> {
       this.resolveResult = resolve;
       this.rejectResult = reject;
     });
-    // A consumer that only iterates must not see an unhandled rejection on `result`.
+    this.started = new Promise((resolve, reject) => {
+      this.markStarted = (error) => (error ? reject(error) : resolve());
+    });
+    // A consumer that only iterates must not see an unhandled rejection on either promise.
     this.result.catch(() => {});
+    this.started.catch(() => {});
+  }
+
+  /** The engine accepted the request (or refused it: the generation then fails with that error). */
+  submitted(error?: ShimmyError): void {
+    this.markStarted(error);
+    if (error) this.fail(error);
   }
 
   /** Stops the generation within one decode step; the result's finishReason is 'cancelled'. */
@@ -70,9 +87,10 @@ export class Generation implements AsyncIterable<Chunk> {
     if (!this.finished) this.cancelFn();
   }
 
-  /** Push-style consumption: no promise per chunk. Call before the first event arrives. */
+  /** Push-style consumption: no promise per chunk. Text that came before is handed over first. */
   listen(listener: GenerationListener): void {
     this.listener = listener;
+    for (const c of this.chunks.splice(0)) listener.text(c.text, c.logprobs);
   }
 
   pushText(text: string, logprobs?: TokenLogprob[]): void {
@@ -85,6 +103,7 @@ export class Generation implements AsyncIterable<Chunk> {
 
   finish(reason: FinishReason, usage: Usage, promptMs: number, generationMs: number): void {
     this.finished = true;
+    this.markStarted();
     const tokensPerSecond = generationMs > 0 ? (usage.completionTokens * 1000) / generationMs : 0;
     const result: CompletionResult = { text: this.fullText, finishReason: reason, usage, timings: { promptMs, generationMs, tokensPerSecond } };
     if (this.allLogprobs) result.logprobs = this.allLogprobs;

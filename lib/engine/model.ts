@@ -1,12 +1,16 @@
 // A loaded model and the engine (scheduler thread, slots) that generates with it.
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { EventKind, native, type NativeEngine, type NativeEvent, type NativeMetadata, type NativeModel } from '../native.js';
+import { EventKind, native, type NativeEngine, type NativeEvent, type NativeMetadata, type NativeModel, type NativeRequestOptions } from '../native.js';
 import { renderChat, type ChatMessage, type ChatRequest, type GrammarConstraint, type RenderedChat } from './chat.js';
 import { ShimmyError, toShimmyError } from './errors.js';
+import { checkModelFile } from './model-check.js';
 import { Generation, type CompletionResult, type FinishReason } from './generation.js';
 import { parseGenerationOptions } from './options.js';
 import { ggufFileTypes } from '../models/file-types.js';
+
+/** Prompts longer than this (in characters) are tokenized off the main thread. */
+const SYNC_TOKENIZE_CHARS = 16_384;
 
 export interface LoadOptions {
   /** Tokens one request may hold: prompt plus generated. Default: min(4096, the model's training context). */
@@ -22,6 +26,12 @@ export interface LoadOptions {
   /** Layers to offload to a GPU backend (default all, when one is compiled in). */
   gpuLayers?: number;
   useMmap?: boolean;
+  /**
+   * Check the file before llama.cpp loads it in this process (default true): its header, then
+   * a test load in a child process, once per file version (lib/engine/model-check.ts). A
+   * damaged file is then invalid_model instead of an abort of the whole process.
+   */
+  check?: boolean;
   onProgress?: (fraction: number) => void;
   signal?: AbortSignal;
 }
@@ -75,6 +85,7 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   if (!existsSync(path) || !statSync(path).isFile()) {
     throw new ShimmyError('model_not_found', `no model file at '${path}'`);
   }
+  if (options.check ?? true) await checkModelFile(path);
   const { promise, abort } = native().loadModel(path, { gpuLayers: options.gpuLayers ?? 999, useMmap: options.useMmap ?? true }, options.onProgress);
   const onAbort = () => abort();
   if (options.signal?.aborted) abort();
@@ -131,35 +142,67 @@ export class Model {
   generate(options: GenerateOptions): Generation {
     if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
     const parsed = parseGenerationOptions(options as unknown as Record<string, unknown>);
-    const prompt = typeof options.prompt === 'string' ? this.tokenize(options.prompt, true) : options.prompt;
-    if (!(prompt instanceof Int32Array)) throw new ShimmyError('invalid_request', "'prompt' must be a string or an Int32Array of tokens");
+    const native: NativeRequestOptions = {
+      maxTokens: parsed.maxTokens ?? -1,
+      logprobs: parsed.logprobs ?? -1,
+      temperature: parsed.temperature!,
+      topK: parsed.topK!,
+      topP: parsed.topP!,
+      minP: parsed.minP!,
+      repeatPenalty: parsed.repeatPenalty!,
+      frequencyPenalty: parsed.frequencyPenalty!,
+      presencePenalty: parsed.presencePenalty!,
+      penaltyLastN: parsed.penaltyLastN!,
+      seed: parsed.seed!,
+      stop: parsed.stop!,
+      ignoreEos: parsed.ignoreEos!,
+      grammar: parsed.grammar!,
+      constraint: options.constraint,
+      logitBias: Object.entries(options.logitBias ?? {}).map(([token, bias]) => [Number(token), bias]),
+    };
     const id = this.nextId;
     this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
-    const generation = new Generation(id, () => this.engine.cancel(id));
-    try {
-      this.engine.submit(id, prompt, {
-        maxTokens: parsed.maxTokens ?? -1,
-        logprobs: parsed.logprobs ?? -1,
-        temperature: parsed.temperature!,
-        topK: parsed.topK!,
-        topP: parsed.topP!,
-        minP: parsed.minP!,
-        repeatPenalty: parsed.repeatPenalty!,
-        frequencyPenalty: parsed.frequencyPenalty!,
-        presencePenalty: parsed.presencePenalty!,
-        penaltyLastN: parsed.penaltyLastN!,
-        seed: parsed.seed!,
-        stop: parsed.stop!,
-        ignoreEos: parsed.ignoreEos!,
-        grammar: parsed.grammar!,
-        constraint: options.constraint,
-        logitBias: Object.entries(options.logitBias ?? {}).map(([token, bias]) => [Number(token), bias]),
-      });
-    } catch (error) {
-      throw toShimmyError(error, 'invalid_request');
+    let pending = true; // not in the engine yet: a cancel ends it here
+    const generation = new Generation(id, () => {
+      if (!pending) return this.engine.cancel(id);
+      pending = false;
+      generation.finish('cancelled', { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0 }, 0, 0);
+    });
+    // Hands the tokens to the engine; returns the refusal, if any.
+    const submit = (prompt: Int32Array): ShimmyError | undefined => {
+      pending = false;
+      if (this.closed) return new ShimmyError('model_closed', 'the model was closed');
+      try {
+        this.engine.submit(id, prompt, native);
+      } catch (error) {
+        return toShimmyError(error, 'invalid_request');
+      }
+      if (this.live.size === 0) this.engine.ref(); // in-flight work keeps the process alive
+      this.live.set(id, generation);
+      generation.submitted();
+      return undefined;
+    };
+
+    const prompt = options.prompt;
+    if (typeof prompt === 'string' && prompt.length > SYNC_TOKENIZE_CHARS) {
+      this.tokenizeAsync(prompt).then(
+        (tokens) => {
+          if (!pending) return; // cancelled while the prompt was being tokenized
+          const refusal = submit(tokens);
+          if (refusal) generation.submitted(refusal);
+        },
+        (error: ShimmyError) => {
+          if (!pending) return;
+          pending = false;
+          generation.submitted(error);
+        },
+      );
+    } else {
+      const tokens = typeof prompt === 'string' ? this.tokenize(prompt, true) : prompt;
+      if (!(tokens instanceof Int32Array)) throw new ShimmyError('invalid_request', "'prompt' must be a string or an Int32Array of tokens");
+      const refusal = submit(tokens);
+      if (refusal) throw refusal; // a prompt tokenized here is refused at once, as before
     }
-    if (this.live.size === 0) this.engine.ref(); // in-flight work keeps the process alive
-    this.live.set(id, generation);
     const signal = options.signal;
     if (signal) {
       const onAbort = () => generation.cancel();
@@ -199,7 +242,8 @@ export class Model {
    */
   async embed(inputs: (string | Int32Array | number[])[], options: { normalize?: boolean } = {}): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
     if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
-    const tokens = inputs.map((input) => (typeof input === 'string' ? this.tokenize(input, true) : Int32Array.from(input)));
+    const tokens = await Promise.all(inputs.map((input) => (typeof input === 'string' ? this.tokenizeAsync(input) : Int32Array.from(input))));
+    if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
     try {
       const embeddings = await this.handle.embed(tokens, { normalize: options.normalize ?? true, threads: this.threads, contextSize: this.info.contextSize });
       return { embeddings, promptTokens: tokens.reduce((n, t) => n + t.length, 0) };
@@ -211,6 +255,16 @@ export class Model {
   tokenize(text: string, addSpecial = false, parseSpecial = true): Int32Array {
     if (typeof text !== 'string') throw new ShimmyError('invalid_request', 'text must be a string');
     return this.handle.tokenize(text, addSpecial, parseSpecial);
+  }
+
+  /** tokenize() on a libuv worker, for large texts. */
+  async tokenizeAsync(text: string, addSpecial = true, parseSpecial = true): Promise<Int32Array> {
+    if (typeof text !== 'string') throw new ShimmyError('invalid_request', 'text must be a string');
+    try {
+      return await this.handle.tokenizeAsync(text, addSpecial, parseSpecial);
+    } catch (error) {
+      throw toShimmyError(error, 'invalid_request');
+    }
   }
 
   detokenize(tokens: Int32Array | number[], renderSpecial = false): string {

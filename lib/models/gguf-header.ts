@@ -22,8 +22,16 @@ export function isGguf(path: string): boolean {
   }
 }
 
-/** Scalar and string values of the header (arrays, such as the vocabulary, are skipped). */
-export function readGgufHeader(path: string): Map<string, HeaderValue> {
+/**
+ * Walks a GGUF header's key/value pairs, reading the file in pieces. `visit` gets every scalar
+ * and string value; `visitStrings` (when given) gets each string array in full (the vocabulary),
+ * other arrays are skipped unread. Throws on a truncated or malformed header.
+ */
+export function walkGgufHeader(
+  path: string,
+  visit: (key: string, value: HeaderValue, type: number) => void,
+  visitStrings?: (key: string, values: string[]) => void,
+): { tensorCount: bigint; kvCount: bigint } {
   const fd = openSync(path, 'r');
   let buf = Buffer.alloc(1 << 16);
   let bufStart = 0;
@@ -69,26 +77,39 @@ export function readGgufHeader(path: string): Map<string, HeaderValue> {
     need(24);
     if (buf.toString('latin1', 0, 4) !== 'GGUF') throw new Error('not a GGUF file');
     at = 8;
-    u64(); // tensor count
-    const count = Number(u64());
-    const out = new Map<string, HeaderValue>();
-    for (let i = 0; i < count; i++) {
+    const tensorCount = u64();
+    const kvCount = u64();
+    if (kvCount > 1n << 20n) throw new Error(`implausible key/value count ${kvCount} in GGUF header`);
+    for (let i = 0; i < Number(kvCount); i++) {
       const key = str();
       const type = u32();
-      if (type === STRING) out.set(key, str());
+      if (type === STRING) visit(key, str(), type);
       else if (type === ARRAY) {
         const elem = u32();
         const n = Number(u64());
-        if (elem === STRING) for (let k = 0; k < n; k++) str();
-        else {
+        if (elem === STRING) {
+          const values: string[] = [];
+          for (let k = 0; k < n; k++) {
+            const value = str();
+            if (visitStrings) values.push(value);
+          }
+          visitStrings?.(key, values);
+        } else {
           const size = SCALAR_BYTES[elem];
           if (size === undefined) throw new Error(`unknown GGUF array type ${elem}`);
           at += size * n; // skip without reading
         }
-      } else out.set(key, scalar(type));
+      } else visit(key, scalar(type), type);
     }
-    return out;
+    return { tensorCount, kvCount };
   } finally {
     closeSync(fd);
   }
+}
+
+/** Scalar and string values of the header (arrays, such as the vocabulary, are skipped). */
+export function readGgufHeader(path: string): Map<string, HeaderValue> {
+  const out = new Map<string, HeaderValue>();
+  walkGgufHeader(path, (key, value) => out.set(key, value));
+  return out;
 }

@@ -1,0 +1,15 @@
+// Run by model-check.ts in a child process: loads a model and generates one token, so a file
+// that makes llama.cpp abort (GGML_ASSERT) or crash takes down this process, not the caller's.
+// Prints one JSON line: {"ok":true} or {"ok":false,"error":"…"} for a load that failed cleanly.
+import { loadModel } from './model.js';
+
+const path = process.argv[2] ?? '';
+try {
+  const model = await loadModel(path, { contextSize: 64, parallel: 1, threads: 1, check: false });
+  // Generation errors (an embedding-only model, say) are not what this looks for: only crashes.
+  await model.complete({ prompt: 'Hello', maxTokens: 1, temperature: 0 }).catch(() => {});
+  await model.close();
+  process.stdout.write(`${JSON.stringify({ ok: true })}\n`);
+} catch (error) {
+  process.stdout.write(`${JSON.stringify({ ok: false, error: (error as Error).message })}\n`);
+}
