@@ -1,8 +1,9 @@
 import { arch, cpus, freemem, platform, release, totalmem } from 'node:os';
 import { native } from '../native.js';
+import { chooseTransport, transportChoice } from '../server/transport/index.js';
 import { discover, formatSize, version, type CommonFlags } from './common.js';
 
-export function diag(flags: CommonFlags): void {
+export function diag(flags: CommonFlags & { transport?: string }): void {
   const info = native().systemInfo();
   const discovery = discover(flags);
   const features = Object.entries(info.cpuFeatures).filter(([, on]) => on).map(([name]) => name);
@@ -15,6 +16,8 @@ export function diag(flags: CommonFlags): void {
   for (const d of info.devices) {
     console.log(`device:        ${d.name} (${d.type}) ${d.description}${d.memoryTotal ? `, ${formatSize(d.memoryFree)} free of ${formatSize(d.memoryTotal)}` : ''}`);
   }
+  const { transport, notice } = chooseTransport(transportChoice(flags.transport ?? process.env.SHIMMY_TRANSPORT));
+  console.log(`server:        ${transport.description}${notice ? ` (${notice.replace(/^shimmy: serving with node:http: /, '')})` : ''}`);
   console.log(`memory:        ${formatSize(freemem())} free of ${formatSize(totalmem())}; this process ${formatSize(process.memoryUsage.rss())}`);
   console.log('model dirs:');
   for (const place of discovery.searched) console.log(`  ${place.exists ? 'found  ' : 'missing'} ${place.source.padEnd(11)} ${place.path}`);

@@ -24,6 +24,9 @@ function program() {
     .option('--threads', 'CPU threads per model')
     .option('--max-loaded', 'Models kept loaded at once (least recently used is unloaded)', 2)
     .option('--body-limit', 'Largest request body in bytes', 4 << 20)
+    .option('--allow-origin', 'Browser origin allowed to call the API besides loopback pages (repeatable, comma-separated; * for any; also SHIMMY_ALLOW_ORIGINS)')
+    .option('--allow-host', 'Host name allowed besides IP addresses, localhost and this machine\'s name (repeatable; * for any; also SHIMMY_ALLOW_HOSTS)')
+    .option('--transport', 'HTTP server: uws, node, or auto (default auto: uws where its binary loads; also SHIMMY_TRANSPORT)')
     .example('serve --bind 127.0.0.1:11435 --model ./models/stories260K.gguf')
     .action(async (flags) => (await import('./serve.js')).serve(flags)); // uWS loads only for serve
 
@@ -43,7 +46,9 @@ function program() {
 
   prog.command('list').describe('List the available models.').action((flags) => list(flags));
   prog.command('probe [model-name]').describe('Load a model and report whether and how it loads.').action((name, flags) => probe(name, flags));
-  prog.command('diag').describe('Print version, platform, CPU features, backends, model directories, memory.').action((flags) => diag(flags));
+  prog.command('diag').describe('Print version, platform, CPU features, backends, server transport, model directories, memory.')
+    .option('--transport', 'Report this transport choice: uws, node or auto')
+    .action((flags) => diag(flags));
   prog.command('discover').describe('Show where models are searched for and what was found.').action((flags) => discoverCommand(flags));
   return prog;
 }

@@ -1,5 +1,6 @@
 import { startServer } from '../server/app.js';
 import { ModelRegistry } from '../models/registry.js';
+import { transportChoice } from '../server/transport/index.js';
 import { discover, fail, number, version, type CommonFlags } from './common.js';
 
 export interface ServeFlags extends CommonFlags {
@@ -11,7 +12,14 @@ export interface ServeFlags extends CommonFlags {
   threads?: number;
   'max-loaded'?: number;
   'body-limit'?: number;
+  'allow-origin'?: string | string[];
+  'allow-host'?: string | string[];
+  transport?: string;
 }
+
+/** A repeatable flag, each value possibly a comma-separated list. */
+const list = (value: string | string[] | undefined, env: string | undefined) =>
+  [value ?? [], env ?? []].flat().flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
 
 function parseBind(bind: string, port: unknown): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(String(bind));
@@ -30,12 +38,20 @@ export async function serve(flags: ServeFlags): Promise<void> {
     threads: number(flags, 'threads'),
   }, number(flags, 'max-loaded') ?? 2);
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  let transport;
+  try {
+    transport = transportChoice(flags.transport ?? process.env.SHIMMY_TRANSPORT);
+  } catch (error) {
+    fail(`--transport: ${(error as Error).message}`);
+  }
   const server = await startServer({
-    host, port, registry, apiKey: flags['api-key'], version, log,
+    host, port, registry, apiKey: flags['api-key'], version, log, transport,
     bodyLimit: number(flags, 'body-limit'),
+    allowOrigins: list(flags['allow-origin'], process.env.SHIMMY_ALLOW_ORIGINS),
+    allowHosts: list(flags['allow-host'], process.env.SHIMMY_ALLOW_HOSTS),
   });
   const base = registry.base;
-  log(`shimmy ${version} listening on http://${host.includes(':') ? `[${host}]` : host}:${server.port}`);
+  log(`shimmy ${version} listening on http://${host.includes(':') ? `[${host}]` : host}:${server.port} (${server.context.transport.description})`);
   log(base ? `default model: ${base.id} (${base.path}), loading…` : 'no model found: pass --model PATH or put .gguf files in ./models');
   if (flags.verbose) for (const m of discovery.models) log(`  model ${m.id}  ${m.path}`);
 

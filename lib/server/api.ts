@@ -1,63 +1,54 @@
-// The seed API: POST /api/generate (JSON or SSE), GET /api/models, GET /api/health.
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+// The shimmy API (the seed's routes): POST /api/generate (JSON or SSE), GET /api/models,
+// GET /api/health (also /health).
 import type { CompletionResult } from '../engine/generation.js';
-import { countRequest, type ServerContext } from './context.js';
-import { toWireError, wireError, type WireError } from './errors.js';
+import type { ServerContext } from './context.js';
+import { asWireError } from './errors.js';
+import type { Exchange } from './exchange.js';
 import { parseSeedRequest } from './generate-request.js';
-import { Exchange } from './http.js';
+import type { Route } from './routes.js';
+import { runGeneration } from './run-generation.js';
 
 export function formatBytes(bytes: number): string {
   if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)}GB`;
   return `${(bytes / (1 << 20)).toFixed(1)}MB`;
 }
 
-const usageOf = (r: CompletionResult) => ({
+export const usageOf = (r: CompletionResult) => ({
   prompt_tokens: r.usage.promptTokens,
   completion_tokens: r.usage.completionTokens,
   total_tokens: r.usage.totalTokens,
 });
 
-/** Checks the API key; answers 401 and returns false when it is wrong. */
-export function authorized(ctx: ServerContext, ex: Exchange): boolean {
-  if (!ctx.apiKey || ex.headers.authorization === `Bearer ${ctx.apiKey}`) return true;
-  ex.error(wireError('unauthorized', 'send the key as "Authorization: Bearer KEY"'));
-  return false;
-}
+const sse = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
 
 async function generate(ctx: ServerContext, ex: Exchange): Promise<number> {
   const request = parseSeedRequest(await ex.readJson(ctx.bodyLimit));
   const model = await ctx.registry.get(request.model);
   if (!ex.open) return 499;
-  const generation = model.generate(request.generate); // validation errors throw before any output
-  ctx.inFlight.add(generation);
-  ex.onAbort(() => generation.cancel()); // a client that leaves stops its generation
-  generation.result.finally(() => ctx.inFlight.delete(generation)).catch(() => {});
+  const generation = model.generate(request.generate);
+  const running = runGeneration(ctx, generation, (cancel) => ex.onAbort(cancel));
+  await generation.started; // a refused request (context overflow, queue full) still gets its status
 
   if (!request.stream) {
-    const result = await generation.result;
-    ctx.metrics.tokensGenerated += result.usage.completionTokens;
+    const result = await running;
     ex.json(200, { choices: [{ text: result.text, index: 0, finish_reason: result.finishReason }], usage: usageOf(result) });
     return 200;
   }
 
   ex.beginStream('text/event-stream');
-  return new Promise<number>((resolve) => {
-    generation.listen({
-      text: (text) => ex.write(`data: ${JSON.stringify({ choices: [{ text, index: 0 }] })}\n\n`),
-      done: (result) => {
-        ctx.metrics.tokensGenerated += result.usage.completionTokens;
-        const closing = { choices: [{ text: '', index: 0, finish_reason: result.finishReason }], usage: usageOf(result) };
-        ex.endStream(`data: ${JSON.stringify(closing)}\n\ndata: [DONE]\n\n`);
-        resolve(200);
-      },
-      error: (error) => {
-        // Headers are gone: the error travels as an event, then the stream ends.
-        const e = toWireError(error);
-        ex.endStream(`data: ${JSON.stringify({ error: { code: e.code, message: e.message, details: e.details } })}\n\ndata: [DONE]\n\n`);
-        resolve(500);
-      },
-    });
+  generation.listen({
+    text: (text) => ex.write(sse({ choices: [{ text, index: 0 }] })),
+    done: (result) => {
+      const closing = { choices: [{ text: '', index: 0, finish_reason: result.finishReason }], usage: usageOf(result) };
+      ex.endStream(`${sse(closing)}data: [DONE]\n\n`);
+    },
+    // The head is gone: the error travels as an event, then the stream ends.
+    error: (error) => {
+      const { code, message, details } = asWireError(error);
+      ex.endStream(`${sse({ error: { code, message, details } })}data: [DONE]\n\n`);
+    },
   });
+  return running.then(() => 200, () => 500);
 }
 
 function health(ctx: ServerContext, ex: Exchange): number {
@@ -93,33 +84,9 @@ function models(ctx: ServerContext, ex: Exchange): number {
   return 200;
 }
 
-/** Wraps a handler: one Exchange, auth, errors mapped in one place, and request counting. */
-export function route(
-  ctx: ServerContext,
-  name: string,
-  handler: (ctx: ServerContext, ex: Exchange) => number | Promise<number>,
-  options: { open?: boolean; onError?: (ex: Exchange, e: WireError) => void } = {},
-) {
-  return (res: HttpResponse, req: HttpRequest) => {
-    const ex = Exchange.start(res, req);
-    if (!options.open && !authorized(ctx, ex)) return countRequest(ctx, name, 401);
-    Promise.resolve()
-      .then(() => handler(ctx, ex))
-      .then(
-        (status) => countRequest(ctx, name, status),
-        (error) => {
-          const e = 'status' in (error ?? {}) && 'code' in error && 'details' in error ? (error as WireError) : toWireError(error);
-          if (e.code === 'server_error') ctx.log(`error on ${name}: ${e.details}`);
-          (options.onError ?? ((x, w) => x.error(w)))(ex, e);
-          countRequest(ctx, name, e.status);
-        },
-      );
-  };
-}
-
-export function mountNativeApi(app: TemplatedApp, ctx: ServerContext): void {
-  app.post('/api/generate', route(ctx, 'POST /api/generate', generate));
-  app.get('/api/models', route(ctx, 'GET /api/models', models));
-  app.get('/api/health', route(ctx, 'GET /api/health', health, { open: true }));
-  app.get('/health', route(ctx, 'GET /health', health, { open: true }));
-}
+export const apiRoutes: Route[] = [
+  { method: 'POST', path: '/api/generate', handler: generate },
+  { method: 'GET', path: '/api/models', handler: models },
+  { method: 'GET', path: '/api/health', handler: health, open: true },
+  { method: 'GET', path: '/health', handler: health, open: true },
+];

@@ -1,5 +1,8 @@
-// What every route handler shares: the registry, limits, the API key, and in-flight tracking.
+// What every route handler shares: the registry, limits, the API key, browser policy, and
+// in-flight tracking.
 import type { ModelRegistry } from '../models/registry.js';
+import type { BrowserPolicy } from './browser-guard.js';
+import type { TransportChoice } from './transport/index.js';
 
 export interface ServerOptions {
   registry: ModelRegistry;
@@ -7,6 +10,12 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** When set, every route but /api/health and /health needs `Authorization: Bearer KEY`. */
   apiKey?: string;
+  /** Browser origins allowed besides loopback pages ('*': all). */
+  allowOrigins?: string[];
+  /** Host names allowed besides IP addresses, loopback names and this machine's name ('*': all). */
+  allowHosts?: string[];
+  /** uWebSockets.js, node:http, or the first that works (default). */
+  transport?: TransportChoice;
   version?: string;
   log?: (line: string) => void;
 }
@@ -15,6 +24,9 @@ export interface ServerContext {
   registry: ModelRegistry;
   bodyLimit: number;
   apiKey: string | undefined;
+  browser: BrowserPolicy;
+  /** The transport serving, e.g. "uws" (uWebSockets.js 20.30). */
+  transport: { name: string; description: string };
   version: string;
   log: (line: string) => void;
   /** Requests in flight (generations), so shutdown can wait for them. */

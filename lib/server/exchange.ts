@@ -1,29 +1,26 @@
-// One HTTP exchange on uWebSockets.js: abort tracking registered before any await, a bounded
-// body reader, corked JSON answers, and a streaming writer that honours backpressure.
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+// One HTTP exchange over any transport: abort tracking registered before any await, a bounded
+// body reader, JSON answers, and a streaming writer that honours backpressure.
 import { errorBody, wireError, type WireError } from './errors.js';
+import type { IncomingRequest, RawResponse } from './transport/types.js';
 
-const STATUS: Record<number, string> = {
-  200: '200 OK', 400: '400 Bad Request', 401: '401 Unauthorized', 404: '404 Not Found', 405: '405 Method Not Allowed',
-  413: '413 Payload Too Large', 500: '500 Internal Server Error', 503: '503 Service Unavailable',
-};
-const status = (code: number) => STATUS[code] ?? `${code} Error`;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Most bytes a streaming client may fall behind before its request is cancelled. */
-const MAX_BACKLOG = 8 << 20;
+export const MAX_BACKLOG = 8 << 20;
 
 export class Exchange {
   aborted = false;
   finished = false;
+  /** Headers every response of this exchange carries (CORS for an allowed browser origin). */
+  readonly extraHeaders: Record<string, string> = {};
   private readonly abortHandlers: (() => void)[] = [];
   private backlog = '';
   private congested = false;
   private streaming = false;
 
   constructor(
-    readonly res: HttpResponse,
-    readonly headers: { contentLength: number; authorization: string },
+    readonly req: IncomingRequest,
+    private readonly res: RawResponse,
   ) {
     res.onAborted(() => {
       this.aborted = true;
@@ -31,12 +28,8 @@ export class Exchange {
     });
   }
 
-  static start(res: HttpResponse, req: HttpRequest): Exchange {
-    // Everything needed from `req` is copied now: it is invalid after the first await.
-    return new Exchange(res, {
-      contentLength: Number(req.getHeader('content-length') || 0),
-      authorization: req.getHeader('authorization') || (req.getHeader('x-api-key') ? `Bearer ${req.getHeader('x-api-key')}` : ''),
-    });
+  header(name: string): string {
+    return this.req.headers[name] ?? '';
   }
 
   get open(): boolean {
@@ -51,9 +44,8 @@ export class Exchange {
   /** The body as parsed JSON (whatever the Content-Type says), refusing it past `limit` bytes. */
   readJson(limit: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      if (this.headers.contentLength > limit) {
-        return reject(wireError('payload_too_large', `the body is ${this.headers.contentLength} bytes; the limit is ${limit}`));
-      }
+      const declared = Number(this.header('content-length') || 0);
+      if (declared > limit) return reject(wireError('payload_too_large', `the body is ${declared} bytes; the limit is ${limit}`));
       const parts: Buffer[] = [];
       let size = 0;
       let refused = false;
@@ -64,7 +56,7 @@ export class Exchange {
           refused = true;
           return reject(wireError('payload_too_large', `the body exceeds the limit of ${limit} bytes`));
         }
-        parts.push(Buffer.from(chunk.slice(0))); // the ArrayBuffer is reused after this callback
+        parts.push(chunk);
         if (!isLast) return;
         let text: string;
         try {
@@ -82,16 +74,15 @@ export class Exchange {
     });
   }
 
-  json(code: number, body: unknown, headers?: Record<string, string>, closeConnection = false): void {
+  /** A whole response; `closeConnection` when unread request bytes may still be on the wire. */
+  send(code: number, contentType: string, body: string, headers?: Record<string, string>, closeConnection = false): void {
     if (!this.open) return;
     this.finished = true;
-    const text = JSON.stringify(body);
-    this.res.cork(() => {
-      this.res.writeStatus(status(code));
-      for (const [k, v] of Object.entries(headers ?? {})) this.res.writeHeader(k, v);
-      this.res.writeHeader('Content-Type', 'application/json');
-      this.res.end(text, closeConnection);
-    });
+    this.res.respond(code, { ...this.extraHeaders, ...headers, 'Content-Type': contentType }, body, closeConnection);
+  }
+
+  json(code: number, body: unknown, headers?: Record<string, string>, closeConnection = false): void {
+    this.send(code, 'application/json', JSON.stringify(body), headers, closeConnection);
   }
 
   error(e: WireError): void {
@@ -103,19 +94,13 @@ export class Exchange {
   beginStream(contentType: string): void {
     if (!this.open) return;
     this.streaming = true;
-    this.res.cork(() => {
-      this.res.writeStatus('200 OK');
-      this.res.writeHeader('Content-Type', contentType);
-      this.res.writeHeader('Cache-Control', 'no-cache');
-      this.res.writeHeader('X-Accel-Buffering', 'no');
-      this.res.write(''); // flush headers now, so clients see the stream start
-    });
+    this.res.begin(200, { ...this.extraHeaders, 'Content-Type': contentType, 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
   }
 
   /**
    * Writes streamed text. While the socket is congested, text waits in a JS backlog that is
-   * flushed from onWritable; a client that falls more than MAX_BACKLOG behind is cut off
-   * (its onAbort handlers cancel the generation).
+   * flushed when it drains; a client that falls more than MAX_BACKLOG behind is cut off (its
+   * onAbort handlers cancel the generation).
    */
   write(text: string): void {
     if (!this.open || !this.streaming) return;
@@ -124,9 +109,7 @@ export class Exchange {
       if (this.backlog.length > MAX_BACKLOG) this.cutOff();
       return;
     }
-    let ok = true;
-    this.res.cork(() => (ok = this.res.write(text)));
-    if (!ok) {
+    if (!this.res.write(text)) {
       this.congested = true;
       this.res.onWritable(() => {
         if (!this.open) return true;
@@ -145,7 +128,7 @@ export class Exchange {
     this.finished = true;
     const rest = this.backlog + text;
     this.backlog = '';
-    this.res.cork(() => this.res.end(rest));
+    this.res.end(rest);
   }
 
   private cutOff(): void {

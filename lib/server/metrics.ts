@@ -1,27 +1,28 @@
-// GET /metrics in Prometheus' text format: requests by route and status, tokens, slots, memory.
-import type { TemplatedApp } from 'uWebSockets.js';
+// GET /metrics in Prometheus' text format: requests by route and status, tokens, slots, memory,
+// and which transport serves.
 import type { ServerContext } from './context.js';
-import { route } from './native-api.js';
+import type { Exchange } from './exchange.js';
+import type { Route } from './routes.js';
 
-export function mountMetrics(app: TemplatedApp, ctx: ServerContext): void {
-  app.get('/metrics', route(ctx, 'GET /metrics', (c, ex) => {
-    const lines = ['# TYPE shimmy_requests_total counter'];
-    for (const [key, n] of c.metrics.requests) {
-      const [method, path, status] = key.split(' ');
-      lines.push(`shimmy_requests_total{method="${method}",route="${path}",status="${status}"} ${n}`);
-    }
-    lines.push('# TYPE shimmy_tokens_generated_total counter', `shimmy_tokens_generated_total ${c.metrics.tokensGenerated}`);
-    lines.push('# TYPE shimmy_requests_in_flight gauge', `shimmy_requests_in_flight ${c.inFlight.size}`);
-    lines.push('# TYPE shimmy_models_loaded gauge', `shimmy_models_loaded ${c.registry.loadedCount}`);
-    lines.push('# TYPE shimmy_slots_busy gauge');
-    for (const model of c.registry.loadedModels()) {
-      const s = model.stats();
-      lines.push(`shimmy_slots_busy{model="${model.info.name || model.path}"} ${s.slotsBusy}`);
-    }
-    lines.push('# TYPE shimmy_resident_memory_bytes gauge', `shimmy_resident_memory_bytes ${process.memoryUsage.rss()}`);
-    if (!ex.open) return 499;
-    ex.finished = true;
-    ex.res.cork(() => ex.res.writeStatus('200 OK').writeHeader('Content-Type', 'text/plain; version=0.0.4').end(lines.join('\n') + '\n'));
-    return 200;
-  }));
+const label = (v: string) => v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+
+function metrics(c: ServerContext, ex: Exchange): number {
+  const lines = ['# TYPE shimmy_requests_total counter'];
+  for (const [key, n] of c.metrics.requests) {
+    const [method, path, status] = key.split(' ');
+    lines.push(`shimmy_requests_total{method="${label(method!)}",route="${label(path!)}",status="${status}"} ${n}`);
+  }
+  lines.push('# TYPE shimmy_tokens_generated_total counter', `shimmy_tokens_generated_total ${c.metrics.tokensGenerated}`);
+  lines.push('# TYPE shimmy_requests_in_flight gauge', `shimmy_requests_in_flight ${c.inFlight.size}`);
+  lines.push('# TYPE shimmy_models_loaded gauge', `shimmy_models_loaded ${c.registry.loadedCount}`);
+  lines.push('# TYPE shimmy_slots_busy gauge');
+  for (const model of c.registry.loadedModels()) {
+    lines.push(`shimmy_slots_busy{model="${label(model.info.name || model.path)}"} ${model.stats().slotsBusy}`);
+  }
+  lines.push('# TYPE shimmy_resident_memory_bytes gauge', `shimmy_resident_memory_bytes ${process.memoryUsage.rss()}`);
+  lines.push('# TYPE shimmy_transport_info gauge', `shimmy_transport_info{transport="${c.transport.name}",description="${label(c.transport.description)}"} 1`);
+  ex.send(200, 'text/plain; version=0.0.4', lines.join('\n') + '\n');
+  return 200;
 }
+
+export const metricsRoutes: Route[] = [{ method: 'GET', path: '/metrics', handler: metrics }];

@@ -2,7 +2,7 @@
 // computed on the model's embedding context (Model.embed).
 import { ShimmyError } from '../engine/errors.js';
 import type { ServerContext } from './context.js';
-import type { Exchange } from './http.js';
+import type { Exchange } from './exchange.js';
 import { bodyObject, modelName } from './openai-request.js';
 
 /** OpenAI's own cap on inputs per request. */

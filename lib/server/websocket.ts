@@ -1,54 +1,39 @@
 // WebSocket /ws/generate: each message is a request {model, prompt, max_tokens, temperature, …};
 // the server answers {"token": …} per token, then {"done": true}. The socket stays open for more.
 // An optional `id` lets one socket run several requests at once (every frame then carries it),
-// and {"cancel": id} stops one. Errors are the seed's error object.
-import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+// and {"cancel": id} stops one. Errors are the shimmy API's error object. A client that falls
+// more than MAX_BACKLOG bytes behind has its requests cancelled and is closed with 1008.
 import type { Generation } from '../engine/generation.js';
+import { corsHeaders, hostAllowed, originAllowed } from './browser-guard.js';
 import { countRequest, type ServerContext } from './context.js';
-import { errorBody, toWireError, wireError, type WireError } from './errors.js';
+import { asWireError, errorBody, wireError, type WireError } from './errors.js';
+import { MAX_BACKLOG } from './exchange.js';
 import { parseSeedRequest } from './generate-request.js';
+import { runGeneration } from './run-generation.js';
+import type { IncomingRequest, WsConnection, WsHandlers } from './transport/types.js';
 
 interface Socket {
   closed: boolean;
   authorized: boolean;
   running: Map<string, Generation>;
-  backlog: string[];
 }
 
-/** Past this many bytes buffered for a slow client, its requests are cancelled. */
-const MAX_BUFFERED = 8 << 20;
 const ANON = '\u0000';
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function send(ws: WebSocket<Socket>, frame: unknown): void {
-  const s = ws.getUserData();
+function send(ws: WsConnection, s: Socket, frame: unknown): void {
   if (s.closed) return;
-  const text = JSON.stringify(frame);
-  // Keep order: once something waits for `drain`, everything after it waits too.
-  if (s.backlog.length > 0 || ws.getBufferedAmount() > 0) {
-    s.backlog.push(text);
-    if (ws.getBufferedAmount() > MAX_BUFFERED) {
-      for (const g of s.running.values()) g.cancel();
-    }
-    return;
+  ws.send(JSON.stringify(frame));
+  if (ws.bufferedAmount() > MAX_BACKLOG) {
+    for (const g of s.running.values()) g.cancel();
+    s.closed = true;
+    ws.end(1008, `the client fell more than ${MAX_BACKLOG} bytes behind`);
   }
-  ws.send(text);
 }
 
-function flush(ws: WebSocket<Socket>): void {
-  const s = ws.getUserData();
-  ws.cork(() => {
-    while (s.backlog.length > 0 && !s.closed) {
-      if (ws.send(s.backlog.shift()!) !== 1) break; // 1 = sent; otherwise wait for the next drain
-    }
-  });
-}
+const sendError = (ws: WsConnection, s: Socket, e: WireError, id: unknown) => send(ws, s, id === undefined ? errorBody(e) : { id, ...errorBody(e) });
 
-function sendError(ws: WebSocket<Socket>, e: WireError, id: unknown): void {
-  send(ws, id === undefined ? errorBody(e) : { id, ...errorBody(e) });
-}
-
-async function start(ctx: ServerContext, ws: WebSocket<Socket>, message: Record<string, unknown>): Promise<void> {
-  const s = ws.getUserData();
+async function start(ctx: ServerContext, ws: WsConnection, s: Socket, message: Record<string, unknown>): Promise<void> {
   const id = message.id;
   if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') throw wireError('invalid_request', "'id' must be a string or a number");
   const key = id === undefined ? ANON : String(id);
@@ -62,82 +47,84 @@ async function start(ctx: ServerContext, ws: WebSocket<Socket>, message: Record<
   if (s.closed) return;
   const generation = model.generate(request.generate);
   s.running.set(key, generation);
-  ctx.inFlight.add(generation);
   const tag = id === undefined ? {} : { id };
+  const running = runGeneration(ctx, generation, () => {}); // the socket's close cancels it (s.running)
   generation.listen({
-    text: (token) => send(ws, { ...tag, token }),
+    text: (token) => send(ws, s, { ...tag, token }),
     done: (result) => {
       s.running.delete(key);
-      ctx.inFlight.delete(generation);
-      ctx.metrics.tokensGenerated += result.usage.completionTokens;
-      send(ws, {
-        ...tag,
-        done: true,
-        finish_reason: result.finishReason,
-        usage: { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.completionTokens, total_tokens: result.usage.totalTokens },
-      });
+      const { promptTokens, completionTokens, totalTokens } = result.usage;
+      send(ws, s, { ...tag, done: true, finish_reason: result.finishReason, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: totalTokens } });
     },
     error: (error) => {
       s.running.delete(key);
-      ctx.inFlight.delete(generation);
-      sendError(ws, toWireError(error), id);
+      sendError(ws, s, asWireError(error), id);
     },
   });
+  await running.catch(() => {});
 }
 
-export function mountWebSocket(app: TemplatedApp, ctx: ServerContext): void {
-  app.ws<Socket>('/ws/generate', {
-    maxPayloadLength: ctx.bodyLimit,
-    idleTimeout: 120,
-    sendPingsAutomatically: true,
-    maxBackpressure: MAX_BUFFERED * 2,
-    upgrade: (res, req, context) => {
-      const header = req.getHeader('authorization');
-      const authorized = !ctx.apiKey || header === `Bearer ${ctx.apiKey}` || req.getQuery('api_key') === ctx.apiKey;
-      res.upgrade<Socket>(
-        { closed: false, authorized, running: new Map(), backlog: [] },
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
-      );
+function onMessage(ctx: ServerContext, ws: WsConnection, s: Socket, data: Buffer): void {
+  let message: unknown;
+  try {
+    message = JSON.parse(utf8.decode(data));
+  } catch {
+    return sendError(ws, s, wireError('invalid_request', 'each message must be a JSON object in UTF-8'), undefined);
+  }
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+    return sendError(ws, s, wireError('invalid_request', 'each message must be a JSON object'), undefined);
+  }
+  const m = message as Record<string, unknown>;
+  if ('cancel' in m) {
+    s.running.get(String(m.cancel))?.cancel();
+    return;
+  }
+  start(ctx, ws, s, m).then(
+    () => countRequest(ctx, 'WS /ws/generate', 200),
+    (error) => {
+      const e = asWireError(error);
+      sendError(ws, s, e, m.id);
+      countRequest(ctx, 'WS /ws/generate', e.status);
     },
-    open: (ws) => {
-      if (!ws.getUserData().authorized) {
-        ws.send(JSON.stringify(errorBody(wireError('unauthorized', 'send the key as "Authorization: Bearer KEY" or ?api_key='))));
-        ws.end(4401, 'unauthorized');
-      }
+  );
+}
+
+function refuse(status: number, e: WireError, origin?: string) {
+  return { refusal: { status, headers: { ...corsHeaders(origin), 'Content-Type': 'application/json' }, body: JSON.stringify(errorBody(e)) } };
+}
+
+export function webSocketHandlers(ctx: ServerContext): WsHandlers<Socket> {
+  return {
+    path: '/ws/generate',
+    maxPayload: ctx.bodyLimit,
+    upgrade: (req: IncomingRequest) => {
+      // Browsers send no preflight for WebSockets: the Origin check is the only guard.
+      const { host, origin } = req.headers;
+      if (!hostAllowed(ctx.browser, host)) return refuse(403, wireError('forbidden', `the Host '${host}' is not allowed; start the server with --allow-host to add it`));
+      if (!originAllowed(ctx.browser, origin)) return refuse(403, wireError('forbidden', `WebSockets from the page at '${origin}' are not allowed; start the server with --allow-origin to add it`));
+      const key = new URLSearchParams(req.query).get('api_key');
+      const authorized = !ctx.apiKey || req.headers.authorization === `Bearer ${ctx.apiKey}` || key === ctx.apiKey;
+      return { state: { closed: false, authorized, running: new Map() } };
     },
-    message: (ws, data) => {
-      let message: unknown;
+    open: (ws, s) => {
+      if (s.authorized) return;
+      sendError(ws, s, wireError('unauthorized', 'send the key as "Authorization: Bearer KEY" or ?api_key='), undefined);
+      s.closed = true;
+      ws.end(4401, 'unauthorized');
+    },
+    message: (ws, s, data) => {
+      // The error boundary of the WebSocket protocol: no message can throw past here.
       try {
-        message = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
-      } catch {
-        return sendError(ws, wireError('invalid_request', 'each message must be a JSON object in UTF-8'), undefined);
+        if (!s.closed) onMessage(ctx, ws, s, data);
+      } catch (error) {
+        ctx.log(`unexpected error on /ws/generate: ${(error as Error)?.stack ?? String(error)}`);
+        sendError(ws, s, wireError('server_error', 'an unexpected error occurred; it was logged'), undefined);
       }
-      if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-        return sendError(ws, wireError('invalid_request', 'each message must be a JSON object'), undefined);
-      }
-      const m = message as Record<string, unknown>;
-      if ('cancel' in m) {
-        ws.getUserData().running.get(String(m.cancel))?.cancel();
-        return;
-      }
-      start(ctx, ws, m).then(
-        () => countRequest(ctx, 'WS /ws/generate', 200),
-        (error) => {
-          const e = 'details' in (error ?? {}) && 'status' in error ? (error as WireError) : toWireError(error);
-          sendError(ws, e, m.id);
-          countRequest(ctx, 'WS /ws/generate', e.status);
-        },
-      );
     },
-    drain: (ws) => flush(ws),
-    close: (ws) => {
-      const s = ws.getUserData();
+    close: (_ws, s) => {
       s.closed = true;
       for (const g of s.running.values()) g.cancel(); // a socket that leaves frees its slots
       s.running.clear();
     },
-  });
+  };
 }

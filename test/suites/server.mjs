@@ -3,12 +3,13 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { transportUnderTest } from '../helpers/transport.mjs';
 import OpenAI from 'openai';
 import WebSocket from 'ws';
-import { discoverModels } from '../dist/models/discovery.js';
-import { ModelRegistry } from '../dist/models/registry.js';
-import { startServer } from '../dist/server/app.js';
-import { fixtureModel, storiesModel } from './helpers/fixtures.mjs';
+import { discoverModels } from '../../dist/models/discovery.js';
+import { ModelRegistry } from '../../dist/models/registry.js';
+import { startServer } from '../../dist/server/app.js';
+import { fixtureModel, storiesModel } from '../helpers/fixtures.mjs';
 
 const modelPath = storiesModel() ?? fixtureModel();
 let server;
@@ -45,251 +46,255 @@ async function expectError(response, status, code) {
   assert.equal(typeof body.error.details, 'string');
 }
 
-before(async () => {
-  const registry = new ModelRegistry(discoverModels({ modelPath, env: {}, cwd: '/nonexistent', home: '/nonexistent' }), { parallel: 4, contextSize: 512 });
-  server = await startServer({ host: '127.0.0.1', port: 0, registry, bodyLimit: 64 * 1024 });
-  base = `http://127.0.0.1:${server.port}`;
-});
-after(() => server.close(100));
+const { name: transport, skip } = transportUnderTest();
 
-describe('seed API', () => {
-  test('health reports loading, then healthy with real memory use', async () => {
-    const body = await waitHealthy();
-    assert.equal(body.status, 'healthy');
-    assert.equal(body.models_loaded, 1);
-    assert.match(body.memory_usage, /^\d+\.\dMB$|^\d+\.\dGB$/);
+describe(`server over ${transport}`, { skip }, () => {
+  before(async () => {
+    const registry = new ModelRegistry(discoverModels({ modelPath, env: {}, cwd: '/nonexistent', home: '/nonexistent' }), { parallel: 4, contextSize: 512 });
+    server = await startServer({ host: '127.0.0.1', port: 0, registry, transport, bodyLimit: 64 * 1024 });
+    base = `http://127.0.0.1:${server.port}`;
   });
+  after(() => server.close(100));
 
-  test('models lists the default model first', async () => {
-    const body = await (await fetch(`${base}/api/models`)).json();
-    assert.equal(body.models[0].id, 'default');
-    assert.equal(body.models[0].description, 'Base GGUF model');
-    assert.equal(body.models[0].architecture, 'llama');
-  });
+  describe('seed API', () => {
+    test('health reports loading, then healthy with real memory use', async () => {
+      const body = await waitHealthy();
+      assert.equal(body.status, 'healthy');
+      assert.equal(body.models_loaded, 1);
+      assert.match(body.memory_usage, /^\d+\.\dMB$|^\d+\.\dGB$/);
+    });
 
-  test('generate: JSON with the seed shape, defaults and real usage (form-encoded Content-Type too)', async () => {
-    const r = await post('/api/generate', '{"model":"default","prompt":"Once upon a time","max_tokens":12,"temperature":0}', { 'content-type': 'application/x-www-form-urlencoded' });
-    assert.equal(r.status, 200);
-    const body = await r.json();
-    assert.deepEqual(Object.keys(body), ['choices', 'usage']);
-    assert.equal(body.choices[0].index, 0);
-    assert.equal(body.choices[0].finish_reason, 'length');
-    assert.equal(body.usage.completion_tokens, 12);
-    assert.equal(body.usage.total_tokens, body.usage.prompt_tokens + 12);
-    const byName = await (await post('/api/generate', { model: modelPath.split('/').pop().replace('.gguf', ''), prompt: 'Once upon a time', max_tokens: 12, temperature: 0 })).json();
-    assert.equal(byName.choices[0].text, body.choices[0].text);
-    const defaults = await (await post('/api/generate', { model: 'default', prompt: 'Hi', ignore_eos: true })).json();
-    assert.equal(defaults.usage.completion_tokens, 100); // max_tokens defaults to 100
-  });
+    test('models lists the default model first', async () => {
+      const body = await (await fetch(`${base}/api/models`)).json();
+      assert.equal(body.models[0].id, 'default');
+      assert.equal(body.models[0].description, 'Base GGUF model');
+      assert.equal(body.models[0].architecture, 'llama');
+    });
 
-  test('generate: SSE events byte-exact, closing chunk with reason and usage, then [DONE]', async () => {
-    const r = await post('/api/generate', { model: 'default', prompt: 'Once upon a time', max_tokens: 8, temperature: 0, stream: true });
-    assert.equal(r.headers.get('content-type'), 'text/event-stream');
-    const events = parseSse(await r.text());
-    assert.equal(events.at(-1), '[DONE]');
-    const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
-    const closing = chunks.pop();
-    assert.equal(closing.choices[0].finish_reason, 'length');
-    assert.equal(closing.choices[0].text, '');
-    assert.equal(closing.usage.completion_tokens, 8);
-    for (const c of chunks) assert.deepEqual(Object.keys(c.choices[0]), ['text', 'index']);
-    const json = await (await post('/api/generate', { model: 'default', prompt: 'Once upon a time', max_tokens: 8, temperature: 0 })).json();
-    assert.equal(chunks.map((c) => c.choices[0].text).join(''), json.choices[0].text);
-  });
+    test('generate: JSON with the seed shape, defaults and real usage (form-encoded Content-Type too)', async () => {
+      const r = await post('/api/generate', '{"model":"default","prompt":"Once upon a time","max_tokens":12,"temperature":0}', { 'content-type': 'application/x-www-form-urlencoded' });
+      assert.equal(r.status, 200);
+      const body = await r.json();
+      assert.deepEqual(Object.keys(body), ['choices', 'usage']);
+      assert.equal(body.choices[0].index, 0);
+      assert.equal(body.choices[0].finish_reason, 'length');
+      assert.equal(body.usage.completion_tokens, 12);
+      assert.equal(body.usage.total_tokens, body.usage.prompt_tokens + 12);
+      const byName = await (await post('/api/generate', { model: modelPath.split('/').pop().replace('.gguf', ''), prompt: 'Once upon a time', max_tokens: 12, temperature: 0 })).json();
+      assert.equal(byName.choices[0].text, body.choices[0].text);
+      const defaults = await (await post('/api/generate', { model: 'default', prompt: 'Hi', ignore_eos: true })).json();
+      assert.equal(defaults.usage.completion_tokens, 100); // max_tokens defaults to 100
+    });
 
-  test('every bad request is the seed error object with the right status', async () => {
-    await expectError(await post('/api/generate', { model: 'invalid-model', prompt: 'x' }), 404, 'model_not_found');
-    await expectError(await post('/api/generate', '{"model": "default", "prompt": '), 400, 'invalid_request');
-    await expectError(await post('/api/generate', ''), 400, 'invalid_request');
-    await expectError(await post('/api/generate', '[1,2]'), 400, 'invalid_request');
-    await expectError(await post('/api/generate', Buffer.from([0x7b, 0xff, 0xfe, 0x7d])), 400, 'invalid_request');
-    await expectError(await post('/api/generate', { prompt: 'x' }), 400, 'invalid_request');
-    await expectError(await post('/api/generate', { model: 'default' }), 400, 'invalid_request');
-    await expectError(await post('/api/generate', { model: 'default', prompt: 'x', max_tokens: 'ten' }), 400, 'invalid_request');
-    await expectError(await post('/api/generate', { model: 'default', prompt: 'x', temperature: 9 }), 400, 'invalid_request');
-    await expectError(await post('/api/generate', { model: 'default', prompt: 'x', stream: 'yes' }), 400, 'invalid_request');
-    await expectError(await post('/api/generate', { model: 'default', prompt: 'word '.repeat(600) }), 400, 'invalid_request');
-    await expectError(await post('/api/generate', { model: 'default', prompt: 'x'.repeat(100_000) }), 413, 'payload_too_large');
-    await expectError(await fetch(`${base}/nope`), 404, 'not_found');
-    const unknownFields = await post('/api/generate', { model: 'default', prompt: 'Hi', max_tokens: 2, whatever: [1] });
-    assert.equal(unknownFields.status, 200);
-  });
-
-  test('16 concurrent streaming clients all complete', async () => {
-    const runs = Array.from({ length: 16 }, (_, i) =>
-      post('/api/generate', { model: 'default', prompt: `Story ${i}`, max_tokens: 20, temperature: 0.5, stream: true }).then((r) => r.text()),
-    );
-    for (const text of await Promise.all(runs)) {
-      const events = parseSse(text);
+    test('generate: SSE events byte-exact, closing chunk with reason and usage, then [DONE]', async () => {
+      const r = await post('/api/generate', { model: 'default', prompt: 'Once upon a time', max_tokens: 8, temperature: 0, stream: true });
+      assert.equal(r.headers.get('content-type'), 'text/event-stream');
+      const events = parseSse(await r.text());
       assert.equal(events.at(-1), '[DONE]');
-      assert.equal(JSON.parse(events.at(-2)).usage.completion_tokens, 20);
-    }
-  });
-
-  test('100 clients that leave mid-stream leave every slot free', async () => {
-    for (let i = 0; i < 100; i++) {
-      const controller = new AbortController();
-      const r = await post('/api/generate', { model: 'default', prompt: 'Once', max_tokens: 400, ignore_eos: true, stream: true }, {});
-      const reader = r.body.getReader();
-      await reader.read();
-      controller.abort();
-      await reader.cancel();
-    }
-    const model = server.context.registry.peek('default');
-    for (let i = 0; i < 100 && model.stats().slotsBusy > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(model.stats().slotsBusy, 0);
-    assert.equal(server.context.inFlight.size, 0);
-    assert.equal((await waitHealthy()).status, 'healthy');
-  });
-
-  test('a non-streaming request whose client leaves is cancelled', async () => {
-    const model = server.context.registry.peek('default');
-    const before = model.stats().tokensGenerated;
-    await new Promise((resolve) => {
-      const socket = connect(server.port, '127.0.0.1', () => {
-        const body = JSON.stringify({ model: 'default', prompt: 'Once', max_tokens: 450, ignore_eos: true });
-        socket.write(`POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-        setTimeout(() => socket.destroy(), 20);
-        socket.on('close', resolve);
-      });
+      const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+      const closing = chunks.pop();
+      assert.equal(closing.choices[0].finish_reason, 'length');
+      assert.equal(closing.choices[0].text, '');
+      assert.equal(closing.usage.completion_tokens, 8);
+      for (const c of chunks) assert.deepEqual(Object.keys(c.choices[0]), ['text', 'index']);
+      const json = await (await post('/api/generate', { model: 'default', prompt: 'Once upon a time', max_tokens: 8, temperature: 0 })).json();
+      assert.equal(chunks.map((c) => c.choices[0].text).join(''), json.choices[0].text);
     });
-    for (let i = 0; i < 100 && model.stats().slotsBusy > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(model.stats().slotsBusy, 0);
-    assert.ok(model.stats().tokensGenerated - before < 450, 'generation stopped when the client left');
-  });
 
-  test('5,000 half-open connections neither block requests nor stay open', async () => {
-    // llama-server stopped answering, /health included, at ~1,030 such connections.
-    const sockets = [];
-    const closed = [];
-    for (let batch = 0; batch < 10; batch++) {
-      await Promise.all(Array.from({ length: 500 }, () => new Promise((resolve, reject) => {
+    test('every bad request is the seed error object with the right status', async () => {
+      await expectError(await post('/api/generate', { model: 'invalid-model', prompt: 'x' }), 404, 'model_not_found');
+      await expectError(await post('/api/generate', '{"model": "default", "prompt": '), 400, 'invalid_request');
+      await expectError(await post('/api/generate', ''), 400, 'invalid_request');
+      await expectError(await post('/api/generate', '[1,2]'), 400, 'invalid_request');
+      await expectError(await post('/api/generate', Buffer.from([0x7b, 0xff, 0xfe, 0x7d])), 400, 'invalid_request');
+      await expectError(await post('/api/generate', { prompt: 'x' }), 400, 'invalid_request');
+      await expectError(await post('/api/generate', { model: 'default' }), 400, 'invalid_request');
+      await expectError(await post('/api/generate', { model: 'default', prompt: 'x', max_tokens: 'ten' }), 400, 'invalid_request');
+      await expectError(await post('/api/generate', { model: 'default', prompt: 'x', temperature: 9 }), 400, 'invalid_request');
+      await expectError(await post('/api/generate', { model: 'default', prompt: 'x', stream: 'yes' }), 400, 'invalid_request');
+      await expectError(await post('/api/generate', { model: 'default', prompt: 'word '.repeat(600) }), 400, 'invalid_request');
+      await expectError(await post('/api/generate', { model: 'default', prompt: 'x'.repeat(100_000) }), 413, 'payload_too_large');
+      await expectError(await fetch(`${base}/nope`), 404, 'not_found');
+      const unknownFields = await post('/api/generate', { model: 'default', prompt: 'Hi', max_tokens: 2, whatever: [1] });
+      assert.equal(unknownFields.status, 200);
+    });
+
+    test('16 concurrent streaming clients all complete', async () => {
+      const runs = Array.from({ length: 16 }, (_, i) =>
+        post('/api/generate', { model: 'default', prompt: `Story ${i}`, max_tokens: 20, temperature: 0.5, stream: true }).then((r) => r.text()),
+      );
+      for (const text of await Promise.all(runs)) {
+        const events = parseSse(text);
+        assert.equal(events.at(-1), '[DONE]');
+        assert.equal(JSON.parse(events.at(-2)).usage.completion_tokens, 20);
+      }
+    });
+
+    test('100 clients that leave mid-stream leave every slot free', async () => {
+      for (let i = 0; i < 100; i++) {
+        const controller = new AbortController();
+        const r = await post('/api/generate', { model: 'default', prompt: 'Once', max_tokens: 400, ignore_eos: true, stream: true }, {});
+        const reader = r.body.getReader();
+        await reader.read();
+        controller.abort();
+        await reader.cancel();
+      }
+      const model = server.context.registry.peek('default');
+      for (let i = 0; i < 100 && model.stats().slotsBusy > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(model.stats().slotsBusy, 0);
+      assert.equal(server.context.inFlight.size, 0);
+      assert.equal((await waitHealthy()).status, 'healthy');
+    });
+
+    test('a non-streaming request whose client leaves is cancelled', async () => {
+      const model = server.context.registry.peek('default');
+      const before = model.stats().tokensGenerated;
+      await new Promise((resolve) => {
         const socket = connect(server.port, '127.0.0.1', () => {
-          socket.write('POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"mod'); // and never more
-          resolve();
+          const body = JSON.stringify({ model: 'default', prompt: 'Once', max_tokens: 450, ignore_eos: true });
+          socket.write(`POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+          setTimeout(() => socket.destroy(), 20);
+          socket.on('close', resolve);
         });
-        socket.on('error', reject);
-        closed.push(new Promise((r) => socket.on('close', r)));
-        sockets.push(socket);
-      })));
-    }
-    assert.equal(sockets.length, 5000);
-    const health = await fetch(`${base}/api/health`);
-    assert.equal(health.status, 200);
-    const r = await post('/api/generate', { model: 'default', prompt: 'Once upon a time', max_tokens: 5 });
-    assert.equal((await r.json()).usage.completion_tokens, 5);
-    // The server's idle timeout (uWebSockets.js: 10 s without progress) closes every one of them.
-    await Promise.all(closed);
-    assert.ok(sockets.every((s) => s.destroyed));
-    assert.equal((await fetch(`${base}/api/health`)).status, 200);
-  });
-
-  test('keep-alive survives a streamed response', async () => {
-    const socket = connect(server.port, '127.0.0.1');
-    await new Promise((r) => socket.once('connect', r));
-    let received = '';
-    socket.on('data', (d) => (received += d));
-    const body = JSON.stringify({ model: 'default', prompt: 'Hi', max_tokens: 3, stream: true });
-    socket.write(`POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-    while (!received.includes('[DONE]')) await new Promise((r) => setTimeout(r, 5));
-    socket.write('GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n');
-    while (!received.includes('"status"')) await new Promise((r) => setTimeout(r, 5));
-    assert.ok(!socket.destroyed);
-    socket.destroy();
-  });
-});
-
-describe('WebSocket /ws/generate', () => {
-  function open() {
-    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws/generate`);
-    const frames = [];
-    const waiters = [];
-    ws.on('message', (data) => {
-      frames.push(JSON.parse(data.toString()));
-      for (const w of waiters.splice(0)) w();
+      });
+      for (let i = 0; i < 100 && model.stats().slotsBusy > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(model.stats().slotsBusy, 0);
+      assert.ok(model.stats().tokensGenerated - before < 450, 'generation stopped when the client left');
     });
-    const until = async (pred) => {
-      while (!pred(frames)) await new Promise((r) => waiters.push(r));
-    };
-    return new Promise((resolve) => ws.on('open', () => resolve({ ws, frames, until })));
-  }
 
-  test('token frames then done, and the socket stays open for more', async () => {
-    const { ws, frames, until } = await open();
-    ws.send(JSON.stringify({ model: 'default', prompt: 'Once upon a time', max_tokens: 6, temperature: 0 }));
-    await until((f) => f.some((x) => x.done));
-    const tokens = frames.filter((f) => 'token' in f);
-    assert.ok(tokens.length >= 1 && tokens.length <= 6);
-    assert.deepEqual(Object.keys(tokens[0]), ['token']);
-    assert.equal(frames.at(-1).done, true);
-    const json = await (await post('/api/generate', { model: 'default', prompt: 'Once upon a time', max_tokens: 6, temperature: 0 })).json();
-    assert.equal(tokens.map((t) => t.token).join(''), json.choices[0].text);
-    frames.length = 0;
-    ws.send(JSON.stringify({ model: 'nope', prompt: 'x' }));
-    await until((f) => f.length > 0);
-    assert.equal(frames[0].error.code, 'model_not_found');
-    ws.send('{not json');
-    await until((f) => f.length > 1);
-    assert.equal(frames[1].error.code, 'invalid_request');
-    ws.close();
+    test('5,000 half-open connections neither block requests nor stay open', async () => {
+      // llama-server stopped answering, /health included, at ~1,030 such connections.
+      const sockets = [];
+      const closed = [];
+      for (let batch = 0; batch < 10; batch++) {
+        await Promise.all(Array.from({ length: 500 }, () => new Promise((resolve, reject) => {
+          const socket = connect(server.port, '127.0.0.1', () => {
+            socket.write('POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"mod'); // and never more
+            resolve();
+          });
+          socket.on('error', reject);
+          closed.push(new Promise((r) => socket.on('close', r)));
+          sockets.push(socket);
+        })));
+      }
+      assert.equal(sockets.length, 5000);
+      const health = await fetch(`${base}/api/health`);
+      assert.equal(health.status, 200);
+      const r = await post('/api/generate', { model: 'default', prompt: 'Once upon a time', max_tokens: 5 });
+      assert.equal((await r.json()).usage.completion_tokens, 5);
+      // The server's idle timeout (uWebSockets.js: 10 s without progress) closes every one of them.
+      await Promise.all(closed);
+      assert.ok(sockets.every((s) => s.destroyed));
+      assert.equal((await fetch(`${base}/api/health`)).status, 200);
+    });
+
+    test('keep-alive survives a streamed response', async () => {
+      const socket = connect(server.port, '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      let received = '';
+      socket.on('data', (d) => (received += d));
+      const body = JSON.stringify({ model: 'default', prompt: 'Hi', max_tokens: 3, stream: true });
+      socket.write(`POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      while (!received.includes('[DONE]')) await new Promise((r) => setTimeout(r, 5));
+      socket.write('GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      while (!received.includes('"status"')) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(!socket.destroyed);
+      socket.destroy();
+    });
   });
 
-  test('ids run several requests on one socket, and cancel stops one', async () => {
-    const { ws, frames, until } = await open();
-    ws.send(JSON.stringify({ id: 'a', model: 'default', prompt: 'One', max_tokens: 400, ignore_eos: true }));
-    ws.send(JSON.stringify({ id: 'b', model: 'default', prompt: 'Two', max_tokens: 5 }));
-    await until((f) => f.some((x) => x.id === 'b' && x.done));
-    ws.send(JSON.stringify({ cancel: 'a' }));
-    await until((f) => f.some((x) => x.id === 'a' && x.done));
-    const doneA = frames.find((x) => x.id === 'a' && x.done);
-    assert.equal(doneA.finish_reason, 'cancelled');
-    ws.close();
-  });
-
-  test('closing the socket frees its slots', async () => {
-    const { ws, until } = await open();
-    ws.send(JSON.stringify({ model: 'default', prompt: 'Go', max_tokens: 400, ignore_eos: true }));
-    await until((f) => f.length > 2);
-    ws.terminate();
-    const model = server.context.registry.peek('default');
-    for (let i = 0; i < 100 && model.stats().slotsBusy > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(model.stats().slotsBusy, 0);
-  });
-});
-
-describe('OpenAI-compatible routes with the official client', () => {
-  let client;
-  before(() => {
-    client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 });
-  });
-
-  test('models, completions and chat (streamed with usage)', async () => {
-    const models = await client.models.list();
-    assert.ok(models.data.some((m) => m.id === 'default'));
-    const completion = await client.completions.create({ model: 'default', prompt: 'Once upon a time', max_tokens: 8, temperature: 0 });
-    assert.equal(completion.usage.completion_tokens, 8);
-    const chat = await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 6 });
-    assert.equal(chat.choices[0].message.role, 'assistant');
-    const stream = await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 6, stream: true, stream_options: { include_usage: true } });
-    let text = '';
-    let usage;
-    for await (const part of stream) {
-      text += part.choices[0]?.delta?.content ?? '';
-      if (part.usage) usage = part.usage;
+  describe('WebSocket /ws/generate', () => {
+    function open() {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws/generate`);
+      const frames = [];
+      const waiters = [];
+      ws.on('message', (data) => {
+        frames.push(JSON.parse(data.toString()));
+        for (const w of waiters.splice(0)) w();
+      });
+      const until = async (pred) => {
+        while (!pred(frames)) await new Promise((r) => waiters.push(r));
+      };
+      return new Promise((resolve) => ws.on('open', () => resolve({ ws, frames, until })));
     }
-    assert.equal(usage.completion_tokens, 6);
-    assert.equal(typeof text, 'string');
+
+    test('token frames then done, and the socket stays open for more', async () => {
+      const { ws, frames, until } = await open();
+      ws.send(JSON.stringify({ model: 'default', prompt: 'Once upon a time', max_tokens: 6, temperature: 0 }));
+      await until((f) => f.some((x) => x.done));
+      const tokens = frames.filter((f) => 'token' in f);
+      assert.ok(tokens.length >= 1 && tokens.length <= 6);
+      assert.deepEqual(Object.keys(tokens[0]), ['token']);
+      assert.equal(frames.at(-1).done, true);
+      const json = await (await post('/api/generate', { model: 'default', prompt: 'Once upon a time', max_tokens: 6, temperature: 0 })).json();
+      assert.equal(tokens.map((t) => t.token).join(''), json.choices[0].text);
+      frames.length = 0;
+      ws.send(JSON.stringify({ model: 'nope', prompt: 'x' }));
+      await until((f) => f.length > 0);
+      assert.equal(frames[0].error.code, 'model_not_found');
+      ws.send('{not json');
+      await until((f) => f.length > 1);
+      assert.equal(frames[1].error.code, 'invalid_request');
+      ws.close();
+    });
+
+    test('ids run several requests on one socket, and cancel stops one', async () => {
+      const { ws, frames, until } = await open();
+      ws.send(JSON.stringify({ id: 'a', model: 'default', prompt: 'One', max_tokens: 400, ignore_eos: true }));
+      ws.send(JSON.stringify({ id: 'b', model: 'default', prompt: 'Two', max_tokens: 5 }));
+      await until((f) => f.some((x) => x.id === 'b' && x.done));
+      ws.send(JSON.stringify({ cancel: 'a' }));
+      await until((f) => f.some((x) => x.id === 'a' && x.done));
+      const doneA = frames.find((x) => x.id === 'a' && x.done);
+      assert.equal(doneA.finish_reason, 'cancelled');
+      ws.close();
+    });
+
+    test('closing the socket frees its slots', async () => {
+      const { ws, until } = await open();
+      ws.send(JSON.stringify({ model: 'default', prompt: 'Go', max_tokens: 400, ignore_eos: true }));
+      await until((f) => f.length > 2);
+      ws.terminate();
+      const model = server.context.registry.peek('default');
+      for (let i = 0; i < 100 && model.stats().slotsBusy > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(model.stats().slotsBusy, 0);
+    });
   });
 
-  test('errors raise the client\'s typed errors', async () => {
-    await assert.rejects(client.chat.completions.create({ model: 'missing', messages: [{ role: 'user', content: 'Hi' }] }), OpenAI.NotFoundError);
-    await assert.rejects(client.chat.completions.create({ model: 'default', messages: [] }), OpenAI.BadRequestError);
-    await assert.rejects(client.completions.create({ model: 'default', prompt: 'x', temperature: 5 }), OpenAI.BadRequestError);
-  });
+  describe('OpenAI-compatible routes with the official client', () => {
+    let client;
+    before(() => {
+      client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 });
+    });
 
-  test('json_object output parses', async () => {
-    const r = await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'JSON please' }], max_tokens: 60, response_format: { type: 'json_object' }, temperature: 0 });
-    if (r.choices[0].finish_reason === 'stop') JSON.parse(r.choices[0].message.content);
-    else assert.match(r.choices[0].message.content, /^\{/);
+    test('models, completions and chat (streamed with usage)', async () => {
+      const models = await client.models.list();
+      assert.ok(models.data.some((m) => m.id === 'default'));
+      const completion = await client.completions.create({ model: 'default', prompt: 'Once upon a time', max_tokens: 8, temperature: 0 });
+      assert.equal(completion.usage.completion_tokens, 8);
+      const chat = await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 6 });
+      assert.equal(chat.choices[0].message.role, 'assistant');
+      const stream = await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 6, stream: true, stream_options: { include_usage: true } });
+      let text = '';
+      let usage;
+      for await (const part of stream) {
+        text += part.choices[0]?.delta?.content ?? '';
+        if (part.usage) usage = part.usage;
+      }
+      assert.equal(usage.completion_tokens, 6);
+      assert.equal(typeof text, 'string');
+    });
+
+    test('errors raise the client\'s typed errors', async () => {
+      await assert.rejects(client.chat.completions.create({ model: 'missing', messages: [{ role: 'user', content: 'Hi' }] }), OpenAI.NotFoundError);
+      await assert.rejects(client.chat.completions.create({ model: 'default', messages: [] }), OpenAI.BadRequestError);
+      await assert.rejects(client.completions.create({ model: 'default', prompt: 'x', temperature: 5 }), OpenAI.BadRequestError);
+    });
+
+    test('json_object output parses', async () => {
+      const r = await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'JSON please' }], max_tokens: 60, response_format: { type: 'json_object' }, temperature: 0 });
+      if (r.choices[0].finish_reason === 'stop') JSON.parse(r.choices[0].message.content);
+      else assert.match(r.choices[0].message.content, /^\{/);
+    });
   });
 });

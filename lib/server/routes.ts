@@ -1,0 +1,116 @@
+// The route table and the one error boundary every request passes: browser checks (Host,
+// Origin, CORS preflight), route matching (a path that does not decode is a 400, not a crash),
+// the API key, and the handler, whose every throw or rejection becomes the error object.
+import { corsHeaders, hostAllowed, originAllowed, preflightHeaders } from './browser-guard.js';
+import { countRequest, type ServerContext } from './context.js';
+import { asWireError, errorBody, openAiErrorBody, wireError, type WireError } from './errors.js';
+import { Exchange } from './exchange.js';
+import type { IncomingRequest, RawResponse } from './transport/types.js';
+
+export interface Route {
+  method: 'GET' | 'POST';
+  /** Segments starting with ':' are parameters, passed to the handler decoded. */
+  path: string;
+  /** No API key needed (health checks). */
+  open?: boolean;
+  /** Errors in OpenAI's shape instead of the shimmy API's. */
+  openAi?: boolean;
+  handler(ctx: ServerContext, ex: Exchange, params: string[]): number | Promise<number>;
+}
+
+/** Writes an error in the shape the route's clients expect. */
+export function sendError(ex: Exchange, e: WireError, openAi: boolean): void {
+  ex.json(e.status, openAi ? openAiErrorBody(e) : errorBody(e), e.headers, e.code === 'payload_too_large');
+}
+
+/** The route for this method and path with its raw parameters, or the methods the path takes. */
+function match(routes: Route[], method: string, path: string): { route: Route; params: string[] } | { methods: string[] } {
+  const parts = path.split('/');
+  const methods: string[] = [];
+  for (const route of routes) {
+    const pattern = route.path.split('/');
+    if (pattern.length !== parts.length) continue;
+    const params: string[] = [];
+    const fits = pattern.every((p, i) => (p.startsWith(':') ? parts[i] !== '' && params.push(parts[i]!) > 0 : p === parts[i]));
+    if (!fits) continue;
+    if (route.method === method) return { route, params };
+    methods.push(route.method);
+  }
+  return { methods };
+}
+
+function authorized(ctx: ServerContext, ex: Exchange): boolean {
+  if (!ctx.apiKey) return true;
+  const key = ex.header('x-api-key');
+  return (ex.header('authorization') || (key ? `Bearer ${key}` : '')) === `Bearer ${ctx.apiKey}`;
+}
+
+async function handle(ctx: ServerContext, routes: Route[], ex: Exchange): Promise<void> {
+  const { method, path } = ex.req;
+  const openAi = path.startsWith('/v1/');
+  const origin = ex.req.headers.origin;
+  // Unmatched paths share one label: a client must not grow the metrics without bound.
+  const verb = ['GET', 'POST', 'OPTIONS', 'HEAD', 'PUT', 'DELETE', 'PATCH'].includes(method) ? method : 'OTHER';
+  let name = `${verb} unmatched`;
+  const fail = (e: WireError) => {
+    sendError(ex, e, openAi);
+    countRequest(ctx, name, e.status);
+  };
+  if (!hostAllowed(ctx.browser, ex.req.headers.host)) {
+    return fail(wireError('forbidden', `the Host '${ex.req.headers.host}' is not allowed; start the server with --allow-host to add it`));
+  }
+  if (!originAllowed(ctx.browser, origin)) {
+    return fail(wireError('forbidden', `requests from the page at '${origin}' are not allowed; start the server with --allow-origin to add it`));
+  }
+  Object.assign(ex.extraHeaders, corsHeaders(origin));
+  if (method === 'OPTIONS') {
+    ex.send(204, 'text/plain', '', origin ? preflightHeaders(origin, ex.req.headers['access-control-request-headers']) : { Allow: 'GET, POST, OPTIONS' });
+    return countRequest(ctx, name, 204);
+  }
+
+  const found = match(routes, method, path);
+  if ('methods' in found) {
+    if (found.methods.length === 0) return fail(wireError('not_found', 'see the README for the routes'));
+    return fail(wireError('method_not_allowed', `${path} takes ${found.methods.join(', ')}`));
+  }
+  const { route, params } = found;
+  name = `${route.method} ${route.path}`;
+  let decoded: string[];
+  try {
+    decoded = params.map((p) => decodeURIComponent(p));
+  } catch {
+    return fail(wireError('invalid_request', `the path ${JSON.stringify(path)} is not valid percent-encoding`));
+  }
+  if (!route.open && !authorized(ctx, ex)) return fail(wireError('unauthorized', 'send the key as "Authorization: Bearer KEY"'));
+  try {
+    const status = await route.handler(ctx, ex, decoded);
+    countRequest(ctx, name, status);
+  } catch (error) {
+    const e = asWireError(error);
+    if (e.status >= 500) ctx.log(`error on ${name}: ${e.details}`);
+    if (ex.open) sendError(ex, e, route.openAi ?? false);
+    countRequest(ctx, name, e.status);
+  }
+}
+
+/** The transport's request callback: nothing thrown in here reaches the process. */
+export function httpHandler(ctx: ServerContext, routes: Route[]) {
+  return (req: IncomingRequest, res: RawResponse): void => {
+    let ex: Exchange | undefined;
+    try {
+      ex = new Exchange(req, res);
+      handle(ctx, routes, ex).catch((error) => lastResort(ctx, ex, error));
+    } catch (error) {
+      lastResort(ctx, ex, error);
+    }
+  };
+}
+
+function lastResort(ctx: ServerContext, ex: Exchange | undefined, error: unknown): void {
+  ctx.log(`unexpected error: ${(error as Error)?.stack ?? String(error)}`);
+  try {
+    if (ex?.open) ex.error(wireError('server_error', 'an unexpected error occurred; it was logged'));
+  } catch {
+    // the connection is unusable: nothing more to tell the client
+  }
+}

@@ -1,0 +1,145 @@
+// The node:http transport, with the `ws` package for WebSockets: used where no uWebSockets.js
+// binary loads (Node 22+ on glibc < 2.38, for one) or when asked for (--transport node). It
+// keeps uWS's behaviour where clients can see it: idle connections and stalled bodies are closed
+// after IDLE_TIMEOUT_S, keep-alive connections stay usable after a stream, writes report
+// congestion, and a client that leaves is reported once through onAborted.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { IDLE_TIMEOUT_S, STATUS_TEXT, WS_IDLE_TIMEOUT_S, type IncomingRequest, type Listening, type RawResponse, type Transport, type WsHandlers } from './types.js';
+
+function copyRequest(req: IncomingMessage): IncomingRequest {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  return { method: (req.method ?? 'GET').toUpperCase(), path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1), headers };
+}
+
+// A socket idles out only while no response is being produced (a long generation is not idle).
+const idle = (socket: Socket, on: boolean) => socket.setTimeout(on ? IDLE_TIMEOUT_S * 1000 : 0);
+
+function response(req: IncomingMessage, res: ServerResponse): RawResponse {
+  let aborted: (() => void) | undefined;
+  res.on('close', () => {
+    if (!res.writableFinished) aborted?.();
+  });
+  res.on('finish', () => idle(req.socket, true));
+  const head = (status: number, headers: Record<string, string>) => {
+    res.statusCode = status;
+    res.statusMessage = STATUS_TEXT[status] ?? 'Error';
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  };
+  return {
+    onAborted: (fn) => void (aborted = fn),
+    onData: (fn) => {
+      req.on('data', (chunk: Buffer) => fn(chunk, false));
+      req.on('end', () => {
+        idle(req.socket, false); // the body is in: what follows is the server's work
+        fn(Buffer.alloc(0), true);
+      });
+    },
+    respond: (status, headers, body, close) => {
+      head(status, headers);
+      // A response sent before the body was read (a refusal) closes the connection, as uWS does:
+      // the rest of the body must not be taken for the next request, nor keep the socket open.
+      const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+      if (close || (hasBody && !req.complete)) {
+        res.setHeader('Connection', 'close');
+        res.on('finish', () => setTimeout(() => req.socket.destroy(), 1000).unref());
+      }
+      res.end(body);
+    },
+    begin: (status, headers) => {
+      head(status, headers);
+      res.flushHeaders();
+    },
+    write: (text) => res.write(text),
+    onWritable: (fn) => {
+      const drained = () => {
+        if (!fn()) res.once('drain', drained);
+      };
+      res.once('drain', drained);
+    },
+    end: (text) => void res.end(text),
+    close: () => req.socket.destroy(),
+  };
+}
+
+export function nodeTransport(): Transport {
+  return {
+    name: 'node',
+    description: `node:http (Node ${process.versions.node}) + ws`,
+    listen<State>(host: string, port: number, http: (req: IncomingRequest, res: RawResponse) => void, ws: WsHandlers<State>) {
+      const server = createServer({ keepAliveTimeout: IDLE_TIMEOUT_S * 1000, headersTimeout: IDLE_TIMEOUT_S * 1000, requestTimeout: 0, connectionsCheckingInterval: 1000 });
+      server.on('connection', (socket: Socket) => {
+        idle(socket, true);
+        socket.on('timeout', () => socket.destroy());
+      });
+      server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') idle(req.socket, false);
+        http(copyRequest(req), response(req, res));
+      });
+
+      const wss = new WebSocketServer({ noServer: true, maxPayload: ws.maxPayload });
+      server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+        const incoming = copyRequest(req);
+        const verdict = incoming.path === ws.path ? ws.upgrade(incoming) : { refusal: { status: 404, headers: { 'Content-Type': 'application/json' }, body: '{"error":{"code":"not_found","message":"No such endpoint","details":"WebSocket upgrades are served at ' + ws.path + '"}}' } };
+        if ('refusal' in verdict) {
+          const { status, headers, body } = verdict.refusal;
+          const lines = [`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
+          socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+          return;
+        }
+        idle(socket, false);
+        wss.handleUpgrade(req, socket, head, (client: WebSocket) => {
+          let closed = false;
+          let alive = true;
+          const connection = {
+            send: (text: string) => void (closed || client.send(text)),
+            bufferedAmount: () => client.bufferedAmount,
+            end: (code: number, reason: string) => {
+              if (closed) return;
+              closed = true;
+              client.close(code, reason);
+            },
+          };
+          // Pings as uWS sends them: a client that answers none for WS_IDLE_TIMEOUT_S is dropped.
+          const pinger = setInterval(() => {
+            if (!alive) return client.terminate();
+            alive = false;
+            client.ping();
+          }, (WS_IDLE_TIMEOUT_S * 1000) / 2);
+          pinger.unref();
+          client.on('pong', () => (alive = true));
+          client.on('message', (data: Buffer) => {
+            alive = true;
+            ws.message(connection, verdict.state, data);
+          });
+          client.on('close', () => {
+            closed = true;
+            clearInterval(pinger);
+            ws.close(connection, verdict.state);
+          });
+          client.on('error', () => client.terminate());
+          ws.open(connection, verdict.state);
+        });
+      });
+
+      return new Promise<Listening>((resolve, reject) => {
+        server.once('error', (error) => reject(new Error(`cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error.message})`)));
+        server.listen(port, host, () => {
+          const address = server.address();
+          resolve({
+            port: typeof address === 'object' && address ? address.port : port,
+            stopAccepting: () => server.close(),
+            closeAll: () => {
+              server.closeAllConnections();
+              for (const client of wss.clients) client.terminate();
+            },
+          });
+        });
+      });
+    },
+  };
+}

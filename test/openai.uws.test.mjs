@@ -1,0 +1,3 @@
+// The openai suite (test/suites/openai.mjs) over uWebSockets.js (skipped, with the reason, where no uWS binary loads).
+process.env.SHIMMY_TEST_TRANSPORT = 'uws';
+await import('./suites/openai.mjs');
