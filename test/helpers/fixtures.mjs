@@ -76,3 +76,55 @@ export function storiesModel() {
 export const storiesSkip = storiesModel()
   ? false
   : `SHIMMY_TEST_MODEL is not set to an existing file (e.g. ../shared/models/stories260K.gguf): real-text tests skipped`;
+
+/** mulberry32: the seeded generator the fuzz and corruption tests share. */
+export function seeded(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// The value bytes of a GGUF key: its type (u32) then the value follow the key string.
+function valueAt(bytes, key) {
+  const name = Buffer.from(key);
+  const at = bytes.indexOf(name);
+  if (at < 0) throw new Error(`no key ${key} in the fixture`);
+  return at + name.length + 4;
+}
+
+/**
+ * Damaged copies of the tiny fixture in `dir`: the four kinds that made llama.cpp abort the
+ * process (layer count 0 and 1,000,000, a duplicate token string, an rms_norm_eps of NaN), then
+ * `random` copies with a few seeded random bytes changed in the header.
+ */
+export function corruptedCorpus(dir, random = 24) {
+  const original = readFileSync(fixtureModel());
+  const variants = [];
+  const variant = (name, mutate) => {
+    const bytes = Buffer.from(original);
+    mutate(bytes);
+    const path = join(dir, `${name}.gguf`);
+    writeFileSync(path, bytes);
+    variants.push({ name, path, known: !name.startsWith('random') });
+  };
+  variant('block-count-0', (b) => b.writeUInt32LE(0, valueAt(b, 'llama.block_count')));
+  variant('block-count-1000000', (b) => b.writeUInt32LE(1_000_000, valueAt(b, 'llama.block_count')));
+  variant('rms-eps-nan', (b) => b.writeFloatLE(Number.NaN, valueAt(b, 'llama.attention.layer_norm_rms_epsilon')));
+  variant('duplicate-token', (b) => {
+    const a = b.indexOf(Buffer.from('<0x41>'));
+    b.write('<0x42>', a); // now listed twice
+  });
+  const headerEnd = original.indexOf(Buffer.from('token_embd.weight'));
+  const rand = seeded(7);
+  for (let i = 0; i < random; i++) {
+    variant(`random-${i}`, (b) => {
+      for (let k = 0; k < 4; k++) b[Math.floor(rand() * headerEnd)] = Math.floor(rand() * 256);
+    });
+  }
+  return variants;
+}
