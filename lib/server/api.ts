@@ -26,8 +26,7 @@ async function generate(ctx: ServerContext, ex: Exchange): Promise<number> {
   const model = await ctx.registry.get(request.model);
   if (!ex.open) return 499;
   const generation = model.generate(request.generate);
-  const running = runGeneration(ctx, generation, (cancel) => ex.onAbort(cancel));
-  await generation.started; // a refused request (context overflow, queue full) still gets its status
+  const { result: running } = await runGeneration(ctx, generation, (cancel) => ex.onAbort(cancel));
 
   if (!request.stream) {
     const result = await running;

@@ -3,6 +3,7 @@
 // period, cancel the rest).
 import { apiRoutes } from './api.js';
 import type { ServerContext, ServerOptions } from './context.js';
+import { DEFAULT_BUFFER_LIMIT } from './exchange.js';
 import { metricsRoutes } from './metrics.js';
 import { openAiRoutes } from './openai.js';
 import { httpHandler } from './routes.js';
@@ -26,6 +27,7 @@ export async function startServer(options: ServerOptions & { host: string; port:
   const ctx: ServerContext = {
     registry: options.registry,
     bodyLimit: options.bodyLimit ?? 4 << 20,
+    bufferLimit: options.bufferLimit ?? DEFAULT_BUFFER_LIMIT,
     apiKey: options.apiKey,
     browser: { allowOrigins: options.allowOrigins ?? [], allowHosts: options.allowHosts ?? [] },
     transport: { name: transport.name, description: transport.description },

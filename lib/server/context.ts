@@ -10,6 +10,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** When set, every route but /api/health and /health needs `Authorization: Bearer KEY`. */
   apiKey?: string;
+  /** Bytes of output a slow client may fall behind (HTTP streams and WebSockets) before it is cut off (default 8 MiB). */
+  bufferLimit?: number;
   /** Browser origins allowed besides loopback pages ('*': all). */
   allowOrigins?: string[];
   /** Host names allowed besides IP addresses, loopback names and this machine's name ('*': all). */
@@ -23,6 +25,7 @@ export interface ServerOptions {
 export interface ServerContext {
   registry: ModelRegistry;
   bodyLimit: number;
+  bufferLimit: number;
   apiKey: string | undefined;
   browser: BrowserPolicy;
   /** The transport serving, e.g. "uws" (uWebSockets.js 20.30). */

@@ -5,8 +5,8 @@ import type { IncomingRequest, RawResponse } from './transport/types.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Most bytes a streaming client may fall behind before its request is cancelled. */
-export const MAX_BACKLOG = 8 << 20;
+/** Default for the most bytes a streaming client may fall behind before it is cut off. */
+export const DEFAULT_BUFFER_LIMIT = 8 << 20;
 
 export class Exchange {
   aborted = false;
@@ -21,6 +21,7 @@ export class Exchange {
   constructor(
     readonly req: IncomingRequest,
     private readonly res: RawResponse,
+    private readonly bufferLimit = DEFAULT_BUFFER_LIMIT,
   ) {
     res.onAborted(() => {
       this.aborted = true;
@@ -99,14 +100,14 @@ export class Exchange {
 
   /**
    * Writes streamed text. While the socket is congested, text waits in a JS backlog that is
-   * flushed when it drains; a client that falls more than MAX_BACKLOG behind is cut off (its
+   * flushed when it drains; a client that falls more than `bufferLimit` behind is cut off (its
    * onAbort handlers cancel the generation).
    */
   write(text: string): void {
     if (!this.open || !this.streaming) return;
     if (this.congested) {
       this.backlog += text;
-      if (this.backlog.length > MAX_BACKLOG) this.cutOff();
+      if (this.backlog.length > this.bufferLimit) this.cutOff();
       return;
     }
     if (!this.res.write(text)) {

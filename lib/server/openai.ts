@@ -78,8 +78,7 @@ function chatShape(parser: ReplyParser): Shape {
 
 /** Runs a started generation and answers with `shape`, whole or streamed. */
 async function reply(ctx: ServerContext, ex: Exchange, generation: Generation, options: Pick<OpenAiOptions, 'model' | 'stream' | 'includeUsage'>, shape: Shape): Promise<number> {
-  const running = runGeneration(ctx, generation, (cancel) => ex.onAbort(cancel));
-  await generation.started;
+  const { result: running } = await runGeneration(ctx, generation, (cancel) => ex.onAbort(cancel));
   const id = `${shape.object === 'text_completion' ? 'cmpl' : 'chatcmpl'}-${randomUUID()}`;
   const created = Math.floor(Date.now() / 1000);
   const model = options.model;

@@ -2,32 +2,33 @@
 // the server answers {"token": …} per token, then {"done": true}. The socket stays open for more.
 // An optional `id` lets one socket run several requests at once (every frame then carries it),
 // and {"cancel": id} stops one. Errors are the shimmy API's error object. A client that falls
-// more than MAX_BACKLOG bytes behind has its requests cancelled and is closed with 1008.
+// more than the server's buffer limit behind has its requests cancelled and is closed with 1008.
 import type { Generation } from '../engine/generation.js';
 import { corsHeaders, hostAllowed, originAllowed } from './browser-guard.js';
 import { countRequest, type ServerContext } from './context.js';
 import { asWireError, errorBody, wireError, type WireError } from './errors.js';
-import { MAX_BACKLOG } from './exchange.js';
 import { parseSeedRequest } from './generate-request.js';
 import { runGeneration } from './run-generation.js';
 import type { IncomingRequest, WsConnection, WsHandlers } from './transport/types.js';
 
 interface Socket {
   closed: boolean;
+  bufferLimit: number;
   authorized: boolean;
   running: Map<string, Generation>;
 }
 
 const ANON = '\u0000';
+const MAX_ID_LENGTH = 256;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function send(ws: WsConnection, s: Socket, frame: unknown): void {
   if (s.closed) return;
   ws.send(JSON.stringify(frame));
-  if (ws.bufferedAmount() > MAX_BACKLOG) {
+  if (ws.bufferedAmount() > s.bufferLimit) {
     for (const g of s.running.values()) g.cancel();
     s.closed = true;
-    ws.end(1008, `the client fell more than ${MAX_BACKLOG} bytes behind`);
+    ws.end(1008, `the client fell more than ${s.bufferLimit} bytes behind`);
   }
 }
 
@@ -36,6 +37,8 @@ const sendError = (ws: WsConnection, s: Socket, e: WireError, id: unknown) => se
 async function start(ctx: ServerContext, ws: WsConnection, s: Socket, message: Record<string, unknown>): Promise<void> {
   const id = message.id;
   if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') throw wireError('invalid_request', "'id' must be a string or a number");
+  // Every frame of the request echoes its id: a long one would multiply the output.
+  if (typeof id === 'string' && id.length > MAX_ID_LENGTH) throw wireError('invalid_request', `'id' may be at most ${MAX_ID_LENGTH} characters`);
   const key = id === undefined ? ANON : String(id);
   if (s.running.has(key)) {
     throw wireError('invalid_request', id === undefined
@@ -48,7 +51,6 @@ async function start(ctx: ServerContext, ws: WsConnection, s: Socket, message: R
   const generation = model.generate(request.generate);
   s.running.set(key, generation);
   const tag = id === undefined ? {} : { id };
-  const running = runGeneration(ctx, generation, () => {}); // the socket's close cancels it (s.running)
   generation.listen({
     text: (token) => send(ws, s, { ...tag, token }),
     done: (result) => {
@@ -61,7 +63,8 @@ async function start(ctx: ServerContext, ws: WsConnection, s: Socket, message: R
       sendError(ws, s, asWireError(error), id);
     },
   });
-  await running.catch(() => {});
+  // The socket's close cancels it (s.running); a refusal was sent by the listener above.
+  await runGeneration(ctx, generation, () => {}).then(({ result }) => result).catch(() => {});
 }
 
 function onMessage(ctx: ServerContext, ws: WsConnection, s: Socket, data: Buffer): void {
@@ -104,7 +107,7 @@ export function webSocketHandlers(ctx: ServerContext): WsHandlers<Socket> {
       if (!originAllowed(ctx.browser, origin)) return refuse(403, wireError('forbidden', `WebSockets from the page at '${origin}' are not allowed; start the server with --allow-origin to add it`));
       const key = new URLSearchParams(req.query).get('api_key');
       const authorized = !ctx.apiKey || req.headers.authorization === `Bearer ${ctx.apiKey}` || key === ctx.apiKey;
-      return { state: { closed: false, authorized, running: new Map() } };
+      return { state: { closed: false, bufferLimit: ctx.bufferLimit, authorized, running: new Map() } };
     },
     open: (ws, s) => {
       if (s.authorized) return;
