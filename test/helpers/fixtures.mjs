@@ -7,6 +7,8 @@ import { makeFixtureModel } from '../../scripts/make-fixture-model.mjs';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = join(root, 'test', '.fixtures');
+// Models that passed their test load are remembered here, not in the user's ~/.cache.
+process.env.SHIMMY_CACHE_DIR ??= join(dir, 'cache');
 
 /**
  * A tiny generated model: type f32 | q8_0 | q4_0; vocab llama-spm (no template) | phi-3 (has one)
