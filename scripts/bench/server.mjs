@@ -2,7 +2,8 @@
 // npm run bench:server — end to end: `shimmy serve` against llama.cpp's llama-server built from the
 // same vendor/ tree (scripts/bench/build-llama-tools.mjs), same model, threads and slots, driven by
 // the same load generator in one run. Both are asked through the same route (/v1/completions,
-// streamed, ignore_eos, greedy), and shimmy also through its seed route (/api/generate). Measures:
+// streamed, ignore_eos, greedy), and shimmy also through its seed route (/api/generate); shimmy
+// runs on each of its transports (uWebSockets.js where a binary loads here, and node:http). Measures:
 // single-stream and 8-stream tok/s, time to first token with a 512-token prompt, and requests/s on
 // the health route, resets seen by a keep-alive client, and health latency while 5,000 half-open
 // connections are held. Prints a markdown table for bench/RESULTS.md.
@@ -88,11 +89,13 @@ function stream(port, route, prompt, maxTokens, pool = false) {
   });
 }
 
+// kind: 'llama-server', or 'shimmy uws' / 'shimmy node' (its transport).
 async function startServer(kind, model, port) {
-  const args = kind === 'shimmy'
-    ? [join(root, 'bin', 'shimmy.js'), 'serve', '--model', model.path, '--port', String(port), '--threads', String(threads), '--parallel', String(slots), '--ctx-size', String(ctxPerSlot)]
+  const shimmy = kind.startsWith('shimmy');
+  const args = shimmy
+    ? [join(root, 'bin', 'shimmy.js'), 'serve', '--transport', kind.split(' ')[1], '--model', model.path, '--port', String(port), '--threads', String(threads), '--parallel', String(slots), '--ctx-size', String(ctxPerSlot)]
     : ['-m', model.path, '--host', '127.0.0.1', '--port', String(port), '-t', String(threads), '-tb', String(threads), '-np', String(slots), '-c', String(slots * ctxPerSlot), '--no-webui'];
-  const child = spawn(kind === 'shimmy' ? process.execPath : join(toolsDir, 'llama-server'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(shimmy ? process.execPath : join(toolsDir, 'llama-server'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
   for (let i = 0; i < 600; i++) {
@@ -154,7 +157,7 @@ async function halfOpenLatency(port, path, count = 5000) {
   for (let batch = 0; batch < count / 500; batch++) {
     await Promise.all(Array.from({ length: 500 }, () => new Promise((done) => {
       const socket = connect(port, '127.0.0.1', () => {
-        socket.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"mod');
+        socket.write('POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"mod');
         done();
       });
       socket.on('error', done);
@@ -194,6 +197,16 @@ if (!existsSync(join(toolsDir, 'llama-server'))) {
   console.error('llama-server is not built: run `node scripts/bench/build-llama-tools.mjs` first');
   process.exit(1);
 }
+// uWebSockets.js only where one of its binaries loads under this Node (not Node 22+ on glibc < 2.38).
+const { loadUws } = await import('../../dist/server/transport/uws.js');
+const uws = loadUws();
+if ('reason' in uws) console.error(`shimmy on uWebSockets.js skipped: ${uws.reason}`);
+const contenders = [
+  ['llama-server', '/v1/completions'],
+  ...('reason' in uws ? [] : [['shimmy uws', '/v1/completions'], ['shimmy uws', '/api/generate']]),
+  ['shimmy node', '/v1/completions'],
+  ['shimmy node', '/api/generate'],
+];
 const rows = [
   '| model | server, route | 1 stream tok/s | 8 streams tok/s (total) | TTFT 512-token prompt | health req/s | resets, 100 pooled streams | health with 5,000 half-open connections |',
   '| --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -211,16 +224,17 @@ for (const name of names) {
   const results = {};
   let prompts; // the 512-token prompts, sized once by llama-server's tokenizer
   for (let round = 0; round < rounds; round++) {
-    for (const [kind, route] of [['llama-server', '/v1/completions'], ['shimmy', '/v1/completions'], ['shimmy', '/api/generate']]) {
+    for (const [kind, route] of contenders) {
       const p = port++;
       const child = await startServer(kind, model, p);
       try {
         prompts ??= await Promise.all([0, 1, 2, 3, 4].map((i) => longPrompt(p, 512, i)));
         const r = await measure(kind, route, model, p, prompts);
         if (name === names[0] && round === 0) {
-          r.health = await healthRate(p, kind === 'shimmy' && route === '/api/generate' ? '/api/health' : '/health');
+          const health = kind !== 'llama-server' && route === '/api/generate' ? '/api/health' : '/health';
+          r.health = await healthRate(p, health);
           r.resets = await pooledResets(p, route);
-          r.halfOpen = await halfOpenLatency(p, kind === 'shimmy' && route === '/api/generate' ? '/api/health' : '/health');
+          r.halfOpen = await halfOpenLatency(p, health);
         }
         const key = `${kind} ${route}`;
         const prev = results[key];
@@ -239,7 +253,7 @@ for (const name of names) {
     rows.push(`| ${model.name} | ${key} | ${f(r.single)} | ${f(r.eight)} | ${f(r.ttft)} ms | ${f(r.health, 0)} | ${r.resets ?? '—'} | ${halfOpen} |`);
   }
   const ref = results['llama-server /v1/completions'];
-  for (const key of ['shimmy /v1/completions', 'shimmy /api/generate']) {
+  for (const key of Object.keys(results).filter((k) => k.startsWith('shimmy'))) {
     const r = results[key];
     const ratio = (a, b) => (a !== undefined && b ? (a / b).toFixed(2) : '—');
     ratios.push(`| ${model.name} | ${key} | ${ratio(r.single, ref.single)} | ${ratio(r.eight, ref.eight)} | ${ratio(ref.ttft, r.ttft)} | ${ratio(r.health, ref.health)} |`);
