@@ -168,12 +168,15 @@ export interface NativeBinding {
 
 let binding: NativeBinding | undefined;
 
-/** Loads build/Release/shimmy.node, or the matching prebuilds/<platform>-<arch>/ binary. */
+/**
+ * Loads build/Release/shimmy.node, or the matching prebuilds/<platform>-<arch>/ binary, or the
+ * file SHIMMY_ADDON names (the sanitizer build, for one).
+ */
 export function native(): NativeBinding {
   if (!binding) {
     const require = createRequire(import.meta.url);
-    const load = require('node-gyp-build') as (dir: string) => NativeBinding;
-    binding = load(packageRoot);
+    if (process.env.SHIMMY_ADDON) binding = require(process.env.SHIMMY_ADDON) as NativeBinding;
+    else binding = (require('node-gyp-build') as (dir: string) => NativeBinding)(packageRoot);
   }
   return binding;
 }

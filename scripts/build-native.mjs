@@ -2,6 +2,7 @@
 // Compiles the addon (and the static llama.cpp inside it) with cmake-js.
 //   SHIMMY_GPU=cpu|cuda|vulkan|metal   ggml backend (default cpu)
 //   SHIMMY_RPC=1                       also build ggml's RPC backend
+//   SHIMMY_SANITIZE=address,undefined  a sanitizer build into build-sanitize/ (clang; .ci/sanitize)
 //   --prebuild                         portable build into build-prebuild/ (shared llama.cpp and
 //                                      every CPU variant, the best picked at load); npm run prebuild
 //                                      packs it into prebuilds/ (scripts/prebuild.mjs)
@@ -19,8 +20,9 @@ const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'igno
 execFileSync(process.execPath, [join(root, 'scripts', 'vendor-llama.mjs')], { stdio: 'inherit' });
 
 const gpu = (process.env.SHIMMY_GPU || 'cpu').toLowerCase();
-const buildDir = prebuild ? 'build-prebuild' : 'build';
-const defines = [`--CDSHIMMY_GPU=${gpu}`, `--CDSHIMMY_RPC=${process.env.SHIMMY_RPC === '1' ? 'ON' : 'OFF'}`];
+const sanitize = process.env.SHIMMY_SANITIZE || '';
+const buildDir = prebuild ? 'build-prebuild' : sanitize ? 'build-sanitize' : 'build';
+const defines = [`--CDSHIMMY_GPU=${gpu}`, `--CDSHIMMY_RPC=${process.env.SHIMMY_RPC === '1' ? 'ON' : 'OFF'}`, `--CDSHIMMY_SANITIZE=${sanitize}`];
 if (prebuild) defines.push('--CDSHIMMY_CPU_VARIANTS=ON');
 
 // CCACHE_BASEDIR makes ccache hits independent of where the clone lives.
@@ -32,6 +34,6 @@ if (!env.CC && !env.CXX) {
 const args = ['build', '--out', buildDir, ...defines];
 if (has('ninja')) args.push('--generator', 'Ninja');
 
-console.log(`shimmy: building the native addon (${gpu}${prebuild ? ', portable' : ''}) with ${env.CXX || 'the default compiler'}`);
+console.log(`shimmy: building the native addon (${gpu}${prebuild ? ', portable' : ''}${sanitize ? `, -fsanitize=${sanitize}` : ''}) with ${env.CXX || 'the default compiler'}`);
 const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
 execFileSync(process.execPath, [cmakeJs, ...args], { stdio: 'inherit', cwd: root, env });

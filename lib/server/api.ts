@@ -4,7 +4,7 @@ import type { CompletionResult } from '../engine/generation.js';
 import type { ServerContext } from './context.js';
 import { asWireError } from './errors.js';
 import type { Exchange } from './exchange.js';
-import { parseSeedRequest } from './generate-request.js';
+import { parseGenerateRequest } from './generate-request.js';
 import type { Route } from './routes.js';
 import { runGeneration } from './run-generation.js';
 
@@ -22,7 +22,7 @@ export const usageOf = (r: CompletionResult) => ({
 const sse = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
 
 async function generate(ctx: ServerContext, ex: Exchange): Promise<number> {
-  const request = parseSeedRequest(await ex.readJson(ctx.bodyLimit));
+  const request = parseGenerateRequest(await ex.readJson(ctx.bodyLimit));
   const model = await ctx.registry.get(request.model);
   if (!ex.open) return 499;
   const generation = model.generate(request.generate);

@@ -7,7 +7,7 @@ import type { Generation } from '../engine/generation.js';
 import { corsHeaders, hostAllowed, originAllowed } from './browser-guard.js';
 import { countRequest, type ServerContext } from './context.js';
 import { asWireError, errorBody, wireError, type WireError } from './errors.js';
-import { parseSeedRequest } from './generate-request.js';
+import { parseGenerateRequest } from './generate-request.js';
 import { runGeneration } from './run-generation.js';
 import type { IncomingRequest, WsConnection, WsHandlers } from './transport/types.js';
 
@@ -45,7 +45,7 @@ async function start(ctx: ServerContext, ws: WsConnection, s: Socket, message: R
       ? 'a request is already running on this socket; give each request an "id" to run several at once'
       : `a request with id ${JSON.stringify(id)} is already running`);
   }
-  const request = parseSeedRequest(message);
+  const request = parseGenerateRequest(message);
   const model = await ctx.registry.get(request.model);
   if (s.closed) return;
   const generation = model.generate(request.generate);

@@ -1,6 +1,7 @@
 // The server with real clients (fetch, ws, raw sockets, the openai package) against a server
 // started on 127.0.0.1 with an OS-assigned port.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { transportUnderTest } from '../helpers/transport.mjs';
@@ -56,7 +57,7 @@ describe(`server over ${transport}`, { skip }, () => {
   });
   after(() => server.close(100));
 
-  describe('seed API', () => {
+  describe('shimmy API', () => {
     test('health reports loading, then healthy with real memory use', async () => {
       const body = await waitHealthy();
       assert.equal(body.status, 'healthy');
@@ -186,6 +187,43 @@ describe(`server over ${transport}`, { skip }, () => {
       await Promise.all(closed);
       assert.ok(sockets.every((s) => s.destroyed));
       assert.equal((await fetch(`${base}/api/health`)).status, 200);
+    });
+
+    test("the README's curl examples work as written", async () => {
+      const curl = (...args) => new Promise((resolve, reject) => execFile('curl', ['-s', ...args], (error, stdout) => (error ? reject(error) : resolve(stdout))));
+      const host = `localhost:${server.port}`;
+      await waitHealthy();
+      assert.equal(JSON.parse(await curl(`${host}/api/health`)).status, 'healthy');
+      assert.equal(JSON.parse(await curl(`${host}/api/models`)).models[0].id, 'default');
+      // curl -d sends application/x-www-form-urlencoded, and its body often in a second packet.
+      const json = JSON.parse(await curl(`${host}/api/generate`, '-d', '{"model":"default","prompt":"Once upon a time","max_tokens":40}'));
+      assert.equal(json.usage.completion_tokens <= 40, true);
+      assert.equal(typeof json.choices[0].text, 'string');
+      const sse = await curl('-N', `${host}/api/generate`, '-d', '{"model":"default","prompt":"Once upon a time","max_tokens":8,"stream":true}');
+      assert.match(sse, /^data: \{"choices"[\s\S]*data: \[DONE\]\n\n$/);
+    });
+
+    test('a body that arrives seconds after its headers, and one in the same packet, are both read', async () => {
+      const exchange = (delayMs) => new Promise((resolve, reject) => {
+        const body = JSON.stringify({ model: 'default', prompt: 'Once upon a time', max_tokens: 3, temperature: 0 });
+        const head = `POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+        let received = '';
+        const socket = connect(server.port, '127.0.0.1', () => {
+          if (delayMs === 0) socket.write(head + body);
+          else {
+            socket.write(head);
+            setTimeout(() => socket.write(body), delayMs);
+          }
+        });
+        socket.on('data', (d) => (received += d));
+        socket.on('end', () => resolve(received));
+        socket.on('error', reject);
+      });
+      for (const delay of [0, 2500]) {
+        const reply = await exchange(delay);
+        assert.match(reply, /^HTTP\/1\.1 200 /, `delay ${delay}`);
+        assert.equal(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n|\r\n0\r\n\r\n$/g, '')).usage.completion_tokens, 3);
+      }
     });
 
     test('keep-alive survives a streamed response', async () => {
