@@ -109,7 +109,7 @@ class RenderWorker : public Napi::AsyncWorker {
   }
   void OnOK() override { deferred_.Resolve(Napi::String::New(Env(), result_)); }
   void OnError(const Napi::Error& e) override {
-    deferred_.Reject(coded_error(Env(), "invalid_request", "the chat request could not be rendered: " + e.Message()));
+    deferred_.Reject(coded_error(Env(), ErrorCode::InvalidRequest, "the chat request could not be rendered: " + e.Message()));
   }
 
  private:
@@ -162,7 +162,7 @@ ChatParser::ChatParser(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ChatPa
   Napi::Object opts = require_object(info, 0, "options");
   auto& p = state_->params;
   const double format = number_or(opts, "format", 0);
-  if (!(format >= 0 && format < COMMON_CHAT_FORMAT_COUNT)) throw_coded(info.Env(), "invalid_argument", "unknown chat format");
+  if (!(format >= 0 && format < COMMON_CHAT_FORMAT_COUNT)) throw_coded(info.Env(), ErrorCode::InvalidArgument, "unknown chat format");
   p.format = static_cast<common_chat_format>(format);
   p.reasoning_format = kReasoningFormat;
   p.generation_prompt = string_or(opts, "generationPrompt", "");
@@ -171,7 +171,7 @@ ChatParser::ChatParser(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ChatPa
   try {
     if (!parser.empty()) p.parser.load(parser);
   } catch (const std::exception& e) {
-    throw_coded(info.Env(), "invalid_argument", std::string("invalid chat parser: ") + e.what());
+    throw_coded(info.Env(), ErrorCode::InvalidArgument, std::string("invalid chat parser: ") + e.what());
   }
 }
 

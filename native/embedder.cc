@@ -117,10 +117,10 @@ class EmbedWorker : public Napi::AsyncWorker {
     try {
       result_ = embedder_->embed(inputs_, normalize_);
     } catch (const std::invalid_argument& e) {
-      code_ = "context_overflow";
+      code_ = ErrorCode::ContextOverflow;
       SetError(e.what());
     } catch (const std::exception& e) {
-      code_ = "generation_failed";
+      code_ = ErrorCode::GenerationFailed;
       SetError(e.what());
     }
   }
@@ -142,7 +142,7 @@ class EmbedWorker : public Napi::AsyncWorker {
   std::vector<std::vector<llama_token>> inputs_;
   bool normalize_;
   std::vector<std::vector<float>> result_;
-  const char* code_ = "generation_failed";
+  ErrorCode code_ = ErrorCode::GenerationFailed;
 };
 
 }  // namespace

@@ -80,7 +80,7 @@ class CloseWorker : public Napi::AsyncWorker {
 uint32_t positive_u32(Napi::Object o, const char* key, uint32_t fallback, uint32_t max) {
   const double v = number_or(o, key, fallback);
   if (!(v >= 1 && v <= max) || std::floor(v) != v) {
-    throw_coded(o.Env(), "invalid_request", std::string(key) + " must be an integer from 1 to " + std::to_string(max));
+    throw_coded(o.Env(), ErrorCode::InvalidRequest, std::string(key) + " must be an integer from 1 to " + std::to_string(max));
   }
   return static_cast<uint32_t>(v);
 }
@@ -102,9 +102,9 @@ void read_grammar(Napi::Object o, const llama_vocab* vocab, SamplingParams& p) {
       auto arr = triggers.As<Napi::Array>();
       for (uint32_t i = 0; i < arr.Length(); ++i) {
         Napi::Value t = arr.Get(i);
-        if (!t.IsObject()) throw_coded(o.Env(), "invalid_request", "grammar triggers must be objects");
+        if (!t.IsObject()) throw_coded(o.Env(), ErrorCode::InvalidRequest, "grammar triggers must be objects");
         const double type = number_or(t.As<Napi::Object>(), "type", -1);
-        if (!(type >= 1 && type <= 3)) throw_coded(o.Env(), "invalid_request", "grammar trigger type must be 1, 2 or 3");
+        if (!(type >= 1 && type <= 3)) throw_coded(o.Env(), ErrorCode::InvalidRequest, "grammar trigger type must be 1, 2 or 3");
         p.grammar_triggers.push_back({static_cast<int32_t>(type), string_or(t.As<Napi::Object>(), "value", "")});
       }
     }
@@ -116,7 +116,7 @@ void read_grammar(Napi::Object o, const llama_vocab* vocab, SamplingParams& p) {
     }
   }
   // llama.cpp aborts the process on this prefix when built without llguidance.
-  if (p.grammar.rfind("%llguidance", 0) == 0) throw_coded(o.Env(), "invalid_request", "llguidance grammars are not supported");
+  if (p.grammar.rfind("%llguidance", 0) == 0) throw_coded(o.Env(), ErrorCode::InvalidRequest, "llguidance grammars are not supported");
 }
 
 SamplingParams read_sampling(Napi::Env env, Napi::Object o, const llama_vocab* vocab, int32_t n_vocab) {
@@ -137,10 +137,10 @@ SamplingParams read_sampling(Napi::Env env, Napi::Object o, const llama_vocab* v
     auto pairs = bias.As<Napi::Array>();
     for (uint32_t i = 0; i < pairs.Length(); ++i) {
       Napi::Value pair = pairs.Get(i);
-      if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2) throw_coded(env, "invalid_request", "logitBias entries must be [token, bias]");
+      if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2) throw_coded(env, ErrorCode::InvalidRequest, "logitBias entries must be [token, bias]");
       const double token = pair.As<Napi::Array>().Get(0u).ToNumber().DoubleValue();
       const double value = pair.As<Napi::Array>().Get(1u).ToNumber().DoubleValue();
-      if (!(token >= 0 && token < n_vocab)) throw_coded(env, "invalid_request", "logitBias token id out of range");
+      if (!(token >= 0 && token < n_vocab)) throw_coded(env, ErrorCode::InvalidRequest, "logitBias token id out of range");
       p.logit_bias.push_back({static_cast<llama_token>(token), static_cast<float>(value)});
     }
   }
@@ -162,7 +162,7 @@ Napi::Function Engine::Define(Napi::Env env) {
 
 Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) throw_coded(env, "invalid_argument", "model must be a Model");
+  if (info.Length() < 1 || !info[0].IsObject()) throw_coded(env, ErrorCode::InvalidArgument, "model must be a Model");
   auto model = Model::Unwrap(info[0].As<Napi::Object>())->shared(env);
   Napi::Object opts = require_object(info, 1, "options");
   Napi::Function on_events = require_function(info, 2, "onEvents");
@@ -186,7 +186,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   });
   if (!scheduler_->ok()) {
     scheduler_.reset();
-    throw_coded(env, "context_failed", "llama.cpp could not create a context (out of memory?)");
+    throw_coded(env, ErrorCode::ContextFailed, "llama.cpp could not create a context (out of memory?)");
   }
   // The function's finalizer holds the last reference, so a queued call never outlives its scheduler.
   auto* keep = new std::shared_ptr<Scheduler>(scheduler_);
@@ -208,7 +208,7 @@ Engine::~Engine() {
 void Engine::StopAtExit(void* self) { static_cast<Scheduler*>(self)->stop(); }
 
 Scheduler& Engine::scheduler(Napi::Env env) {
-  if (!scheduler_ || closing_) throw_coded(env, "model_closed", "the engine was closed");
+  if (!scheduler_ || closing_) throw_coded(env, ErrorCode::ModelClosed, "the engine was closed");
   return *scheduler_;
 }
 
@@ -218,26 +218,26 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   Scheduler& s = scheduler(env);
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsObject() ||
       info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    throw_coded(env, "invalid_argument", "submit(id: number, prompt: Int32Array, options: object)");
+    throw_coded(env, ErrorCode::InvalidArgument, "submit(id: number, prompt: Int32Array, options: object)");
   }
   auto tokens = info[1].As<Napi::Int32Array>();
   Napi::Object opts = info[2].As<Napi::Object>();
   Request req;
   req.id = info[0].As<Napi::Number>().Int32Value();
   req.prompt.assign(tokens.Data(), tokens.Data() + tokens.ElementLength());
-  if (req.prompt.empty()) throw_coded(env, "invalid_request", "the prompt is empty");
+  if (req.prompt.empty()) throw_coded(env, ErrorCode::InvalidRequest, "the prompt is empty");
   for (llama_token t : req.prompt) {
-    if (t < 0 || t >= vocab_size_) throw_coded(env, "invalid_request", "prompt token id out of range");
+    if (t < 0 || t >= vocab_size_) throw_coded(env, ErrorCode::InvalidRequest, "prompt token id out of range");
   }
   req.max_tokens = static_cast<int32_t>(number_or(opts, "maxTokens", -1));
   req.ignore_eos = bool_or(opts, "ignoreEos", false);
   req.logprobs = static_cast<int32_t>(number_or(opts, "logprobs", -1));
-  if (req.logprobs < -1 || req.logprobs > 20) throw_coded(env, "invalid_request", "logprobs must be from 0 to 20");
+  if (req.logprobs < -1 || req.logprobs > 20) throw_coded(env, ErrorCode::InvalidRequest, "logprobs must be from 0 to 20");
 
   const size_t ctx = s.config().context_size;
   const size_t needed = req.prompt.size() + static_cast<size_t>(req.max_tokens > 0 ? req.max_tokens : 1);
   if (needed > ctx) {
-    throw_coded(env, "context_overflow",
+    throw_coded(env, ErrorCode::ContextOverflow,
                 "the prompt (" + std::to_string(req.prompt.size()) + " tokens) plus max_tokens (" +
                     std::to_string(req.max_tokens < 0 ? 0 : req.max_tokens) + ") does not fit the context of " +
                     std::to_string(ctx) + " tokens");
@@ -248,14 +248,14 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   SamplingParams sampling = read_sampling(env, opts, vocab_, vocab_size_);
   req.visible_special.insert(sampling.preserved_tokens.begin(), sampling.preserved_tokens.end());
   if (const std::string why = check_grammar(sampling.grammar); !why.empty()) {
-    throw_coded(env, "invalid_request", "the grammar cannot be used: " + why);
+    throw_coded(env, ErrorCode::InvalidRequest, "the grammar cannot be used: " + why);
   }
   try {
     req.sampler = std::make_unique<Sampler>(model_, sampling);
   } catch (const std::exception& e) {
-    throw_coded(env, "invalid_request", std::string("the grammar could not be parsed: ") + e.what());
+    throw_coded(env, ErrorCode::InvalidRequest, std::string("the grammar could not be parsed: ") + e.what());
   }
-  if (!s.submit(std::move(req))) throw_coded(env, "queue_full", "all slots are busy and the wait queue is full");
+  if (!s.submit(std::move(req))) throw_coded(env, ErrorCode::QueueFull, "all slots are busy and the wait queue is full");
   return env.Undefined();
 }
 

@@ -59,10 +59,10 @@ class LoadWorker : public Napi::AsyncProgressWorker<float> {
     Napi::Env env = Env();
     if (!model_) {
       if (aborted_->load()) {
-        deferred_.Reject(coded_error(env, "aborted", "model load was aborted"));
+        deferred_.Reject(coded_error(env, ErrorCode::Aborted, "model load was aborted"));
       } else {
         std::string why = error_.empty() ? "llama.cpp could not load it" : error_;
-        deferred_.Reject(coded_error(env, "invalid_model", "invalid GGUF model '" + path_ + "': " + why));
+        deferred_.Reject(coded_error(env, ErrorCode::InvalidModel, "invalid GGUF model '" + path_ + "': " + why));
       }
       return;
     }
@@ -116,7 +116,7 @@ class TokenizeWorker : public Napi::AsyncWorker {
     }
   }
   void OnOK() override { deferred_.Resolve(to_int32_array(Env(), tokens_)); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(coded_error(Env(), "invalid_request", e.Message())); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(coded_error(Env(), ErrorCode::InvalidRequest, e.Message())); }
 
  private:
   Napi::Promise::Deferred deferred_;
@@ -164,7 +164,7 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
 
 Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
   if (info.Length() < 1 || !info[0].IsExternal()) {
-    throw_coded(info.Env(), "invalid_argument", "Model is created by loadModel()");
+    throw_coded(info.Env(), ErrorCode::InvalidArgument, "Model is created by loadModel()");
   }
   auto* holder = info[0].As<Napi::External<std::shared_ptr<llama_model>>>().Data();
   model_ = std::move(*holder);
@@ -172,7 +172,7 @@ Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
 }
 
 std::shared_ptr<llama_model> Model::shared(Napi::Env env) const {
-  if (!model_) throw_coded(env, "model_closed", "the model was closed");
+  if (!model_) throw_coded(env, ErrorCode::ModelClosed, "the model was closed");
   return model_;
 }
 
@@ -222,7 +222,7 @@ Napi::Value Model::Tokenize(const Napi::CallbackInfo& info) {
   const std::string text = require_string(info, 0, "text");
   std::vector<llama_token> tokens;
   if (!tokenize_text(vocab(env), text, info.Length() > 1 && info[1].ToBoolean(), info.Length() > 2 && info[2].ToBoolean(), tokens)) {
-    throw_coded(env, "invalid_request", "the text could not be tokenized");
+    throw_coded(env, ErrorCode::InvalidRequest, "the text could not be tokenized");
   }
   return to_int32_array(env, tokens);
 }
@@ -242,14 +242,14 @@ Napi::Value Model::Detokenize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsTypedArray() ||
       info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    throw_coded(env, "invalid_argument", "tokens must be an Int32Array");
+    throw_coded(env, ErrorCode::InvalidArgument, "tokens must be an Int32Array");
   }
   auto tokens = info[0].As<Napi::Int32Array>();
   const bool special = info.Length() > 1 && info[1].ToBoolean();
   const llama_vocab* v = vocab(env);
   const int32_t n_vocab = llama_vocab_n_tokens(v);
   for (size_t i = 0; i < tokens.ElementLength(); ++i) {
-    if (tokens[i] < 0 || tokens[i] >= n_vocab) throw_coded(env, "invalid_argument", "token id out of range");
+    if (tokens[i] < 0 || tokens[i] >= n_vocab) throw_coded(env, ErrorCode::InvalidArgument, "token id out of range");
   }
   std::string text(tokens.ElementLength() * 8 + 16, '\0');
   const int32_t count = static_cast<int32_t>(tokens.ElementLength());
@@ -274,7 +274,7 @@ Napi::Value Model::RenderChat(const Napi::CallbackInfo& info) {
 Napi::Value Model::Embed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = shared(env);
-  if (info.Length() < 1 || !info[0].IsArray()) throw_coded(env, "invalid_argument", "inputs must be an array of Int32Array");
+  if (info.Length() < 1 || !info[0].IsArray()) throw_coded(env, ErrorCode::InvalidArgument, "inputs must be an array of Int32Array");
   Napi::Object opts = require_object(info, 1, "options");
   auto array = info[0].As<Napi::Array>();
   const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model.get()));
@@ -282,17 +282,17 @@ Napi::Value Model::Embed(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < array.Length(); ++i) {
     Napi::Value item = array.Get(i);
     if (!item.IsTypedArray() || item.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      throw_coded(env, "invalid_argument", "inputs must be an array of Int32Array");
+      throw_coded(env, ErrorCode::InvalidArgument, "inputs must be an array of Int32Array");
     }
     auto tokens = item.As<Napi::Int32Array>();
     for (size_t k = 0; k < tokens.ElementLength(); ++k) {
-      if (tokens[k] < 0 || tokens[k] >= n_vocab) throw_coded(env, "invalid_request", "token id out of range");
+      if (tokens[k] < 0 || tokens[k] >= n_vocab) throw_coded(env, ErrorCode::InvalidRequest, "token id out of range");
     }
     inputs[i].assign(tokens.Data(), tokens.Data() + tokens.ElementLength());
   }
   if (!embedder_) {
     const double context = number_or(opts, "contextSize", 2048);
-    if (!(context >= 1 && context <= (1u << 20))) throw_coded(env, "invalid_argument", "contextSize out of range");
+    if (!(context >= 1 && context <= (1u << 20))) throw_coded(env, ErrorCode::InvalidArgument, "contextSize out of range");
     embedder_ = std::make_shared<Embedder>(model, static_cast<int32_t>(number_or(opts, "threads", 0)), static_cast<uint32_t>(context));
   }
   return embed_async(env, embedder_, std::move(inputs), bool_or(opts, "normalize", true));

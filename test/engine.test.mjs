@@ -248,3 +248,13 @@ describe('quantized weights (AMX/AVX-512 kernels where the CPU has them)', () =>
     assert.match(text.slice(at - 200, at), /__asm__ __volatile__\(""\s*:::\s*"memory"\);\s*$/);
   });
 });
+
+describe('error codes', () => {
+  test('every code native code can raise is one lib/engine/errors.ts documents', async () => {
+    const { errorCodes } = await import('../dist/engine/errors.js');
+    const header = readFileSync(join(root, 'native', 'error_codes.h'), 'utf8');
+    const native = [...header.matchAll(/return "([a-z_]+)";/g)].map((m) => m[1]);
+    assert.ok(native.length >= 9);
+    for (const code of native) assert.ok(code in errorCodes, `${code} is raised natively but not listed in errors.ts`);
+  });
+});
