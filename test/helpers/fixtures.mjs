@@ -3,7 +3,9 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeFixtureModel } from '../../scripts/make-fixture-model.mjs';
+import { makeFixtureModel, mulberry32 } from '../../scripts/make-fixture-model.mjs';
+
+export { mulberry32 }; // the seeded generator the fuzz test shares
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = join(root, 'test', '.fixtures');
@@ -79,18 +81,6 @@ export const storiesSkip = storiesModel()
   ? false
   : `SHIMMY_TEST_MODEL is not set to an existing file (e.g. ../shared/models/stories260K.gguf): real-text tests skipped`;
 
-/** mulberry32: the seeded generator the fuzz and corruption tests share. */
-export function seeded(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // The value bytes of a GGUF key: its type (u32) then the value follow the key string.
 function valueAt(bytes, key) {
   const name = Buffer.from(key);
@@ -122,7 +112,7 @@ export function corruptedCorpus(dir, random = 24) {
     b.write('<0x42>', a); // now listed twice
   });
   const headerEnd = original.indexOf(Buffer.from('token_embd.weight'));
-  const rand = seeded(7);
+  const rand = mulberry32(7);
   for (let i = 0; i < random; i++) {
     variant(`random-${i}`, (b) => {
       for (let k = 0; k < 4; k++) b[Math.floor(rand() * headerEnd)] = Math.floor(rand() * 256);

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { discoverModels } from '../../dist/models/discovery.js';
 import { ModelRegistry } from '../../dist/models/registry.js';
 import { startServer } from '../../dist/server/app.js';
-import { corruptedCorpus, fixtureModel, seeded, storiesModel } from '../helpers/fixtures.mjs';
+import { corruptedCorpus, fixtureModel, mulberry32, storiesModel } from '../helpers/fixtures.mjs';
 import { transportUnderTest } from '../helpers/transport.mjs';
 
 process.env.SHIMMY_CACHE_DIR = mkdtempSync(join(tmpdir(), 'shimmy-cache-'));
@@ -173,7 +173,7 @@ describe(`hostile clients over ${transport}`, { skip, timeout: 120_000 }, () => 
   });
 
   test('seeded fuzz of every route and the WebSocket protocol: no 5xx, no crash, no slot left busy', async () => {
-    const rand = seeded(20261128);
+    const rand = mulberry32(20261128);
     const pick = (list) => list[Math.floor(rand() * list.length)];
     const values = [null, true, -1, 0, 1e308, -1e308, 3.5, 2 ** 53, '', 'x', '%ff', '\u0000', '\ud800', 'default', [], [1, 'a'], {}, { a: { b: [] } }, 'a'.repeat(5000)];
     const fields = ['model', 'prompt', 'max_tokens', 'temperature', 'stream', 'top_k', 'top_p', 'min_p', 'seed', 'stop', 'grammar', 'messages', 'tools', 'tool_choice', 'response_format', 'logit_bias', 'logprobs', 'top_logprobs', 'input', 'encoding_format', 'n', 'stream_options', 'id', 'cancel'];
