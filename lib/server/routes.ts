@@ -75,13 +75,13 @@ async function handle(ctx: ServerContext, routes: Route[], ex: Exchange): Promis
   }
   const { route, params } = found;
   name = `${route.method} ${route.path}`;
+  if (!route.open && !authorized(ctx, ex)) return fail(wireError('unauthorized', 'send the key as "Authorization: Bearer KEY"'));
   let decoded: string[];
   try {
     decoded = params.map((p) => decodeURIComponent(p));
   } catch {
     return fail(wireError('invalid_request', `the path ${JSON.stringify(path)} is not valid percent-encoding`));
   }
-  if (!route.open && !authorized(ctx, ex)) return fail(wireError('unauthorized', 'send the key as "Authorization: Bearer KEY"'));
   try {
     const status = await route.handler(ctx, ex, decoded);
     countRequest(ctx, name, status);
