@@ -56,6 +56,7 @@ long read_count(const std::string& s, size_t& i) {
 
 std::string check_grammar(const std::string& s) {
   int depth = 0;
+  long repetitions = 0;  // rules llama.cpp will generate for {m,n}: about n (or m) each
   size_t i = 0;
   while (i < s.size()) {
     const char c = s[i];
@@ -101,6 +102,11 @@ std::string check_grammar(const std::string& s) {
       if (min >= 0 && max >= 0 && max < min) {
         return "the repetition at offset " + std::to_string(at) + " has a maximum (" + std::to_string(max) +
                ") below its minimum (" + std::to_string(min) + ")";
+      }
+      repetitions += (max >= 0 ? max : min) + 1;
+      if (repetitions > kMaxGrammarRepetitions) {
+        return "its repetitions {m,n} add up to more than " + std::to_string(kMaxGrammarRepetitions) +
+               " (each costs llama.cpp a rule per repeat)";
       }
     } else {
       ++i;
