@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { testLoad } from '../dist/engine/model-check.js';
 import { loadModel, ShimmyError } from '../dist/index.js';
 import { corruptedCorpus, fixtureModel } from './helpers/fixtures.mjs';
 
@@ -98,6 +99,15 @@ describe('damaged model files', () => {
       await model.close();
     }
     assert.ok(refused >= 4, `${refused} refused`);
+  });
+
+  test('the child-process test load alone turns llama.cpp aborts into invalid_model', async () => {
+    // The header check refuses these first; here the second line of defence is tried on its own.
+    for (const { name, path, known } of corruptedCorpus(mkdtempSync(join(tmpdir(), 'shimmy-corpus-')), 0)) {
+      assert.ok(known);
+      await assert.rejects(testLoad(path), (error) => isCode('invalid_model')(error) && /crashed loading it \(SIG[A-Z]+\)/.test(error.message), name);
+    }
+    await testLoad(fixtureModel()); // and a sound file passes
   });
 
   test('a file that passed is remembered by path, size and mtime, not test-loaded again', async () => {

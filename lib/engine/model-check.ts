@@ -42,7 +42,8 @@ function remember(path: string, size: number, mtimeMs: number): void {
   }
 }
 
-function testLoad(path: string): Promise<void> {
+/** Loads `path` and generates a token in a child process; rejects with invalid_model if that fails or crashes. */
+export function testLoad(path: string): Promise<void> {
   return new Promise((done, fail) => {
     execFile(process.execPath, [childScript, path], { maxBuffer: 1 << 20 }, (error, stdout) => {
       const line = stdout.trim().split('\n').pop() ?? '';
