@@ -65,6 +65,17 @@ describe(`server over ${transport}`, { skip }, () => {
       assert.match(body.memory_usage, /^\d+\.\dMB$|^\d+\.\dGB$/);
     });
 
+    test('/metrics counts requests by route and names the transport', async () => {
+      await fetch(`${base}/api/models`);
+      await fetch(`${base}/no/such/route/${Math.random()}`);
+      const text = await (await fetch(`${base}/metrics`)).text();
+      assert.match(text, /shimmy_requests_total\{method="GET",route="\/api\/models",status="200"\} \d+/);
+      assert.match(text, /route="unmatched",status="404"/);
+      assert.doesNotMatch(text, /no\/such\/route/);
+      const expected = transport === 'node' ? 'node' : 'uws';
+      assert.match(text, new RegExp(`shimmy_transport_info\\{transport="${expected}",description="[^"]+"\\} 1`));
+    });
+
     test('models lists the default model first', async () => {
       const body = await (await fetch(`${base}/api/models`)).json();
       assert.equal(body.models[0].id, 'default');
