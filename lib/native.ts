@@ -128,7 +128,8 @@ export interface NativeEvent {
 }
 
 export interface NativeEngine {
-  submit(id: number, prompt: Int32Array, options: NativeRequestOptions): void;
+  /** Queues a request; with a grammar (parsed off the main thread), once the promise resolves. */
+  submit(id: number, prompt: Int32Array, options: NativeRequestOptions): void | Promise<void>;
   cancel(id: number): void;
   stats(): { slotsBusy: number; queued: number; steps: number; tokensGenerated: number; parallel: number; contextSize: number };
   ref(): void;

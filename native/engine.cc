@@ -77,6 +77,36 @@ class CloseWorker : public Napi::AsyncWorker {
   Napi::FunctionReference on_events_;
 };
 
+// Builds a constrained request's sampler on a libuv worker, then queues the request. llama.cpp's
+// grammar parser may take up to ~0.1 s on what check_grammar lets through (kMaxGrammarRepetitions),
+// which must not stall the event loop; unconstrained samplers are built at once.
+class SubmitWorker : public Napi::AsyncWorker {
+ public:
+  SubmitWorker(Napi::Env env, std::shared_ptr<Scheduler> scheduler, const llama_model* model, Request request, SamplingParams params)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), scheduler_(std::move(scheduler)),
+        model_(model), request_(std::move(request)), params_(std::move(params)) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      request_.sampler = std::make_unique<Sampler>(model_, params_);
+    } catch (const std::exception& e) {
+      SetError(std::string("the grammar could not be parsed: ") + e.what());
+    }
+  }
+  void OnOK() override {
+    if (scheduler_->submit(std::move(request_))) return deferred_.Resolve(Env().Undefined());
+    deferred_.Reject(coded_error(Env(), ErrorCode::QueueFull, "all slots are busy and the wait queue is full"));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(coded_error(Env(), ErrorCode::InvalidRequest, e.Message())); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Scheduler> scheduler_;  // keeps the model alive too
+  const llama_model* model_;
+  Request request_;
+  SamplingParams params_;
+};
+
 uint32_t positive_u32(Napi::Object o, const char* key, uint32_t fallback, uint32_t max) {
   const double v = number_or(o, key, fallback);
   if (!(v >= 1 && v <= max) || std::floor(v) != v) {
@@ -213,6 +243,7 @@ Scheduler& Engine::scheduler(Napi::Env env) {
 }
 
 // submit(id, promptTokens: Int32Array, options) — throws context_overflow, queue_full, invalid_request.
+// With a grammar, returns a promise that settles once the request is queued (or refused).
 Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Scheduler& s = scheduler(env);
@@ -250,10 +281,15 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   if (const std::string why = check_grammar(sampling.grammar); !why.empty()) {
     throw_coded(env, ErrorCode::InvalidRequest, "the grammar cannot be used: " + why);
   }
+  if (!sampling.grammar.empty()) {
+    auto* worker = new SubmitWorker(env, scheduler_, model_, std::move(req), std::move(sampling));
+    worker->Queue();
+    return worker->promise();
+  }
   try {
     req.sampler = std::make_unique<Sampler>(model_, sampling);
   } catch (const std::exception& e) {
-    throw_coded(env, ErrorCode::InvalidRequest, std::string("the grammar could not be parsed: ") + e.what());
+    throw_coded(env, ErrorCode::InvalidRequest, std::string("the sampler could not be created: ") + e.what());
   }
   if (!s.submit(std::move(req))) throw_coded(env, ErrorCode::QueueFull, "all slots are busy and the wait queue is full");
   return env.Undefined();

@@ -118,10 +118,14 @@ describe('a loaded model', () => {
   });
 
   test('invalid options are invalid_request before any work starts', async () => {
-    const bad = [{ temperature: -1 }, { temperature: 'hot' }, { topP: 2 }, { maxTokens: 0 }, { maxTokens: 1.5 }, { stop: [1] }, { grammar: 'root ::= (' }];
+    const bad = [{ temperature: -1 }, { temperature: 'hot' }, { topP: 2 }, { maxTokens: 0 }, { maxTokens: 1.5 }, { stop: [1] }];
     for (const options of bad) {
       assert.throws(() => model.generate({ prompt: 'Hi', ...options }), (e) => e.code === 'invalid_request', JSON.stringify(options));
     }
+    // A grammar is parsed off the main thread: one that does not parse is refused through `started`.
+    const unparsable = model.generate({ prompt: 'Hi', grammar: 'root ::= (' });
+    await assert.rejects(unparsable.started, (e) => e.code === 'invalid_request');
+    await assert.rejects(unparsable.result, (e) => e.code === 'invalid_request');
     assert.equal(model.stats().slotsBusy, 0);
   });
 

@@ -42,6 +42,16 @@ describe('grammars', () => {
     for (const grammar of fine) model.generate({ prompt: 'Hi', maxTokens: 1, grammar }).cancel();
   });
 
+  test('a grammar is parsed off the event loop, and a request cancelled meanwhile never runs', async () => {
+    const grammar = `root ::= ${'[a-z]{0,1999} '.repeat(20)}`; // 40,000 rules: tens of milliseconds of parsing
+    const generation = model.generate({ prompt: 'Hi', maxTokens: 50, ignoreEos: true, grammar });
+    generation.cancel();
+    const result = await generation.result;
+    assert.equal(result.finishReason, 'cancelled');
+    assert.ok(result.usage.completionTokens < 50);
+    assert.equal(model.stats().slotsBusy, 0);
+  });
+
   test('a grammar no token can satisfy fails its request alone; the engine keeps serving', async () => {
     const others = Array.from({ length: 3 }, () => model.complete({ prompt: 'Once', maxTokens: 30, ignoreEos: true, temperature: 0 }));
     await assert.rejects(model.complete({ prompt: 'Hi', maxTokens: 4, grammar: 'root ::= "\\x00"' }), isCode('generation_failed'));

@@ -162,24 +162,53 @@ export class Model {
     };
     const id = this.nextId;
     this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
-    let pending = true; // not in the engine yet: a cancel ends it here
+    let pending = true; // not handed to the engine yet: a cancel ends it here
+    let queueing = false; // handed over, its grammar still being parsed: the cancel follows it
+    let cancelWhenQueued = false;
     const generation = new Generation(id, () => {
-      if (!pending) return this.engine.cancel(id);
-      pending = false;
-      generation.finish('cancelled', { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0 }, 0, 0);
+      if (queueing) cancelWhenQueued = true;
+      else if (!pending) this.engine.cancel(id);
+      else {
+        pending = false;
+        generation.finish('cancelled', { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0 }, 0, 0);
+      }
     });
-    // Hands the tokens to the engine; returns the refusal, if any.
+    const track = () => {
+      if (this.live.size === 0) this.engine.ref(); // in-flight work keeps the process alive
+      this.live.set(id, generation);
+    };
+    const untrack = () => {
+      this.live.delete(id);
+      if (this.live.size === 0 && !this.closed) this.engine.unref();
+    };
+    // Hands the tokens to the engine; returns a refusal found at once. A constrained request's
+    // grammar is parsed off the main thread: its refusal arrives through `started` instead.
     const submit = (prompt: Int32Array): ShimmyError | undefined => {
       pending = false;
       if (this.closed) return new ShimmyError('model_closed', 'the model was closed');
+      let queued: void | Promise<void>;
       try {
-        this.engine.submit(id, prompt, native);
+        queued = this.engine.submit(id, prompt, native);
       } catch (error) {
         return toShimmyError(error, 'invalid_request');
       }
-      if (this.live.size === 0) this.engine.ref(); // in-flight work keeps the process alive
-      this.live.set(id, generation);
-      generation.submitted();
+      track();
+      if (!queued) generation.submitted();
+      else {
+        queueing = true;
+        queued.then(
+          () => {
+            queueing = false;
+            generation.submitted();
+            if (cancelWhenQueued) this.engine.cancel(id);
+          },
+          (error) => {
+            queueing = false;
+            untrack();
+            generation.submitted(toShimmyError(error, 'invalid_request'));
+          },
+        );
+      }
       return undefined;
     };
 
