@@ -43,7 +43,7 @@ describe('grammars', () => {
   });
 
   test('a grammar is parsed off the event loop, and a request cancelled meanwhile never runs', async () => {
-    const grammar = `root ::= ${'[a-z]{0,1999} '.repeat(20)}`; // 40,000 rules: tens of milliseconds of parsing
+    const grammar = `root ::= ${'[a-z]{0,1999} '.repeat(4)}`; // 8,000 generated rules
     const generation = model.generate({ prompt: 'Hi', maxTokens: 50, ignoreEos: true, grammar });
     generation.cancel();
     const result = await generation.result;
