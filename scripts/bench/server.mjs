@@ -111,13 +111,24 @@ async function startServer(kind, model, port) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-// A prompt of about `n` tokens for this model, counted by llama-server's tokenizer, unique per `i`
-// so no prefix cache can serve it.
-async function longPrompt(port, n, i) {
+// Tokens in `text`: by llama-server's tokenizer when it runs on `port`, else by the library's.
+async function countTokens(kind, port, modelPath, text) {
+  if (kind === 'llama-server') return JSON.parse((await request(port, 'POST', '/tokenize', { content: text })).body).tokens.length;
+  const { loadModel } = await import('../../dist/index.js');
+  const model = await loadModel(modelPath, { contextSize: 64, parallel: 1, check: false });
+  try {
+    return model.tokenize(text).length;
+  } finally {
+    await model.close();
+  }
+}
+
+// A prompt of about `n` tokens for this model, unique per `i` so no prefix cache can serve it.
+async function longPrompt(kind, port, modelPath, n, i) {
   let words = n;
   for (let attempt = 0; attempt < 4; attempt++) {
     const text = `Story ${i}: ` + Array.from({ length: words }, (_, k) => ['the', 'little', 'dog', 'ran', 'to', 'a', 'big', 'park'][k % 8]).join(' ');
-    const count = JSON.parse((await request(port, 'POST', '/tokenize', { content: text })).body).tokens.length;
+    const count = await countTokens(kind, port, modelPath, text);
     if (Math.abs(count - n) <= 4) return text;
     words = Math.round((words * n) / count);
   }
@@ -193,16 +204,16 @@ async function measure(kind, route, model, port, prompts) {
 }
 
 const names = arg('models', 'stories,bench-q4_0').split(',');
-if (!existsSync(join(toolsDir, 'llama-server'))) {
-  console.error('llama-server is not built: run `node scripts/bench/build-llama-tools.mjs` first');
-  process.exit(1);
-}
+// Without llama-server (not built yet: `node scripts/bench/build-llama-tools.mjs`, ~30 min on 2
+// cores) shimmy's transports are still compared with each other, uWS as the reference.
+const withLlamaServer = existsSync(join(toolsDir, 'llama-server'));
+if (!withLlamaServer) console.error('llama-server is not built: comparing shimmy\'s transports only (uWS is the reference)');
 // uWebSockets.js only where one of its binaries loads under this Node (not Node 22+ on glibc < 2.38).
 const { loadUws } = await import('../../dist/server/transport/uws.js');
 const uws = loadUws();
 if ('reason' in uws) console.error(`shimmy on uWebSockets.js skipped: ${uws.reason}`);
 const contenders = [
-  ['llama-server', '/v1/completions'],
+  ...(withLlamaServer ? [['llama-server', '/v1/completions']] : []),
   ...('reason' in uws ? [] : [['shimmy uws', '/v1/completions'], ['shimmy uws', '/api/generate']]),
   ['shimmy node', '/v1/completions'],
   ['shimmy node', '/api/generate'],
@@ -222,13 +233,13 @@ for (const name of names) {
   // The machine is shared and drifts: contenders alternate for `rounds` rounds and each keeps its
   // best figures (highest rates, lowest TTFT).
   const results = {};
-  let prompts; // the 512-token prompts, sized once by llama-server's tokenizer
+  let prompts; // the 512-token prompts, sized once by the first contender's tokenizer
   for (let round = 0; round < rounds; round++) {
     for (const [kind, route] of contenders) {
       const p = port++;
       const child = await startServer(kind, model, p);
       try {
-        prompts ??= await Promise.all([0, 1, 2, 3, 4].map((i) => longPrompt(p, 512, i)));
+        prompts ??= await Promise.all([0, 1, 2, 3, 4].map((i) => longPrompt(kind, p, model.path, 512, i)));
         const r = await measure(kind, route, model, p, prompts);
         if (name === names[0] && round === 0) {
           const health = kind !== 'llama-server' && route === '/api/generate' ? '/api/health' : '/health';
@@ -252,7 +263,8 @@ for (const name of names) {
     const halfOpen = r.halfOpen === undefined ? '—' : Number.isFinite(r.halfOpen) ? `${f(r.halfOpen)} ms` : 'no answer in 5 s';
     rows.push(`| ${model.name} | ${key} | ${f(r.single)} | ${f(r.eight)} | ${f(r.ttft)} ms | ${f(r.health, 0)} | ${r.resets ?? '—'} | ${halfOpen} |`);
   }
-  const ref = results['llama-server /v1/completions'];
+  const refKey = withLlamaServer ? 'llama-server /v1/completions' : 'shimmy uws /v1/completions';
+  const ref = results[refKey];
   for (const key of Object.keys(results).filter((k) => k.startsWith('shimmy'))) {
     const r = results[key];
     const ratio = (a, b) => (a !== undefined && b ? (a / b).toFixed(2) : '—');
@@ -261,6 +273,7 @@ for (const name of names) {
 }
 console.log(`\n${threads} threads, ${slots} slots of ${ctxPerSlot} tokens, greedy, ignore_eos; the load generator runs on the same machine\n`);
 console.log(rows.join('\n'));
-console.log('\nshimmy ÷ llama-server (TTFT: llama-server ÷ shimmy, so > 1 is better everywhere)\n');
+const refName = withLlamaServer ? 'llama-server' : 'shimmy on uWS';
+console.log(`\nshimmy ÷ ${refName} (TTFT: ${refName} ÷ shimmy, so > 1 is better everywhere)\n`);
 console.log(['| model | shimmy route | 1 stream | 8 streams | TTFT | health |', '| --- | --- | --- | --- | --- | --- |', ...ratios].join('\n'));
 agent.destroy();
