@@ -6,7 +6,7 @@ import { renderChat, type ChatMessage, type ChatRequest, type GrammarConstraint,
 import { ShimmyError, toShimmyError } from './errors.js';
 import { checkModelFile } from './model-check.js';
 import { Generation, type CompletionResult, type FinishReason } from './generation.js';
-import { parseGenerationOptions } from './options.js';
+import { parseGenerationOptions, type GenerationOptions } from './options.js';
 import { ggufFileTypes } from '../models/file-types.js';
 
 /** Prompts longer than this (in characters) are tokenized off the main thread. */
@@ -141,25 +141,7 @@ export class Model {
   /** Streams a completion: `for await (const { text } of model.generate({ prompt }))`. */
   generate(options: GenerateOptions): Generation {
     if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
-    const parsed = parseGenerationOptions(options as unknown as Record<string, unknown>);
-    const native: NativeRequestOptions = {
-      maxTokens: parsed.maxTokens ?? -1,
-      logprobs: parsed.logprobs ?? -1,
-      temperature: parsed.temperature!,
-      topK: parsed.topK!,
-      topP: parsed.topP!,
-      minP: parsed.minP!,
-      repeatPenalty: parsed.repeatPenalty!,
-      frequencyPenalty: parsed.frequencyPenalty!,
-      presencePenalty: parsed.presencePenalty!,
-      penaltyLastN: parsed.penaltyLastN!,
-      seed: parsed.seed!,
-      stop: parsed.stop!,
-      ignoreEos: parsed.ignoreEos!,
-      grammar: parsed.grammar!,
-      constraint: options.constraint,
-      logitBias: Object.entries(options.logitBias ?? {}).map(([token, bias]) => [Number(token), bias]),
-    };
+    const native = nativeOptions(parseGenerationOptions(options as unknown as Record<string, unknown>), options);
     const id = this.nextId;
     this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
     let pending = true; // not handed to the engine yet: a cancel ends it here
@@ -173,14 +155,6 @@ export class Model {
         generation.finish('cancelled', { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0 }, 0, 0);
       }
     });
-    const track = () => {
-      if (this.live.size === 0) this.engine.ref(); // in-flight work keeps the process alive
-      this.live.set(id, generation);
-    };
-    const untrack = () => {
-      this.live.delete(id);
-      if (this.live.size === 0 && !this.closed) this.engine.unref();
-    };
     // Hands the tokens to the engine; returns a refusal found at once. A constrained request's
     // grammar is parsed off the main thread: its refusal arrives through `started` instead.
     const submit = (prompt: Int32Array): ShimmyError | undefined => {
@@ -192,7 +166,7 @@ export class Model {
       } catch (error) {
         return toShimmyError(error, 'invalid_request');
       }
-      track();
+      this.track(id, generation);
       if (!queued) generation.submitted();
       else {
         queueing = true;
@@ -204,7 +178,7 @@ export class Model {
           },
           (error) => {
             queueing = false;
-            untrack();
+            this.untrack(id);
             generation.submitted(toShimmyError(error, 'invalid_request'));
           },
         );
@@ -316,6 +290,16 @@ export class Model {
     this.handle.close();
   }
 
+  private track(id: number, generation: Generation): void {
+    if (this.live.size === 0) this.engine.ref(); // in-flight work keeps the process alive
+    this.live.set(id, generation);
+  }
+
+  private untrack(id: number): void {
+    this.live.delete(id);
+    if (this.live.size === 0 && !this.closed) this.engine.unref();
+  }
+
   private dispatch(events: NativeEvent[]): void {
     for (const e of events) {
       const generation = this.live.get(e.id);
@@ -324,8 +308,7 @@ export class Model {
         generation.pushText(e.text, e.logprobs);
         continue;
       }
-      this.live.delete(e.id);
-      if (this.live.size === 0 && !this.closed) this.engine.unref();
+      this.untrack(e.id);
       if (e.kind === EventKind.Error) {
         generation.fail(new ShimmyError('generation_failed', e.text));
       } else {
@@ -336,6 +319,28 @@ export class Model {
       }
     }
   }
+}
+
+/** What the engine's submit() takes: the parsed options with every default filled in. */
+function nativeOptions(parsed: GenerationOptions, options: GenerateOptions): NativeRequestOptions {
+  return {
+    maxTokens: parsed.maxTokens ?? -1,
+    logprobs: parsed.logprobs ?? -1,
+    temperature: parsed.temperature!,
+    topK: parsed.topK!,
+    topP: parsed.topP!,
+    minP: parsed.minP!,
+    repeatPenalty: parsed.repeatPenalty!,
+    frequencyPenalty: parsed.frequencyPenalty!,
+    presencePenalty: parsed.presencePenalty!,
+    penaltyLastN: parsed.penaltyLastN!,
+    seed: parsed.seed!,
+    stop: parsed.stop!,
+    ignoreEos: parsed.ignoreEos!,
+    grammar: parsed.grammar!,
+    constraint: options.constraint,
+    logitBias: Object.entries(options.logitBias ?? {}).map(([token, bias]) => [Number(token), bias]),
+  };
 }
 
 function describe(path: string, meta: NativeMetadata, contextSize: number, parallel: number): ModelInfo {
