@@ -25,7 +25,7 @@ function hostOf(authority: string): string {
   return colon >= 0 && a.indexOf(':', colon + 1) < 0 ? a.slice(0, colon) : a;
 }
 
-export function hostAllowed(policy: BrowserPolicy, host: string | undefined): boolean {
+function hostAllowed(policy: BrowserPolicy, host: string | undefined): boolean {
   if (!host) return true; // HTTP/1.0 clients send none; browsers always do
   const name = hostOf(host);
   if (isIP(name) || loopbackName(name) || policy.allowHosts.includes('*')) return true;
@@ -33,13 +33,20 @@ export function hostAllowed(policy: BrowserPolicy, host: string | undefined): bo
   return name === machine || name === `${machine}.local` || policy.allowHosts.some((h) => h.toLowerCase() === name);
 }
 
-export function originAllowed(policy: BrowserPolicy, origin: string | undefined): boolean {
+function originAllowed(policy: BrowserPolicy, origin: string | undefined): boolean {
   if (origin === undefined || origin === '') return true; // not sent by a browser page
   if (policy.allowOrigins.includes('*') || policy.allowOrigins.includes(origin)) return true;
   const m = /^(https?):\/\/([^/]+)$/i.exec(origin);
   if (!m) return false; // "null" (sandboxed frames, file: pages) and other schemes
   const host = hostOf(m[2]!);
   return loopbackName(host) || loopbackAddress(host);
+}
+
+/** Why a request with these Host and Origin headers is refused, or undefined when it is allowed. */
+export function browserRefusal(policy: BrowserPolicy, host: string | undefined, origin: string | undefined): string | undefined {
+  if (!hostAllowed(policy, host)) return `the Host '${host}' is not allowed; start the server with --allow-host to add it`;
+  if (!originAllowed(policy, origin)) return `requests from the page at '${origin}' are not allowed; start the server with --allow-origin to add it`;
+  return undefined;
 }
 
 /** Headers that let an allowed browser origin read the response. */

@@ -153,9 +153,9 @@ function getModel(ctx: ServerContext, ex: Exchange, [id]: string[]): number {
 }
 
 export const openAiRoutes: Route[] = [
-  { method: 'GET', path: '/v1/models', handler: listModels, openAi: true },
-  { method: 'GET', path: '/v1/models/:id', handler: getModel, openAi: true },
-  { method: 'POST', path: '/v1/completions', handler: completions, openAi: true },
-  { method: 'POST', path: '/v1/chat/completions', handler: chat, openAi: true },
-  { method: 'POST', path: '/v1/embeddings', handler: embeddings, openAi: true },
+  { method: 'GET', path: '/v1/models', handler: listModels },
+  { method: 'GET', path: '/v1/models/:id', handler: getModel },
+  { method: 'POST', path: '/v1/completions', handler: completions },
+  { method: 'POST', path: '/v1/chat/completions', handler: chat },
+  { method: 'POST', path: '/v1/embeddings', handler: embeddings },
 ];

@@ -1,7 +1,7 @@
 // The route table and the one error boundary every request passes: browser checks (Host,
 // Origin, CORS preflight), route matching (a path that does not decode is a 400, not a crash),
 // the API key, and the handler, whose every throw or rejection becomes the error object.
-import { corsHeaders, hostAllowed, originAllowed, preflightHeaders } from './browser-guard.js';
+import { browserRefusal, corsHeaders, preflightHeaders } from './browser-guard.js';
 import { countRequest, type ServerContext } from './context.js';
 import { asWireError, errorBody, openAiErrorBody, wireError, type WireError } from './errors.js';
 import { Exchange } from './exchange.js';
@@ -13,13 +13,11 @@ export interface Route {
   path: string;
   /** No API key needed (health checks). */
   open?: boolean;
-  /** Errors in OpenAI's shape instead of the shimmy API's. */
-  openAi?: boolean;
   handler(ctx: ServerContext, ex: Exchange, params: string[]): number | Promise<number>;
 }
 
-/** Writes an error in the shape the route's clients expect. */
-export function sendError(ex: Exchange, e: WireError, openAi: boolean): void {
+/** Writes an error in the shape the path's clients expect: OpenAI's under /v1/, the shimmy API's elsewhere. */
+function sendError(ex: Exchange, e: WireError, openAi: boolean): void {
   ex.json(e.status, openAi ? openAiErrorBody(e) : errorBody(e), e.headers, e.code === 'payload_too_large');
 }
 
@@ -56,12 +54,8 @@ async function handle(ctx: ServerContext, routes: Route[], ex: Exchange): Promis
     sendError(ex, e, openAi);
     countRequest(ctx, name, e.status);
   };
-  if (!hostAllowed(ctx.browser, ex.req.headers.host)) {
-    return fail(wireError('forbidden', `the Host '${ex.req.headers.host}' is not allowed; start the server with --allow-host to add it`));
-  }
-  if (!originAllowed(ctx.browser, origin)) {
-    return fail(wireError('forbidden', `requests from the page at '${origin}' are not allowed; start the server with --allow-origin to add it`));
-  }
+  const refusal = browserRefusal(ctx.browser, ex.req.headers.host, origin);
+  if (refusal) return fail(wireError('forbidden', refusal));
   Object.assign(ex.extraHeaders, corsHeaders(origin));
   if (method === 'OPTIONS') {
     ex.send(204, 'text/plain', '', origin ? preflightHeaders(origin, ex.req.headers['access-control-request-headers']) : { Allow: 'GET, POST, OPTIONS' });
@@ -88,7 +82,7 @@ async function handle(ctx: ServerContext, routes: Route[], ex: Exchange): Promis
   } catch (error) {
     const e = asWireError(error);
     if (e.status >= 500) ctx.log(`error on ${name}: ${e.details}`);
-    if (ex.open) sendError(ex, e, route.openAi ?? false);
+    if (ex.open) sendError(ex, e, openAi);
     countRequest(ctx, name, e.status);
   }
 }

@@ -4,7 +4,7 @@
 // and {"cancel": id} stops one. Errors are the shimmy API's error object. A client that falls
 // more than the server's buffer limit behind has its requests cancelled and is closed with 1008.
 import type { Generation } from '../engine/generation.js';
-import { corsHeaders, hostAllowed, originAllowed } from './browser-guard.js';
+import { browserRefusal } from './browser-guard.js';
 import { countRequest, type ServerContext } from './context.js';
 import { asWireError, errorBody, wireError, type WireError } from './errors.js';
 import { parseGenerateRequest } from './generate-request.js';
@@ -92,8 +92,8 @@ function onMessage(ctx: ServerContext, ws: WsConnection, s: Socket, data: Buffer
   );
 }
 
-function refuse(status: number, e: WireError, origin?: string) {
-  return { refusal: { status, headers: { ...corsHeaders(origin), 'Content-Type': 'application/json' }, body: JSON.stringify(errorBody(e)) } };
+function refuse(status: number, e: WireError) {
+  return { refusal: { status, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(errorBody(e)) } };
 }
 
 export function webSocketHandlers(ctx: ServerContext): WsHandlers<Socket> {
@@ -102,9 +102,8 @@ export function webSocketHandlers(ctx: ServerContext): WsHandlers<Socket> {
     maxPayload: ctx.bodyLimit,
     upgrade: (req: IncomingRequest) => {
       // Browsers send no preflight for WebSockets: the Origin check is the only guard.
-      const { host, origin } = req.headers;
-      if (!hostAllowed(ctx.browser, host)) return refuse(403, wireError('forbidden', `the Host '${host}' is not allowed; start the server with --allow-host to add it`));
-      if (!originAllowed(ctx.browser, origin)) return refuse(403, wireError('forbidden', `WebSockets from the page at '${origin}' are not allowed; start the server with --allow-origin to add it`));
+      const refusal = browserRefusal(ctx.browser, req.headers.host, req.headers.origin);
+      if (refusal) return refuse(403, wireError('forbidden', refusal));
       const key = new URLSearchParams(req.query).get('api_key');
       const authorized = !ctx.apiKey || req.headers.authorization === `Bearer ${ctx.apiKey}` || key === ctx.apiKey;
       return { state: { closed: false, bufferLimit: ctx.bufferLimit, authorized, running: new Map() } };
