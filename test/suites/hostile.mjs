@@ -143,7 +143,10 @@ describe(`hostile clients over ${transport}`, { skip, timeout: 120_000 }, () => 
     await settled(); // the generations were cancelled, not left running for a client that is gone
     assert.ok(model.stats().tokensGenerated - before < 16 * 480, 'generation stopped early');
     ws._socket.resume();
-    assert.equal(await closed, 1008);
+    // Closed with 1008, or dropped (1006) when the close frame sits behind what the client never
+    // read; bounded, so a connection left open fails the test instead of hanging the run.
+    const timeout = new Promise((r) => setTimeout(() => r('no close within 30 s'), 30_000).unref());
+    assert.ok([1008, 1006].includes(await Promise.race([closed, timeout])));
   });
 
   test('WebSocket ids are at most 256 characters', async () => {

@@ -102,6 +102,9 @@ export function nodeTransport(): Transport {
               if (closed) return;
               closed = true;
               client.close(code, reason);
+              // A client that reads nothing never takes the close frame: drop it rather than hold
+              // its buffered frames for ws's 30 s close timeout.
+              setTimeout(() => client.terminate(), 1000).unref();
             },
           };
           // Pings as uWS sends them: a client that answers none for WS_IDLE_TIMEOUT_S is dropped.
