@@ -73,6 +73,8 @@ interface Socket<State> {
   state: State;
   connection: WsConnection;
   closed: boolean;
+  /** uWS reported the close: the socket may no longer be touched. */
+  gone: boolean;
 }
 
 export function uwsTransport(uws: UwsModule, version: string): Transport {
@@ -94,7 +96,7 @@ export function uwsTransport(uws: UwsModule, version: string): Transport {
             const { status, headers, body } = verdict.refusal;
             return response(res).respond(status, headers, body, true);
           }
-          const socket = { state: verdict.state, closed: false } as Socket<State>;
+          const socket = { state: verdict.state, closed: false, gone: false } as Socket<State>;
           res.upgrade(socket, incoming.headers['sec-websocket-key'] ?? '', incoming.headers['sec-websocket-protocol'] ?? '', incoming.headers['sec-websocket-extensions'] ?? '', context);
         },
         open: (socket) => {
@@ -106,6 +108,8 @@ export function uwsTransport(uws: UwsModule, version: string): Transport {
               if (s.closed) return;
               s.closed = true;
               socket.end(code, reason);
+              // A client that reads nothing never takes the close frame: drop it after a second.
+              setTimeout(() => s.gone || socket.close(), 1000).unref();
             },
           };
           ws.open(s.connection, s.state);
@@ -117,6 +121,7 @@ export function uwsTransport(uws: UwsModule, version: string): Transport {
         close: (socket) => {
           const s = socket.getUserData();
           s.closed = true;
+          s.gone = true;
           ws.close(s.connection, s.state);
         },
       });
