@@ -36,7 +36,7 @@ export async function startServer(options: ServerOptions & { host: string; port:
     inFlight: new Set(),
     baseState: { status: 'loading' },
     startedAt: Date.now(),
-    metrics: { requests: new Map(), tokensGenerated: 0 },
+    metrics: { requests: new Map(), tokensGenerated: 0, slowClientsCutOff: { http: 0, websocket: 0 } },
   };
   const listening = await transport.listen(options.host, options.port, httpHandler(ctx, routes), webSocketHandlers(ctx));
 

@@ -37,7 +37,12 @@ export interface ServerContext {
   /** The default model's state, for /api/health. */
   baseState: { status: 'loading' | 'healthy' | 'unhealthy'; error?: string };
   startedAt: number;
-  metrics: { requests: Map<string, number>; tokensGenerated: number };
+  metrics: {
+    requests: Map<string, number>;
+    tokensGenerated: number;
+    /** Clients cut off for falling more than bufferLimit behind, by kind. */
+    slowClientsCutOff: { http: number; websocket: number };
+  };
 }
 
 export function countRequest(ctx: ServerContext, route: string, status: number): void {

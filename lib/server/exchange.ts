@@ -22,6 +22,7 @@ export class Exchange {
     readonly req: IncomingRequest,
     private readonly res: RawResponse,
     private readonly bufferLimit = DEFAULT_BUFFER_LIMIT,
+    private readonly onCutOff = () => {},
   ) {
     res.onAborted(() => {
       this.aborted = true;
@@ -133,6 +134,7 @@ export class Exchange {
   }
 
   private cutOff(): void {
+    this.onCutOff();
     this.backlog = '';
     this.finished = true;
     this.res.close();

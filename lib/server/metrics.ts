@@ -1,5 +1,5 @@
-// GET /metrics in Prometheus' text format: requests by route and status, tokens, slots, memory,
-// and which transport serves.
+// GET /metrics in Prometheus' text format: requests by route and status, tokens, slow clients cut
+// off, slots, memory, and which transport serves.
 import type { ServerContext } from './context.js';
 import type { Exchange } from './exchange.js';
 import type { Route } from './routes.js';
@@ -13,6 +13,8 @@ function metrics(c: ServerContext, ex: Exchange): number {
     lines.push(`shimmy_requests_total{method="${label(method!)}",route="${label(path!)}",status="${status}"} ${n}`);
   }
   lines.push('# TYPE shimmy_tokens_generated_total counter', `shimmy_tokens_generated_total ${c.metrics.tokensGenerated}`);
+  lines.push('# TYPE shimmy_slow_clients_cut_off_total counter');
+  for (const [kind, n] of Object.entries(c.metrics.slowClientsCutOff)) lines.push(`shimmy_slow_clients_cut_off_total{kind="${kind}"} ${n}`);
   lines.push('# TYPE shimmy_requests_in_flight gauge', `shimmy_requests_in_flight ${c.inFlight.size}`);
   lines.push('# TYPE shimmy_models_loaded gauge', `shimmy_models_loaded ${c.registry.loadedCount}`);
   lines.push('# TYPE shimmy_slots_busy gauge');

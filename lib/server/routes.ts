@@ -92,7 +92,7 @@ export function httpHandler(ctx: ServerContext, routes: Route[]) {
   return (req: IncomingRequest, res: RawResponse): void => {
     let ex: Exchange | undefined;
     try {
-      ex = new Exchange(req, res, ctx.bufferLimit);
+      ex = new Exchange(req, res, ctx.bufferLimit, () => ctx.metrics.slowClientsCutOff.http++);
       handle(ctx, routes, ex).catch((error) => lastResort(ctx, ex, error));
     } catch (error) {
       lastResort(ctx, ex, error);

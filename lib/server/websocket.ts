@@ -14,6 +14,7 @@ import type { IncomingRequest, WsConnection, WsHandlers } from './transport/type
 interface Socket {
   closed: boolean;
   bufferLimit: number;
+  onCutOff: () => void;
   authorized: boolean;
   running: Map<string, Generation>;
 }
@@ -28,6 +29,7 @@ function send(ws: WsConnection, s: Socket, frame: unknown): void {
   if (ws.bufferedAmount() > s.bufferLimit) {
     for (const g of s.running.values()) g.cancel();
     s.closed = true;
+    s.onCutOff();
     ws.end(1008, `the client fell more than ${s.bufferLimit} bytes behind`);
   }
 }
@@ -106,7 +108,8 @@ export function webSocketHandlers(ctx: ServerContext): WsHandlers<Socket> {
       if (refusal) return refuse(403, wireError('forbidden', refusal));
       const key = new URLSearchParams(req.query).get('api_key');
       const authorized = !ctx.apiKey || req.headers.authorization === `Bearer ${ctx.apiKey}` || key === ctx.apiKey;
-      return { state: { closed: false, bufferLimit: ctx.bufferLimit, authorized, running: new Map() } };
+      const onCutOff = () => void ctx.metrics.slowClientsCutOff.websocket++;
+      return { state: { closed: false, bufferLimit: ctx.bufferLimit, onCutOff, authorized, running: new Map() } };
     },
     open: (ws, s) => {
       if (s.authorized) return;

@@ -1,0 +1,34 @@
+import WebSocket from 'ws';
+import { discoverModels } from '../dist/models/discovery.js';
+import { ModelRegistry } from '../dist/models/registry.js';
+import { startServer } from '../dist/server/app.js';
+const registry = new ModelRegistry(discoverModels({ modelPath: process.env.SHIMMY_TEST_MODEL, modelDirs: [], env: {}, cwd: '/nonexistent', home: '/nonexistent' }), { parallel: 2, contextSize: 16384 });
+const slow = await startServer({ host: '127.0.0.1', port: 0, registry, transport: process.argv[2] ?? 'node', bufferLimit: 16 * 1024 });
+const model = await registry.get('default');
+const t0 = Date.now(); const log = (...a) => console.log(Date.now() - t0, ...a);
+const ws = new WebSocket(`ws://127.0.0.1:${slow.port}/ws/generate`);
+await new Promise((r) => ws.on('open', r));
+ws._socket.pause();
+ws.on('close', (c) => log('client close', c));
+ws._socket.on('close', () => log('client socket close'));
+ws._socket.on('end', () => log('client socket end'));
+ws._socket.on('error', (e) => log('client socket error', e.code));
+const id = (i) => String(i).padStart(256, '-');
+for (let i = 0; i < 2; i++) ws.send(JSON.stringify({ id: id(i), model: 'default', prompt: 'Once', max_tokens: 16000, ignore_eos: true }));
+while (model.stats().tokensGenerated === 0) await new Promise((r) => setTimeout(r, 5));
+const cutOff = () => slow.context.metrics.slowClientsCutOff.websocket > 0;
+import { execSync } from 'node:child_process';
+let lastW = -1, dumped = false;
+const iv = setInterval(() => { const w = ws._socket.bytesWritten; if (w === lastW && !dumped && !cutOff()) { dumped = true; console.log(execSync('ss -tnmio').toString()); } lastW = w; log('tokens', model.stats().tokensGenerated, 'busy', model.stats().slotsBusy, 'client buffered', ws.bufferedAmount, 'bytesRead', ws._socket.bytesRead, 'written', ws._socket.bytesWritten, 'cut', cutOff()); }, 1000);
+const junk = JSON.stringify({ id: id('junk') });
+let sent = 0;
+for (; !cutOff() && sent < 500_000; sent += 1000) {
+  for (let i = 0; i < 1000; i++) ws.send(junk);
+  while (ws.bufferedAmount > 1 << 20 && !cutOff()) await new Promise((r) => setTimeout(r, 1));
+  await new Promise((r) => setImmediate(r));
+}
+log('flood done', sent, cutOff());
+for (let i = 0; i < 200 && (model.stats().slotsBusy > 0 || slow.context.inFlight.size > 0); i++) await new Promise((r) => setTimeout(r, 10));
+log('resume'); ws._socket.resume();
+await new Promise((r) => setTimeout(r, 8000)); if (ws.readyState !== 3) console.log(execSync('ss -tnmio').toString());
+clearInterval(iv); log('state', ws.readyState); process.exit(0);
