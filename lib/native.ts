@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chooseBinary, type BinaryChoice } from './binary-choice.js';
 
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -168,16 +169,15 @@ export interface NativeBinding {
 }
 
 let binding: NativeBinding | undefined;
+let choice: BinaryChoice | undefined;
 
-/**
- * Loads build/Release/shimmy.node, or the matching prebuilds/<platform>-<arch>/ binary, or the
- * file SHIMMY_ADDON names (the sanitizer build, for one).
- */
+/** Which binary this process loads and why the others were not taken (lib/binary-choice.ts). */
+export function binaryChoice(): BinaryChoice {
+  choice ??= chooseBinary(packageRoot);
+  return choice;
+}
+
 export function native(): NativeBinding {
-  if (!binding) {
-    const require = createRequire(import.meta.url);
-    if (process.env.SHIMMY_ADDON) binding = require(process.env.SHIMMY_ADDON) as NativeBinding;
-    else binding = (require('node-gyp-build') as (dir: string) => NativeBinding)(packageRoot);
-  }
+  binding ??= createRequire(import.meta.url)(binaryChoice().path) as NativeBinding;
   return binding;
 }

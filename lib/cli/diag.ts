@@ -1,5 +1,5 @@
 import { arch, cpus, freemem, platform, release, totalmem } from 'node:os';
-import { native } from '../native.js';
+import { binaryChoice, native } from '../native.js';
 import { chooseTransport, transportChoice } from '../server/transport/index.js';
 import { discover, formatSize, version, type CommonFlags } from './common.js';
 
@@ -12,6 +12,9 @@ export function diag(flags: CommonFlags & { transport?: string }): void {
   console.log(`platform:      ${platform()} ${release()} ${arch()}`);
   console.log(`cpu:           ${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`);
   console.log(`cpu features:  ${features.join(' ') || 'none detected'}`);
+  const binary = binaryChoice();
+  console.log(`binary:        ${binary.kind} ${binary.path}`);
+  for (const other of binary.passedOver) console.log(`  not taken:   ${other}`);
   console.log(`backend:       compiled ${info.gpuBackend}${info.rpc ? ' + rpc' : ''}; GPU offload ${info.supportsGpuOffload ? 'usable' : 'not available'}`);
   for (const d of info.devices) {
     console.log(`device:        ${d.name} (${d.type}) ${d.description}${d.memoryTotal ? `, ${formatSize(d.memoryFree)} free of ${formatSize(d.memoryTotal)}` : ''}`);
