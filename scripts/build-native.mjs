@@ -3,9 +3,11 @@
 //   SHIMMY_GPU=cpu|cuda|vulkan|metal   ggml backend (default cpu)
 //   SHIMMY_RPC=1                       also build ggml's RPC backend
 //   SHIMMY_SANITIZE=address,undefined  a sanitizer build into build-sanitize/ (clang; .ci/sanitize)
-//   --prebuild                         portable build into build-prebuild/ (shared llama.cpp and
+//   --prebuild                         portable build into build-prebuild[-GPU]/ (shared llama.cpp and
 //                                      every CPU variant, the best picked at load); npm run prebuild
 //                                      packs it into prebuilds/ (scripts/prebuild.mjs)
+//   SHIMMY_CPU_VARIANTS="x64;haswell"  with --prebuild: only these of ggml's CPU variants (the
+//                                      package test builds two; a release builds all)
 // clang is preferred when present: it is what we measured llama.cpp's AMX kernels with. GCC 12
 // miscompiles them, which vendor/patches/0001 works around, so GCC builds are safe too.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -21,9 +23,9 @@ execFileSync(process.execPath, [join(root, 'scripts', 'vendor-llama.mjs')], { st
 
 const gpu = (process.env.SHIMMY_GPU || 'cpu').toLowerCase();
 const sanitize = process.env.SHIMMY_SANITIZE || '';
-const buildDir = prebuild ? 'build-prebuild' : sanitize ? 'build-sanitize' : 'build';
+const buildDir = prebuild ? `build-prebuild${gpu === 'cpu' ? '' : `-${gpu}`}` : sanitize ? 'build-sanitize' : 'build';
 const defines = [`--CDSHIMMY_GPU=${gpu}`, `--CDSHIMMY_RPC=${process.env.SHIMMY_RPC === '1' ? 'ON' : 'OFF'}`, `--CDSHIMMY_SANITIZE=${sanitize}`];
-if (prebuild) defines.push('--CDSHIMMY_CPU_VARIANTS=ON');
+if (prebuild) defines.push('--CDSHIMMY_CPU_VARIANTS=ON', `--CDGGML_CPU_VARIANTS=${process.env.SHIMMY_CPU_VARIANTS ?? ''}`);
 
 // CCACHE_BASEDIR makes ccache hits independent of where the clone lives.
 const env = { CCACHE_BASEDIR: root, ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: String(availableParallelism()) };

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// npm run test:pack: the install a user does, checked. Builds the portable CPU prebuild (two of
+// ggml's CPU variants unless SHIMMY_CPU_VARIANTS names others: the baseline x64 one and this CPU's
+// best; the packing and loading code is a release's), packs the package, and installs the tarball
+// into empty folders, once with --ignore-scripts and once with shimmy's install script allowed (npm
+// 11 skips a dependency's install scripts unless the user allows them), with a PATH that holds node
+// and npm but no compiler, cmake or git. Each install must run `shimmy generate` and import the
+// library; with stories260K (SHIMMY_TEST_MODEL) the greedy text must be llama.cpp's own.
+//   --no-build   pack the prebuilds/ already there
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// What llama-completion prints at the vendored commit for -p "Once upon a time" -n 40 --temp 0.
+const REFERENCE = ', there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.';
+const mib = (bytes) => `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+const seconds = (since) => `${((performance.now() - since) / 1000).toFixed(1)} s`;
+
+function fail(message) {
+  console.error(`test:pack: FAIL: ${message}`);
+  process.exit(1);
+}
+
+/** The best of ggml's x86 CPU variants this CPU runs (ggml/src/CMakeLists.txt names them). */
+function bestCpuVariant() {
+  let flags;
+  try {
+    flags = new Set(/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/));
+  } catch {
+    return 'x64';
+  }
+  const all = (...names) => names.every((n) => flags.has(n));
+  const avx512 = all('avx512f', 'avx512cd', 'avx512vl', 'avx512dq', 'avx512bw');
+  if (avx512 && all('avx512_vbmi', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_int8')) return 'sapphirerapids';
+  if (avx512 && all('avx512_vbmi', 'avx512_vnni', 'avx512_bf16')) return 'zen4';
+  if (avx512 && all('avx512_vnni', 'avx512_bf16')) return 'cooperlake';
+  if (avx512 && all('avx512_vbmi', 'avx512_vnni')) return 'icelake';
+  if (avx512 && flags.has('avx512_vnni')) return 'cascadelake';
+  if (avx512 && flags.has('avx512_vbmi')) return 'cannonlake';
+  if (avx512) return 'skylakex';
+  if (all('avx2', 'fma', 'f16c', 'bmi2', 'avx_vnni')) return 'alderlake';
+  if (all('avx2', 'fma', 'f16c', 'bmi2')) return 'haswell';
+  return 'x64';
+}
+
+/** A folder whose only commands are node, npm, npx and sh: what a machine without build tools has. */
+function bareToolsPath() {
+  const bin = mkdtempSync(join(tmpdir(), 'shimmy-pack-bin-'));
+  symlinkSync(process.execPath, join(bin, 'node'));
+  const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin');
+  for (const tool of ['npm', 'npx']) {
+    const script = [join(npmCli, `${tool}-cli.js`), join('/usr/lib/node_modules/npm/bin', `${tool}-cli.js`)].find(existsSync);
+    if (!script) fail(`cannot find ${tool}-cli.js beside ${process.execPath}`);
+    writeFileSync(join(bin, tool), `#!/bin/sh\nexec "${process.execPath}" "${script}" "$@"\n`, { mode: 0o755 });
+  }
+  symlinkSync('/bin/sh', join(bin, 'sh')); // npm runs package scripts with sh
+  return bin;
+}
+
+function run(cmd, args, options) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...options });
+  if (r.status !== 0) fail(`${cmd} ${args.join(' ')} exited with ${r.status}:\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+// 1. The prebuild.
+if (!process.argv.includes('--no-build')) {
+  const variants = process.env.SHIMMY_CPU_VARIANTS ?? [...new Set(['x64', bestCpuVariant()])].join(';');
+  const started = performance.now();
+  console.log(`test:pack: building the portable prebuild (CPU variants: ${variants})`);
+  execFileSync(process.execPath, [join(root, 'scripts', 'prebuild.mjs')], { stdio: 'inherit', cwd: root, env: { ...process.env, SHIMMY_CPU_VARIANTS: variants } });
+  console.log(`test:pack: prebuild took ${seconds(started)}`);
+}
+const prebuildDir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+if (!existsSync(prebuildDir)) fail(`no ${prebuildDir}: run without --no-build`);
+console.log(`test:pack: prebuilds/${process.platform}-${process.arch}: ${readdirSync(prebuildDir).join(', ')}`);
+
+// 2. The tarball, as `npm publish` would send it.
+const work = mkdtempSync(join(tmpdir(), 'shimmy-pack-'));
+const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }).stdout)[0];
+const tarball = join(work, packed.filename);
+console.log(`test:pack: ${packed.filename}: ${mib(statSync(tarball).size)} packed, ${mib(packed.unpackedSize)} unpacked, ${packed.entryCount} files`);
+
+// 3. Installs without build tools, with and without install scripts.
+const PATH = bareToolsPath();
+for (const tool of ['cc', 'gcc', 'g++', 'clang', 'c++', 'cmake', 'make', 'ninja', 'git']) {
+  if (spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { env: { PATH } }).status === 0) fail(`${tool} is reachable through PATH=${PATH}`);
+}
+const model = process.env.SHIMMY_TEST_MODEL && existsSync(process.env.SHIMMY_TEST_MODEL) ? resolve(process.env.SHIMMY_TEST_MODEL) : undefined;
+const fixture = join(work, 'tiny.gguf');
+if (!model) execFileSync(process.execPath, [join(root, 'scripts', 'make-fixture-model.mjs'), fixture], { stdio: 'inherit' });
+
+for (const scripts of [false, true]) {
+  const label = scripts ? 'with install scripts' : '--ignore-scripts';
+  const app = join(work, scripts ? 'app-scripts' : 'app-ignore-scripts');
+  mkdirSync(app);
+  // npm 11 runs a dependency's install script only when the project allows it (allowScripts); the
+  // prebuilt binary must serve either way.
+  const allowScripts = scripts ? { [`file:${tarball}`]: true } : undefined;
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'pack-test', private: true, type: 'module', allowScripts }));
+  const env = { HOME: process.env.HOME ?? work, PATH, npm_config_cache: process.env.npm_config_cache ?? join(process.env.HOME ?? work, '.npm') };
+  const started = performance.now();
+  const install = run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...(scripts ? ['--foreground-scripts'] : ['--ignore-scripts']), tarball], { cwd: app, env });
+  console.log(`test:pack: npm install (${label}): ${seconds(started)}`);
+  if (scripts && !/using the existing native addon/.test(install.stdout + install.stderr)) fail(`the install script did not take the prebuild:\n${install.stdout}${install.stderr}`);
+
+  const diag = run(join(app, 'node_modules', '.bin', 'shimmy'), ['diag'], { cwd: app, env }).stdout;
+  if (!new RegExp(`^binary: +cpu .*/node_modules/shimmy/prebuilds/${process.platform}-${process.arch}/shimmy\\.node$`, 'm').test(diag)) fail(`shimmy diag does not name the prebuilt binary:\n${diag}`);
+  const cli = run(join(app, 'node_modules', '.bin', 'shimmy'), ['generate', '--model', model ?? fixture, '--prompt', 'Once upon a time', '--max-tokens', '40', '--temperature', '0'], { cwd: app, env });
+  if (model && cli.stdout !== `${REFERENCE}\n`) fail(`shimmy generate printed ${JSON.stringify(cli.stdout)}, not llama.cpp's greedy text`);
+  if (!model && cli.stdout.length < 2) fail('shimmy generate printed nothing');
+  const library = `import { loadModel } from 'shimmy';
+    const model = await loadModel(process.argv[1], { contextSize: 256, parallel: 1 });
+    let text = '';
+    for await (const chunk of model.generate({ prompt: 'Once upon a time', maxTokens: 40, temperature: 0 })) text += chunk.text;
+    await model.close();
+    process.stdout.write(text);`;
+  const lib = run('node', ['--input-type=module', '-e', library, model ?? fixture], { cwd: app, env });
+  if (lib.stdout !== cli.stdout.slice(0, -1)) fail(`the library generated ${JSON.stringify(lib.stdout)}, the CLI ${JSON.stringify(cli.stdout)}`);
+  console.log(`test:pack: ${label}: shimmy generate and import('shimmy') give ${model ? "llama.cpp's greedy text" : 'the same text'}`);
+}
+rmSync(work, { recursive: true, force: true });
+console.log('test:pack: ok');
