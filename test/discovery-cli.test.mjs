@@ -96,11 +96,18 @@ describe('cli', () => {
     if (storiesModel()) assert.ok(stdout.startsWith(', there was a little girl'));
   });
 
+  test("-v passes llama.cpp's own log to stderr; without it there is none", async () => {
+    const args = [cli, 'generate', '--prompt', 'Once', '--max-tokens', '2', '--temperature', '0', '--model', model];
+    const verbose = await run(process.execPath, [...args, '-v']);
+    assert.match(verbose.stderr, /^llama\.cpp: llama_model_loader: /m);
+    assert.doesNotMatch((await run(process.execPath, args)).stderr, /llama\.cpp:/);
+  });
+
   test('list, probe and diag report on the model', async () => {
     assert.match((await run(process.execPath, [cli, 'list', '--model', model])).stdout, /\(default\)/);
     assert.match((await run(process.execPath, [cli, 'probe', '--model', model])).stdout, /status:\s+ok/);
     const diag = (await run(process.execPath, [cli, 'diag', '--model', model])).stdout;
-    for (const word of ['node:', 'cpu features:', 'backend:', 'memory:', 'model dirs:']) assert.ok(diag.includes(word), word);
+    for (const word of ['node:', 'cpu features:', 'binary:', 'backend:', 'memory:', 'model dirs:']) assert.ok(diag.includes(word), word);
   });
 
   test('serve refuses a port in use with one line', async () => {

@@ -1,7 +1,7 @@
 // What the CLI commands share: flags → discovery, a load progress display, one-line failures.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../native.js';
+import { native, packageRoot } from '../native.js';
 import { discoverModels, type Discovery } from '../models/discovery.js';
 import { ShimmyError } from '../engine/errors.js';
 
@@ -63,4 +63,12 @@ export function number(flags: object, name: string): number | undefined {
   const n = Number(v);
   if (typeof v === 'boolean' || !Number.isFinite(n)) fail(`--${name} must be a number (got '${v}')`);
   return n;
+}
+
+/** ggml's log levels (ggml.h): what --verbose shows from llama.cpp. */
+const GGML_LOG_LEVEL_INFO = 2;
+
+/** --verbose: llama.cpp's and ggml's own log, info and above, on stderr. */
+export function routeLlamaLog(): void {
+  native().setLogHandler((_level, text) => process.stderr.write(`llama.cpp: ${text}\n`), GGML_LOG_LEVEL_INFO);
 }

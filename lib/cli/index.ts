@@ -1,6 +1,6 @@
 // The shimmy command line: this file only declares the sade program; each command is a module.
 import sade from 'sade';
-import { describeError, version } from './common.js';
+import { describeError, routeLlamaLog, version } from './common.js';
 import { diag } from './diag.js';
 import { generate } from './generate.js';
 import { discoverCommand, list } from './list.js';
@@ -81,6 +81,8 @@ export async function main(argv: string[]): Promise<void> {
     }
   };
   try {
+    // Only the commands that load a model load the addon for it.
+    if (translated.includes('--verbose') && ['serve', 'generate', 'probe'].includes(command ?? '')) routeLlamaLog();
     await prog.parse(translated, {
       unknown: (flag: string) => {
         throw new Error(`unknown option '${flag}' (see 'shimmy --help')`);
