@@ -9,8 +9,8 @@
 //                       publish on its own: only users with that GPU install it (lib/binary-choice.ts
 //                       finds it). CUDA needs the CUDA toolkit; Vulkan the Vulkan headers and glslc.
 // SHIMMY_CPU_VARIANTS="x64;haswell" builds only those CPU variants (scripts/build-native.mjs).
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,10 @@ if (gpu === 'cpu') {
   const out = join(root, 'gpu-packages', `${process.platform}-${process.arch}-${gpu}`);
   rmSync(out, { recursive: true, force: true });
   copyAddonAndLibraries(join(root, `build-prebuild-${gpu}`), out);
+  // Stripped, as prebuildify strips the CPU set: no debug symbols in what users download.
+  if (spawnSync('strip', ['--version'], { stdio: 'ignore' }).status === 0) {
+    for (const file of readdirSync(out)) execFileSync('strip', ['--strip-unneeded', join(out, file)]);
+  }
   const pkg = {
     name,
     version: main.version,

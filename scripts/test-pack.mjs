@@ -6,7 +6,9 @@
 // 11 skips a dependency's install scripts unless the user allows them), with a PATH that holds node
 // and npm but no compiler, cmake or git. Each install must run `shimmy generate` and import the
 // library; with stories260K (SHIMMY_TEST_MODEL) the greedy text must be llama.cpp's own.
-//   --no-build   pack the prebuilds/ already there
+//   --gpu vulkan  also build the Vulkan package and check that an install with it chooses it (on
+//                 Mesa's llvmpipe here) and gives the CPU's text
+//   --no-build    pack the prebuilds/ and gpu-packages/ already there
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,13 +68,19 @@ function run(cmd, args, options) {
   return r;
 }
 
-// 1. The prebuild.
+// 1. The prebuilds.
+const gpuFlag = process.argv.indexOf('--gpu');
+const gpu = gpuFlag < 0 ? undefined : process.argv[gpuFlag + 1];
+if (gpu !== undefined && gpu !== 'vulkan') fail(`--gpu takes vulkan, the one GPU this machine can emulate (got ${gpu})`);
+const gpuPackageDir = join(root, 'gpu-packages', `${process.platform}-${process.arch}-vulkan`);
 if (!process.argv.includes('--no-build')) {
   const variants = process.env.SHIMMY_CPU_VARIANTS ?? [...new Set(['x64', bestCpuVariant()])].join(';');
-  const started = performance.now();
-  console.log(`test:pack: building the portable prebuild (CPU variants: ${variants})`);
-  execFileSync(process.execPath, [join(root, 'scripts', 'prebuild.mjs')], { stdio: 'inherit', cwd: root, env: { ...process.env, SHIMMY_CPU_VARIANTS: variants } });
-  console.log(`test:pack: prebuild took ${seconds(started)}`);
+  for (const args of gpu ? [[], ['--gpu', gpu]] : [[]]) {
+    const started = performance.now();
+    console.log(`test:pack: building the portable ${args[1] ?? 'CPU'} prebuild (CPU variants: ${variants})`);
+    execFileSync(process.execPath, [join(root, 'scripts', 'prebuild.mjs'), ...args], { stdio: 'inherit', cwd: root, env: { ...process.env, SHIMMY_CPU_VARIANTS: variants } });
+    console.log(`test:pack: prebuild took ${seconds(started)}`);
+  }
 }
 const prebuildDir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 if (!existsSync(prebuildDir)) fail(`no ${prebuildDir}: run without --no-build`);
@@ -93,34 +101,53 @@ const model = process.env.SHIMMY_TEST_MODEL && existsSync(process.env.SHIMMY_TES
 const fixture = join(work, 'tiny.gguf');
 if (!model) execFileSync(process.execPath, [join(root, 'scripts', 'make-fixture-model.mjs'), fixture], { stdio: 'inherit' });
 
-for (const scripts of [false, true]) {
-  const label = scripts ? 'with install scripts' : '--ignore-scripts';
-  const app = join(work, scripts ? 'app-scripts' : 'app-ignore-scripts');
+const library = `import { loadModel } from 'shimmy';
+  const model = await loadModel(process.argv[1], { contextSize: 256, parallel: 1 });
+  let text = '';
+  for await (const chunk of model.generate({ prompt: 'Once upon a time', maxTokens: 40, temperature: 0 })) text += chunk.text;
+  await model.close();
+  process.stdout.write(text);`;
+let firstText;
+
+/** Installs the tarballs into an empty folder, then checks the binary chosen and the text. */
+function checkInstall({ label, tarballs, scripts, binary, extraEnv = {} }) {
+  const app = join(work, `app-${label.replace(/\W+/g, '-')}`);
   mkdirSync(app);
   // npm 11 runs a dependency's install script only when the project allows it (allowScripts); the
   // prebuilt binary must serve either way.
   const allowScripts = scripts ? { [`file:${tarball}`]: true } : undefined;
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'pack-test', private: true, type: 'module', allowScripts }));
-  const env = { HOME: process.env.HOME ?? work, PATH, npm_config_cache: process.env.npm_config_cache ?? join(process.env.HOME ?? work, '.npm') };
+  const env = { HOME: process.env.HOME ?? work, PATH, npm_config_cache: process.env.npm_config_cache ?? join(process.env.HOME ?? work, '.npm'), ...extraEnv };
   const started = performance.now();
-  const install = run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...(scripts ? ['--foreground-scripts'] : ['--ignore-scripts']), tarball], { cwd: app, env });
+  const install = run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', scripts ? '--foreground-scripts' : '--ignore-scripts', ...tarballs], { cwd: app, env });
   console.log(`test:pack: npm install (${label}): ${seconds(started)}`);
   if (scripts && !/using the existing native addon/.test(install.stdout + install.stderr)) fail(`the install script did not take the prebuild:\n${install.stdout}${install.stderr}`);
 
   const diag = run(join(app, 'node_modules', '.bin', 'shimmy'), ['diag'], { cwd: app, env }).stdout;
-  if (!new RegExp(`^binary: +cpu .*/node_modules/shimmy/prebuilds/${process.platform}-${process.arch}/shimmy\\.node$`, 'm').test(diag)) fail(`shimmy diag does not name the prebuilt binary:\n${diag}`);
+  if (!binary.test(diag)) fail(`shimmy diag does not name the binary expected (${binary}):\n${diag}`);
   const cli = run(join(app, 'node_modules', '.bin', 'shimmy'), ['generate', '--model', model ?? fixture, '--prompt', 'Once upon a time', '--max-tokens', '40', '--temperature', '0'], { cwd: app, env });
   if (model && cli.stdout !== `${REFERENCE}\n`) fail(`shimmy generate printed ${JSON.stringify(cli.stdout)}, not llama.cpp's greedy text`);
-  if (!model && cli.stdout.length < 2) fail('shimmy generate printed nothing');
-  const library = `import { loadModel } from 'shimmy';
-    const model = await loadModel(process.argv[1], { contextSize: 256, parallel: 1 });
-    let text = '';
-    for await (const chunk of model.generate({ prompt: 'Once upon a time', maxTokens: 40, temperature: 0 })) text += chunk.text;
-    await model.close();
-    process.stdout.write(text);`;
+  if (cli.stdout.length < 2) fail('shimmy generate printed nothing');
+  firstText ??= cli.stdout;
+  if (cli.stdout !== firstText) fail(`shimmy generate printed ${JSON.stringify(cli.stdout)}, the first install ${JSON.stringify(firstText)}`);
   const lib = run('node', ['--input-type=module', '-e', library, model ?? fixture], { cwd: app, env });
   if (lib.stdout !== cli.stdout.slice(0, -1)) fail(`the library generated ${JSON.stringify(lib.stdout)}, the CLI ${JSON.stringify(cli.stdout)}`);
   console.log(`test:pack: ${label}: shimmy generate and import('shimmy') give ${model ? "llama.cpp's greedy text" : 'the same text'}`);
+}
+
+const platform = `${process.platform}-${process.arch}`;
+const cpuBinary = new RegExp(`^binary: +cpu .*/node_modules/shimmy/prebuilds/${platform}/shimmy\\.node$`, 'm');
+checkInstall({ label: '--ignore-scripts', tarballs: [tarball], scripts: false, binary: cpuBinary });
+checkInstall({ label: 'with install scripts', tarballs: [tarball], scripts: true, binary: cpuBinary });
+
+// 4. With --gpu vulkan: the Vulkan package installed beside it is chosen and gives the same text.
+// Mesa's software device (llvmpipe) stands in for a GPU; ggml skips CPU-type Vulkan devices unless
+// GGML_VK_VISIBLE_DEVICES names one.
+if (gpu === 'vulkan') {
+  const gpuPackage = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work, gpuPackageDir], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }).stdout)[0];
+  console.log(`test:pack: ${gpuPackage.filename}: ${mib(statSync(join(work, gpuPackage.filename)).size)} packed, ${mib(gpuPackage.unpackedSize)} unpacked`);
+  const vulkanBinary = new RegExp(`^binary: +vulkan .*/node_modules/@shimmy/${platform}-vulkan/shimmy\\.node$`, 'm');
+  checkInstall({ label: 'with the Vulkan package', tarballs: [tarball, join(work, gpuPackage.filename)], scripts: false, binary: vulkanBinary, extraEnv: { GGML_VK_VISIBLE_DEVICES: '0' } });
 }
 rmSync(work, { recursive: true, force: true });
 console.log('test:pack: ok');
