@@ -14,10 +14,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { STORIES_GREEDY_40 as REFERENCE } from './stories-reference.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-// What llama-completion prints at the vendored commit for -p "Once upon a time" -n 40 --temp 0.
-const REFERENCE = ', there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.';
 const mib = (bytes) => `${(bytes / (1 << 20)).toFixed(1)} MiB`;
 const seconds = (since) => `${((performance.now() - since) / 1000).toFixed(1)} s`;
 

@@ -2,11 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadModel } from '../dist/index.js';
+import { STORIES_GREEDY_40 as REFERENCE } from '../scripts/stories-reference.mjs';
 import { storiesModel, storiesSkip } from './helpers/fixtures.mjs';
-
-// What llama.cpp's own llama-completion prints at the vendored commit for
-// `-p "Once upon a time" -n 40 --temp 0` (shared/models/README.md).
-const REFERENCE = ', there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.';
 
 describe('stories260K', { skip: storiesSkip }, () => {
   let model;
