@@ -33,7 +33,24 @@ export interface NativeModel {
   /** Resolves to the JSON of a NativeRenderedChat; rejects with code invalid_request. */
   renderChat(requestJson: string): Promise<string>;
   embed(inputs: Int32Array[], options: { normalize: boolean; threads: number; contextSize: number }): Promise<Float32Array[]>;
+  /** The RPC workers the model is split over (empty for a local model). */
+  workers(): NativeWorker[];
   close(): void;
+}
+
+/** A device of an RPC worker, with the memory it reported when the worker connected. */
+export interface NativeWorkerDevice {
+  name: string;
+  description: string;
+  memoryFree: number;
+  memoryTotal: number;
+}
+
+export interface NativeWorker {
+  endpoint: string;
+  devices: NativeWorkerDevice[];
+  /** Why the connection failed since the load; null while it works. */
+  error: string | null;
 }
 
 /** A chat format's grammar and how to apply it (common/'s tool-call grammars start lazily). */
@@ -159,9 +176,15 @@ export interface NativeSystemInfo {
 export interface NativeBinding {
   loadModel(
     path: string,
-    options: { gpuLayers?: number; useMmap?: boolean },
+    options: { gpuLayers?: number; useMmap?: boolean; rpc?: string[]; tensorSplit?: number[] },
     onProgress?: (fraction: number) => void,
   ): { promise: Promise<NativeModel>; abort(): void };
+  /** Serves this machine's devices to other shimmy processes over ggml's RPC protocol; `done` rejects if it cannot listen. */
+  startWorker(options: { endpoint: string; threads?: number; devices?: string[]; memoryLimit?: number }): { devices: NativeWorkerDevice[]; done: Promise<never> };
+  /** Connects to RPC workers and reports their devices; rejects with worker_unavailable. */
+  probeWorkers(endpoints: string[]): Promise<NativeWorker[]>;
+  /** Flushes stdio and ends the process at once (no static destructors under a serving thread). */
+  exitProcess(code: number): never;
   Engine: new (model: NativeModel, options: NativeEngineOptions, onEvents: (events: NativeEvent[]) => void) => NativeEngine;
   ChatParser: new (options: { format: number; parser: string; generationPrompt: string; parseToolCalls: boolean }) => NativeChatParser;
   setLogHandler(handler: ((level: number, text: string) => void) | null, minLevel?: number): void;

@@ -5,6 +5,7 @@
 #include "engine.h"
 #include "log_router.h"
 #include "model.h"
+#include "rpc.h"
 
 #include <ggml-backend.h>
 #include <log.h>
@@ -19,11 +20,7 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
   out.Set("gpuBackend", SHIMMY_GPU);
-#ifdef SHIMMY_RPC
-  out.Set("rpc", true);
-#else
-  out.Set("rpc", false);
-#endif
+  out.Set("rpc", ggml_backend_reg_by_name("RPC") != nullptr);
   out.Set("supportsGpuOffload", llama_supports_gpu_offload());
   out.Set("supportsMmap", llama_supports_mmap());
   out.Set("llamaSystemInfo", llama_print_system_info());
@@ -67,6 +64,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadModel", Napi::Function::New(env, Model::Load, "loadModel"));
   exports.Set("setLogHandler", Napi::Function::New(env, SetLogHandler, "setLogHandler"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
+  exports.Set("startWorker", Napi::Function::New(env, StartWorker, "startWorker"));
+  exports.Set("probeWorkers", Napi::Function::New(env, ProbeWorkers, "probeWorkers"));
+  exports.Set("exitProcess", Napi::Function::New(env, ExitProcess, "exitProcess"));
   return exports;
 }
 

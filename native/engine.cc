@@ -3,6 +3,7 @@
 #include "grammar_check.h"
 #include "model.h"
 #include "napi_util.h"
+#include "rpc.h"
 
 #include <cmath>
 
@@ -193,7 +194,8 @@ Napi::Function Engine::Define(Napi::Env env) {
 Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw_coded(env, ErrorCode::InvalidArgument, "model must be a Model");
-  auto model = Model::Unwrap(info[0].As<Napi::Object>())->shared(env);
+  Model* model_object = Model::Unwrap(info[0].As<Napi::Object>());
+  auto model = model_object->shared(env);
   Napi::Object opts = require_object(info, 1, "options");
   Napi::Function on_events = require_function(info, 2, "onEvents");
 
@@ -203,6 +205,9 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   config.batch_size = positive_u32(opts, "batchSize", config.batch_size, 1u << 16);
   config.queue_limit = positive_u32(opts, "queueLimit", config.queue_limit, 1u << 20);
   config.threads = static_cast<int32_t>(number_or(opts, "threads", 0));
+  if (const auto& endpoints = model_object->rpc_endpoints(); !endpoints.empty()) {
+    config.broken = [endpoints] { return rpc_lost(endpoints); };
+  }
   model_ = model.get();  // the scheduler keeps the model alive
   vocab_ = llama_model_get_vocab(model_);
   vocab_size_ = llama_vocab_n_tokens(vocab_);

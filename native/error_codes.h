@@ -14,6 +14,7 @@ enum class ErrorCode {
   GenerationFailed,
   ContextFailed,
   InvalidArgument,
+  WorkerUnavailable,
 };
 
 inline const char* code_name(ErrorCode code) {
@@ -27,6 +28,7 @@ inline const char* code_name(ErrorCode code) {
     case ErrorCode::GenerationFailed: return "generation_failed";
     case ErrorCode::ContextFailed: return "context_failed";
     case ErrorCode::InvalidArgument: return "invalid_argument";
+    case ErrorCode::WorkerUnavailable: return "worker_unavailable";
   }
   return "generation_failed";
 }

@@ -5,6 +5,9 @@
 #include "embedder.h"
 #include "log_router.h"
 #include "napi_util.h"
+#include "rpc.h"
+
+#include <ggml-rpc.h>
 
 #include <algorithm>
 #include <atomic>
@@ -21,11 +24,15 @@ struct ModelDeleter {
 
 // Loads on a libuv worker thread; llama.cpp's progress callback feeds JS (coalesced to the latest
 // value) and returns false once abort() was called, which makes llama.cpp stop reading.
+// With RPC endpoints, the workers are connected first and their devices come before this
+// machine's GPUs (llama.cpp's own order: fewer transfers over the network).
 class LoadWorker : public Napi::AsyncProgressWorker<float> {
  public:
-  LoadWorker(Napi::Env env, std::string path, llama_model_params params, Napi::Function on_progress)
+  LoadWorker(Napi::Env env, std::string path, llama_model_params params, std::vector<std::string> endpoints,
+             std::vector<float> tensor_split, Napi::Function on_progress)
       : Napi::AsyncProgressWorker<float>(env), deferred_(Napi::Promise::Deferred::New(env)),
-        path_(std::move(path)), params_(params), aborted_(std::make_shared<std::atomic<bool>>(false)) {
+        path_(std::move(path)), params_(params), endpoints_(std::move(endpoints)),
+        tensor_split_(std::move(tensor_split)), aborted_(std::make_shared<std::atomic<bool>>(false)) {
     if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
   }
 
@@ -41,12 +48,40 @@ class LoadWorker : public Napi::AsyncProgressWorker<float> {
       return !c->aborted->load();
     };
     params_.progress_callback_user_data = &ctx;
-    llama_model* model = llama_model_load_from_file(path_.c_str(), params_);
-    if (model) {
-      model_.reset(model, ModelDeleter());
-    } else {
-      error_ = take_last_error();
+    if (!tensor_split_.empty()) params_.tensor_split = tensor_split_.data();
+    std::vector<ggml_backend_dev_t> devices;
+    if (!endpoints_.empty()) {
+      try {
+        loaded_.workers = rpc_connect(endpoints_);
+      } catch (const std::exception& e) {
+        worker_error_ = e.what();
+        return;
+      }
+      devices = model_devices(loaded_.workers);
+      params_.devices = devices.data();
     }
+    llama_model* model = llama_model_load_from_file(path_.c_str(), params_);
+    if (model) loaded_.model.reset(model, ModelDeleter());
+    // A worker lost during the load leaves a model with holes in it.
+    worker_error_ = rpc_lost(endpoints_);
+    if (!worker_error_.empty()) loaded_.model.reset();
+    if (!loaded_.model) error_ = take_last_error();
+  }
+
+  // The workers' devices, then this machine's GPUs (integrated ones only where there is no other);
+  // null-terminated, as llama_model_params.devices wants.
+  static std::vector<ggml_backend_dev_t> model_devices(const std::vector<RpcWorker>& workers) {
+    std::vector<ggml_backend_dev_t> out, integrated;
+    for (const auto& w : workers) out.insert(out.end(), w.devices.begin(), w.devices.end());
+    const size_t remote = out.size();
+    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+      ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+      if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU) out.push_back(dev);
+      if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_IGPU) integrated.push_back(dev);
+    }
+    if (out.size() == remote) out.insert(out.end(), integrated.begin(), integrated.end());
+    out.push_back(nullptr);
+    return out;
   }
 
   void OnProgress(const float* data, size_t count) override {
@@ -57,7 +92,11 @@ class LoadWorker : public Napi::AsyncProgressWorker<float> {
 
   void OnOK() override {
     Napi::Env env = Env();
-    if (!model_) {
+    if (!worker_error_.empty()) {
+      deferred_.Reject(coded_error(env, ErrorCode::WorkerUnavailable, worker_error_));
+      return;
+    }
+    if (!loaded_.model) {
       if (aborted_->load()) {
         deferred_.Reject(coded_error(env, ErrorCode::Aborted, "model load was aborted"));
       } else {
@@ -66,8 +105,8 @@ class LoadWorker : public Napi::AsyncProgressWorker<float> {
       }
       return;
     }
-    auto* holder = new std::shared_ptr<llama_model>(std::move(model_));
-    auto external = Napi::External<std::shared_ptr<llama_model>>::New(env, holder);
+    auto* holder = new LoadedModel(std::move(loaded_));
+    auto external = Napi::External<LoadedModel>::New(env, holder);
     deferred_.Resolve(AddonData::of(env).model_class.New({external}));
   }
 
@@ -77,10 +116,12 @@ class LoadWorker : public Napi::AsyncProgressWorker<float> {
   Napi::Promise::Deferred deferred_;
   std::string path_;
   llama_model_params params_;
+  std::vector<std::string> endpoints_;
+  std::vector<float> tensor_split_;
   std::shared_ptr<std::atomic<bool>> aborted_;
   Napi::FunctionReference progress_fn_;
-  std::shared_ptr<llama_model> model_;
-  std::string error_;
+  LoadedModel loaded_;
+  std::string error_, worker_error_;
 };
 
 // llama_tokenize into a vector, growing it once when the first guess is too small.
@@ -136,6 +177,7 @@ Napi::Function Model::Define(Napi::Env env) {
     InstanceMethod<&Model::Detokenize>("detokenize"),
     InstanceMethod<&Model::RenderChat>("renderChat"),
     InstanceMethod<&Model::Embed>("embed"),
+    InstanceMethod<&Model::Workers>("workers"),
     InstanceMethod<&Model::Close>("close"),
   });
 }
@@ -147,10 +189,23 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
   auto params = llama_model_default_params();
   params.n_gpu_layers = static_cast<int32_t>(number_or(opts, "gpuLayers", params.n_gpu_layers));
   if (!bool_or(opts, "useMmap", true)) params.load_mode = LLAMA_LOAD_MODE_NONE;
+  std::vector<std::string> endpoints = string_array(opts, "rpc");
+  if (endpoints.size() > GGML_RPC_MAX_SERVERS) throw_coded(env, ErrorCode::InvalidArgument, "at most 16 RPC workers");
+  std::vector<float> tensor_split;
+  if (Napi::Value v = opts.Get("tensorSplit"); v.IsArray()) {
+    auto arr = v.As<Napi::Array>();
+    if (arr.Length() > llama_max_devices()) throw_coded(env, ErrorCode::InvalidArgument, "tensorSplit has more entries than devices");
+    tensor_split.assign(llama_max_devices(), 0.0f);
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value item = arr.Get(i);
+      if (!item.IsNumber() || !(item.As<Napi::Number>().DoubleValue() >= 0)) throw_coded(env, ErrorCode::InvalidArgument, "tensorSplit must hold numbers >= 0");
+      tensor_split[i] = item.As<Napi::Number>().FloatValue();
+    }
+  }
   Napi::Function on_progress;
   if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
 
-  auto* worker = new LoadWorker(env, path, params, on_progress);
+  auto* worker = new LoadWorker(env, path, params, std::move(endpoints), std::move(tensor_split), on_progress);
   Napi::Object result = Napi::Object::New(env);
   result.Set("promise", worker->promise());
   auto flag = worker->abort_flag();
@@ -166,8 +221,10 @@ Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
   if (info.Length() < 1 || !info[0].IsExternal()) {
     throw_coded(info.Env(), ErrorCode::InvalidArgument, "Model is created by loadModel()");
   }
-  auto* holder = info[0].As<Napi::External<std::shared_ptr<llama_model>>>().Data();
-  model_ = std::move(*holder);
+  auto* holder = info[0].As<Napi::External<LoadedModel>>().Data();
+  model_ = std::move(holder->model);
+  workers_ = std::move(holder->workers);
+  for (const auto& w : workers_) endpoints_.push_back(w.endpoint);
   delete holder;
 }
 
@@ -297,6 +354,10 @@ Napi::Value Model::Embed(const Napi::CallbackInfo& info) {
   }
   return embed_async(env, embedder_, std::move(inputs), bool_or(opts, "normalize", true));
 }
+
+// workers() -> [{endpoint, devices: [{name, description, memoryFree, memoryTotal}], error}]:
+// the memory each device reported at load, and why the connection failed since, if it did.
+Napi::Value Model::Workers(const Napi::CallbackInfo& info) { return rpc_workers_to_js(info.Env(), workers_); }
 
 // Drops this handle's share of the model; engines built on it keep theirs until they close.
 Napi::Value Model::Close(const Napi::CallbackInfo& info) {

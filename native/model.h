@@ -2,25 +2,37 @@
 // The llama_model is shared with the engines built on it, so it lives until the last one closes.
 #pragma once
 
+#include "rpc.h"
+
 #include <llama.h>
 #include <napi.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace shimmy {
 
 class ChatTemplates;
 class Embedder;
 
+// What a load hands to the Model it creates.
+struct LoadedModel {
+  std::shared_ptr<llama_model> model;
+  std::vector<RpcWorker> workers;  // empty unless loaded with RPC endpoints
+};
+
 class Model : public Napi::ObjectWrap<Model> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // loadModel(path, {gpuLayers, useMmap}, onProgress(fraction)) -> {promise, abort()}
+  // loadModel(path, {gpuLayers, useMmap, rpc, tensorSplit}, onProgress(fraction)) -> {promise, abort()}
   static Napi::Value Load(const Napi::CallbackInfo& info);
 
   explicit Model(const Napi::CallbackInfo& info);
   // Throws model_closed when close() was called.
   std::shared_ptr<llama_model> shared(Napi::Env env) const;
+  // The RPC workers' endpoints ("host:port"), for the engine to notice one is lost.
+  const std::vector<std::string>& rpc_endpoints() const { return endpoints_; }
 
  private:
   Napi::Value Metadata(const Napi::CallbackInfo& info);
@@ -29,12 +41,15 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value Detokenize(const Napi::CallbackInfo& info);
   Napi::Value RenderChat(const Napi::CallbackInfo& info);
   Napi::Value Embed(const Napi::CallbackInfo& info);
+  Napi::Value Workers(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   const llama_vocab* vocab(Napi::Env env) const;
 
   std::shared_ptr<llama_model> model_;
   std::shared_ptr<ChatTemplates> chat_;  // parsed on first use
   std::shared_ptr<Embedder> embedder_;   // created on first use
+  std::vector<RpcWorker> workers_;
+  std::vector<std::string> endpoints_;
 };
 
 }  // namespace shimmy

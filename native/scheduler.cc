@@ -180,7 +180,9 @@ void Scheduler::run() {
       if (build_batch()) {
         const int32_t rc = llama_decode(ctx_, batch_);
         steps_++;
-        if (rc == 0) {
+        if (std::string why = config_.broken ? config_.broken() : ""; !why.empty()) {
+          fail_all(why);
+        } else if (rc == 0) {
           after_decode();
         } else {
           fail_batch("llama_decode failed with status " + std::to_string(rc));
@@ -391,6 +393,16 @@ void Scheduler::finish(Slot& slot, const char* reason) {
   slot.active.reset();
   busy_--;
   queued_--;
+}
+
+// A broken model fails every request it holds, running or waiting.
+void Scheduler::fail_all(const std::string& message) {
+  for (auto& slot : slots_) {
+    if (slot.active) fail_slot(slot, message);
+  }
+  for (auto& w : waiting_) emit({w->req.id, EventKind::Error, message});
+  queued_ -= static_cast<uint32_t>(waiting_.size());
+  waiting_.clear();
 }
 
 // A failed decode poisons only the requests that had tokens in it.

@@ -30,6 +30,9 @@ struct SchedulerConfig {
   uint32_t batch_size = 512;     // tokens per llama_decode (generating slots first, then prompts)
   int32_t threads = 0;           // 0 = llama.cpp's default
   uint32_t queue_limit = 256;    // requests waiting for a slot before submit() refuses
+  // Why the model can no longer compute (an RPC worker holding some of its layers was lost), or
+  // "" while it can; asked after every decode, whose output is garbage once it says so.
+  std::function<std::string()> broken;
 };
 
 struct Request {
@@ -115,6 +118,7 @@ class Scheduler {
   void sample(Slot& slot);
   void finish(Slot& slot, const char* reason);
   void fail_batch(const std::string& message);
+  void fail_all(const std::string& message);
   void fail_slot(Slot& slot, const std::string& message);
   void release_cells(Slot& slot);
   void emit(Event event);

@@ -11,6 +11,7 @@ export const errorCodes = {
   generation_failed: 'llama.cpp failed while generating',
   context_failed: 'llama.cpp could not create a context (usually out of memory)',
   invalid_argument: 'a native call got arguments of the wrong type (a bug in the caller)',
+  worker_unavailable: 'an RPC worker the model is split over could not be reached at load',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,13 +1,14 @@
 // A loaded model and the engine (scheduler thread, slots) that generates with it.
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { EventKind, native, type NativeEngine, type NativeEvent, type NativeMetadata, type NativeModel, type NativeRequestOptions } from '../native.js';
+import { EventKind, native, type NativeEngine, type NativeEvent, type NativeMetadata, type NativeModel, type NativeRequestOptions, type NativeWorker } from '../native.js';
 import { renderChat, type ChatMessage, type ChatRequest, type GrammarConstraint, type RenderedChat } from './chat.js';
 import { ShimmyError, toShimmyError } from './errors.js';
 import { checkModelFile } from './model-check.js';
 import { Generation, type CompletionResult, type FinishReason } from './generation.js';
 import { parseGenerationOptions, type GenerationOptions } from './options.js';
 import { ggufFileTypes } from '../models/file-types.js';
+import { parseEndpoints } from './rpc.js';
 
 /** Prompts longer than this (in characters) are tokenized off the main thread. */
 const SYNC_TOKENIZE_CHARS = 16_384;
@@ -23,8 +24,16 @@ export interface LoadOptions {
   threads?: number;
   /** Requests that may wait for a free slot before generate() throws queue_full. Default 64. */
   queueLimit?: number;
-  /** Layers to offload to a GPU backend (default all, when one is compiled in). */
+  /** Layers to offload to a GPU backend or RPC workers (default all). */
   gpuLayers?: number;
+  /**
+   * RPC workers (`shimmy worker` on other machines, "host:port") to spread the model's layers
+   * over, before this machine's GPUs. A worker that cannot be reached is worker_unavailable; one
+   * lost later fails the requests in flight with generation_failed, and `workers()` says why.
+   */
+  rpc?: string[];
+  /** The share of layers per device, workers first, then local GPUs (default: by free memory). */
+  tensorSplit?: number[];
   useMmap?: boolean;
   /**
    * Check the file before llama.cpp loads it in this process (default true): its header, then
@@ -35,6 +44,8 @@ export interface LoadOptions {
   onProgress?: (fraction: number) => void;
   signal?: AbortSignal;
 }
+
+export type WorkerInfo = NativeWorker;
 
 export interface GenerateOptions {
   prompt: string | Int32Array;
@@ -86,7 +97,15 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
     throw new ShimmyError('model_not_found', `no model file at '${path}'`);
   }
   if (options.check ?? true) await checkModelFile(path);
-  const { promise, abort } = native().loadModel(path, { gpuLayers: options.gpuLayers ?? 999, useMmap: options.useMmap ?? true }, options.onProgress);
+  const rpc = parseEndpoints(options.rpc ?? []);
+  if (options.tensorSplit && !options.tensorSplit.every((v) => Number.isFinite(v) && v >= 0)) {
+    throw new ShimmyError('invalid_request', 'tensorSplit must hold numbers >= 0');
+  }
+  const { promise, abort } = native().loadModel(
+    path,
+    { gpuLayers: options.gpuLayers ?? 999, useMmap: options.useMmap ?? true, rpc, tensorSplit: options.tensorSplit },
+    options.onProgress,
+  );
   const onAbort = () => abort();
   if (options.signal?.aborted) abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -280,6 +299,17 @@ export class Model {
 
   get activeRequests(): number {
     return this.live.size;
+  }
+
+  /** The RPC workers the model is split over, with the memory they reported and, once lost, why. */
+  workers(): WorkerInfo[] {
+    return this.handle.workers();
+  }
+
+  /** Why the model can no longer generate (an RPC worker was lost), or undefined while it can. */
+  get brokenBecause(): string | undefined {
+    const lost = this.workers().find((w) => w.error !== null);
+    return lost ? `RPC worker ${lost.endpoint} was lost: ${lost.error}` : undefined;
   }
 
   /** Cancels what is still running, stops the engine thread, frees the model. Idempotent. */

@@ -15,6 +15,7 @@ const wire = {
   not_found: [404, 'No such endpoint'],
   method_not_allowed: [405, 'This endpoint does not take that method'],
   payload_too_large: [413, 'The request body is too large'],
+  worker_unavailable: [503, 'An RPC worker holding part of the model cannot be reached'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type WireCode = keyof typeof wire;
@@ -38,6 +39,7 @@ const byEngineCode: Record<ErrorCode, WireCode> = {
   generation_failed: 'generation_failed',
   context_failed: 'generation_failed',
   invalid_argument: 'server_error',
+  worker_unavailable: 'worker_unavailable',
 };
 
 export function wireError(code: WireCode, details: string): WireError {
