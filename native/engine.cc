@@ -205,9 +205,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   config.batch_size = positive_u32(opts, "batchSize", config.batch_size, 1u << 16);
   config.queue_limit = positive_u32(opts, "queueLimit", config.queue_limit, 1u << 20);
   config.threads = static_cast<int32_t>(number_or(opts, "threads", 0));
-  if (const auto& endpoints = model_object->rpc_endpoints(); !endpoints.empty()) {
-    config.broken = [endpoints] { return rpc_lost(endpoints); };
-  }
+  if (auto links = model_object->rpc_links()) config.broken = [links] { return links->broken(); };
   model_ = model.get();  // the scheduler keeps the model alive
   vocab_ = llama_model_get_vocab(model_);
   vocab_size_ = llama_vocab_n_tokens(vocab_);
@@ -340,7 +338,9 @@ Napi::Value Engine::Close(const Napi::CallbackInfo& info) {
   }
   closing_ = true;
   napi_remove_env_cleanup_hook(env, StopAtExit, scheduler_.get());
-  auto* worker = new CloseWorker(env, scheduler_, tsfn_, on_events_.Value());
+  // The engine lets go of its scheduler here, not when it is garbage-collected: the context and
+  // model are freed as soon as the last queued delivery ran (an RPC model's connections with them).
+  auto* worker = new CloseWorker(env, std::move(scheduler_), tsfn_, on_events_.Value());
   worker->Queue();
   return worker->promise();
 }

@@ -52,18 +52,19 @@ class LoadWorker : public Napi::AsyncProgressWorker<float> {
     std::vector<ggml_backend_dev_t> devices;
     if (!endpoints_.empty()) {
       try {
-        loaded_.workers = rpc_connect(endpoints_);
+        auto workers = rpc_connect(endpoints_);
+        devices = model_devices(workers);
+        loaded_.links = std::make_shared<RpcLinks>(std::move(workers));
       } catch (const std::exception& e) {
         worker_error_ = e.what();
         return;
       }
-      devices = model_devices(loaded_.workers);
       params_.devices = devices.data();
     }
     llama_model* model = llama_model_load_from_file(path_.c_str(), params_);
     if (model) loaded_.model.reset(model, ModelDeleter());
     // A worker lost during the load leaves a model with holes in it.
-    worker_error_ = rpc_lost(endpoints_);
+    if (loaded_.links) worker_error_ = loaded_.links->broken();
     if (!worker_error_.empty()) loaded_.model.reset();
     if (!loaded_.model) error_ = take_last_error();
   }
@@ -223,8 +224,7 @@ Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
   }
   auto* holder = info[0].As<Napi::External<LoadedModel>>().Data();
   model_ = std::move(holder->model);
-  workers_ = std::move(holder->workers);
-  for (const auto& w : workers_) endpoints_.push_back(w.endpoint);
+  links_ = std::move(holder->links);
   delete holder;
 }
 
@@ -357,7 +357,9 @@ Napi::Value Model::Embed(const Napi::CallbackInfo& info) {
 
 // workers() -> [{endpoint, devices: [{name, description, memoryFree, memoryTotal}], error}]:
 // the memory each device reported at load, and why the connection failed since, if it did.
-Napi::Value Model::Workers(const Napi::CallbackInfo& info) { return rpc_workers_to_js(info.Env(), workers_); }
+Napi::Value Model::Workers(const Napi::CallbackInfo& info) {
+  return links_ ? links_->to_js(info.Env()) : Napi::Array::New(info.Env());
+}
 
 // Drops this handle's share of the model; engines built on it keep theirs until they close.
 Napi::Value Model::Close(const Napi::CallbackInfo& info) {

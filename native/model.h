@@ -19,7 +19,7 @@ class Embedder;
 // What a load hands to the Model it creates.
 struct LoadedModel {
   std::shared_ptr<llama_model> model;
-  std::vector<RpcWorker> workers;  // empty unless loaded with RPC endpoints
+  std::shared_ptr<RpcLinks> links;  // null unless loaded with RPC endpoints
 };
 
 class Model : public Napi::ObjectWrap<Model> {
@@ -31,8 +31,8 @@ class Model : public Napi::ObjectWrap<Model> {
   explicit Model(const Napi::CallbackInfo& info);
   // Throws model_closed when close() was called.
   std::shared_ptr<llama_model> shared(Napi::Env env) const;
-  // The RPC workers' endpoints ("host:port"), for the engine to notice one is lost.
-  const std::vector<std::string>& rpc_endpoints() const { return endpoints_; }
+  // The connections to RPC workers (null for a local model), for the engine to notice one is lost.
+  const std::shared_ptr<RpcLinks>& rpc_links() const { return links_; }
 
  private:
   Napi::Value Metadata(const Napi::CallbackInfo& info);
@@ -48,8 +48,7 @@ class Model : public Napi::ObjectWrap<Model> {
   std::shared_ptr<llama_model> model_;
   std::shared_ptr<ChatTemplates> chat_;  // parsed on first use
   std::shared_ptr<Embedder> embedder_;   // created on first use
-  std::vector<RpcWorker> workers_;
-  std::vector<std::string> endpoints_;
+  std::shared_ptr<RpcLinks> links_;
 };
 
 }  // namespace shimmy

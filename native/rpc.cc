@@ -42,6 +42,20 @@ Napi::Object device_to_js(Napi::Env env, const RpcDevice& d) {
   return o;
 }
 
+Napi::Array workers_to_js(Napi::Env env, const std::vector<RpcWorker>& workers, const std::string& lost_endpoint, const std::string& why) {
+  Napi::Array out = Napi::Array::New(env, workers.size());
+  for (uint32_t i = 0; i < workers.size(); ++i) {
+    Napi::Object w = Napi::Object::New(env);
+    w.Set("endpoint", workers[i].endpoint);
+    Napi::Array devices = Napi::Array::New(env, workers[i].reported.size());
+    for (uint32_t k = 0; k < workers[i].reported.size(); ++k) devices.Set(k, device_to_js(env, workers[i].reported[k]));
+    w.Set("devices", devices);
+    w.Set("error", workers[i].endpoint == lost_endpoint ? Napi::Value(Napi::String::New(env, why)) : env.Null());
+    out.Set(i, w);
+  }
+  return out;
+}
+
 // The devices a worker serves: those named, or (like llama.cpp's rpc-server) every accelerator,
 // or the CPU where there is none.
 std::vector<ggml_backend_dev_t> worker_devices(Napi::Env env, const std::vector<std::string>& names) {
@@ -114,7 +128,7 @@ class ProbeWorker : public Napi::AsyncWorker {
       SetError(e.what());
     }
   }
-  void OnOK() override { deferred_.Resolve(rpc_workers_to_js(Env(), workers_)); }
+  void OnOK() override { deferred_.Resolve(workers_to_js(Env(), workers_, "", "")); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(coded_error(Env(), ErrorCode::WorkerUnavailable, e.Message())); }
 
  private:
@@ -148,27 +162,21 @@ std::vector<RpcWorker> rpc_connect(const std::vector<std::string>& endpoints) {
   return out;
 }
 
-std::string rpc_lost(const std::vector<std::string>& endpoints) {
-  for (const auto& endpoint : endpoints) {
-    std::string why = error_of(endpoint);
-    if (!why.empty()) return "RPC worker " + endpoint + " was lost: " + why;
+std::string RpcLinks::broken() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (size_t i = 0; i < workers_.size() && lost_why_.empty(); ++i) {
+    if (std::string why = error_of(workers_[i].endpoint); !why.empty()) {
+      lost_endpoint_ = workers_[i].endpoint;
+      lost_why_ = why;
+    }
   }
-  return "";
+  return lost_why_.empty() ? "" : "RPC worker " + lost_endpoint_ + " was lost: " + lost_why_;
 }
 
-Napi::Array rpc_workers_to_js(Napi::Env env, const std::vector<RpcWorker>& workers) {
-  Napi::Array out = Napi::Array::New(env, workers.size());
-  for (uint32_t i = 0; i < workers.size(); ++i) {
-    Napi::Object w = Napi::Object::New(env);
-    w.Set("endpoint", workers[i].endpoint);
-    Napi::Array devices = Napi::Array::New(env, workers[i].reported.size());
-    for (uint32_t k = 0; k < workers[i].reported.size(); ++k) devices.Set(k, device_to_js(env, workers[i].reported[k]));
-    w.Set("devices", devices);
-    std::string why = error_of(workers[i].endpoint);
-    w.Set("error", why.empty() ? env.Null() : Napi::String::New(env, why));
-    out.Set(i, w);
-  }
-  return out;
+Napi::Array RpcLinks::to_js(Napi::Env env) {
+  broken();
+  std::lock_guard<std::mutex> lock(mutex_);
+  return workers_to_js(env, workers_, lost_endpoint_, lost_why_);
 }
 
 Napi::Value StartWorker(const Napi::CallbackInfo& info) {

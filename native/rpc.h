@@ -9,6 +9,7 @@
 #include <napi.h>
 
 #include <cstddef>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,10 +29,23 @@ struct RpcWorker {
 // Connects to each endpoint (blocking: call off the event loop). Throws std::runtime_error naming
 // the worker that could not be reached.
 std::vector<RpcWorker> rpc_connect(const std::vector<std::string>& endpoints);
-// Why the connection to one of these endpoints failed, or "" while all work. Cheap (no I/O).
-std::string rpc_lost(const std::vector<std::string>& endpoints);
-// The worker list as JavaScript sees it: [{endpoint, devices: [...], error: string | null}].
-Napi::Array rpc_workers_to_js(Napi::Env env, const std::vector<RpcWorker>& workers);
+
+// One model's connections to its workers. Once one is lost the model stays broken, even after a
+// later load has reconnected to the same worker (ggml keeps the failed connection with the
+// buffers made on it).
+class RpcLinks {
+ public:
+  explicit RpcLinks(std::vector<RpcWorker> workers) : workers_(std::move(workers)) {}
+  // "" while every connection works, then why the first one failed. Cheap (no I/O).
+  std::string broken();
+  // [{endpoint, devices: [{name, description, memoryFree, memoryTotal}], error: string | null}]
+  Napi::Array to_js(Napi::Env env);
+
+ private:
+  std::vector<RpcWorker> workers_;
+  std::mutex mutex_;
+  std::string lost_endpoint_, lost_why_;
+};
 
 // startWorker({endpoint, threads, devices, memoryLimit}) -> {devices, done: Promise<never>}
 Napi::Value StartWorker(const Napi::CallbackInfo& info);

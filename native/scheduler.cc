@@ -173,6 +173,12 @@ void Scheduler::run() {
     }
     take_incoming(cancels);
     apply_cancels(cancels);
+    // A broken model is not decoded again: ggml would try to reconnect to a lost worker.
+    if (std::string why = config_.broken ? config_.broken() : ""; !why.empty()) {
+      fail_all(why);
+      publish();
+      continue;
+    }
     assign_slots();
     // Nothing may escape this thread (it would abort the process): a throw fails only the
     // requests of the step it happened in, and the engine keeps serving the others.

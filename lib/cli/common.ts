@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { native, packageRoot } from '../native.js';
 import { discoverModels, type Discovery } from '../models/discovery.js';
 import { ShimmyError } from '../engine/errors.js';
+import { parseEndpoints } from '../engine/rpc.js';
 
 export const version: string = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version;
 
@@ -55,6 +56,16 @@ export function formatSize(bytes: number): string {
   if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(2)} GiB`;
   if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
   return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** A repeatable flag, each value possibly a comma-separated list, then an environment variable's list. */
+export function listFlag(value: unknown, env?: string): string[] {
+  return [value ?? [], env ?? []].flat().flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
+}
+
+/** --rpc host:port,… (also SHIMMY_RPC_WORKERS): the workers a model is split over. */
+export function rpcWorkers(flags: { rpc?: unknown }): string[] {
+  return parseEndpoints(listFlag(flags.rpc, process.env.SHIMMY_RPC_WORKERS));
 }
 
 export function number(flags: object, name: string): number | undefined {

@@ -1,9 +1,10 @@
 import { arch, cpus, freemem, platform, release, totalmem } from 'node:os';
 import { binaryChoice, native } from '../native.js';
 import { chooseTransport, transportChoice } from '../server/transport/index.js';
-import { discover, formatSize, version, type CommonFlags } from './common.js';
+import { discover, formatSize, rpcWorkers, version, type CommonFlags } from './common.js';
+import { describeWorker } from './worker.js';
 
-export function diag(flags: CommonFlags & { transport?: string }): void {
+export async function diag(flags: CommonFlags & { transport?: string; rpc?: string | string[] }): Promise<void> {
   const info = native().systemInfo();
   const discovery = discover(flags);
   const features = Object.entries(info.cpuFeatures).filter(([, on]) => on).map(([name]) => name);
@@ -25,5 +26,14 @@ export function diag(flags: CommonFlags & { transport?: string }): void {
   console.log('model dirs:');
   for (const place of discovery.searched) console.log(`  ${place.exists ? 'found  ' : 'missing'} ${place.source.padEnd(11)} ${place.path}`);
   console.log(`models found:  ${discovery.models.length}${discovery.base ? ` (default: ${discovery.base.id})` : ''}`);
+  for (const endpoint of rpcWorkers(flags)) {
+    try {
+      const [w] = await native().probeWorkers([endpoint]);
+      console.log(`rpc worker:    ${describeWorker(w!)}`);
+    } catch (error) {
+      console.log(`rpc worker:    ${endpoint}: ${(error as Error).message}`);
+      process.exitCode = 1;
+    }
+  }
   if (flags.verbose) console.log(`llama.cpp:     ${info.llamaSystemInfo}`);
 }

@@ -1,5 +1,5 @@
 import { loadModel } from '../engine/model.js';
-import { discover, fail, loadProgress, number, type CommonFlags } from './common.js';
+import { discover, fail, loadProgress, number, rpcWorkers, type CommonFlags } from './common.js';
 
 export interface GenerateFlags extends CommonFlags {
   prompt?: string;
@@ -12,6 +12,7 @@ export interface GenerateFlags extends CommonFlags {
   seed?: number;
   stop?: string | string[];
   'ctx-size'?: number;
+  rpc?: string | string[];
 }
 
 export async function generate(flags: GenerateFlags): Promise<void> {
@@ -19,7 +20,7 @@ export async function generate(flags: GenerateFlags): Promise<void> {
   const discovery = discover(flags);
   const entry = discovery.base;
   if (!entry) fail('no model found: pass --model PATH, set SHIMMY_BASE_GGUF, or put a .gguf file in ./models');
-  const model = await loadModel(entry.path, { parallel: 1, contextSize: number(flags, 'ctx-size'), onProgress: loadProgress(entry.id) });
+  const model = await loadModel(entry.path, { parallel: 1, contextSize: number(flags, 'ctx-size'), rpc: rpcWorkers(flags), onProgress: loadProgress(entry.id) });
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   try {

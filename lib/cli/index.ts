@@ -5,9 +5,10 @@ import { diag } from './diag.js';
 import { generate } from './generate.js';
 import { discoverCommand, list } from './list.js';
 import { probe } from './probe.js';
+import { DEFAULT_WORKER_BIND, worker } from './worker.js';
 
 
-const commands = ['serve', 'generate', 'list', 'probe', 'diag', 'discover'];
+const commands = ['serve', 'generate', 'list', 'probe', 'diag', 'discover', 'worker'];
 
 function program() {
   const prog = sade('shimmy').version(version);
@@ -27,7 +28,9 @@ function program() {
     .option('--allow-origin', 'Browser origin allowed to call the API besides loopback pages (repeatable, comma-separated; * for any; also SHIMMY_ALLOW_ORIGINS)')
     .option('--allow-host', 'Host name allowed besides IP addresses, localhost and this machine\'s name (repeatable; * for any; also SHIMMY_ALLOW_HOSTS)')
     .option('--transport', 'HTTP server: uws, node, or auto (default auto: uws where its binary loads; also SHIMMY_TRANSPORT)')
+    .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)')
     .example('serve --bind 127.0.0.1:11435 --model ./models/stories260K.gguf')
+    .example('serve --rpc 192.168.1.20:50052,192.168.1.21:50052 --model ./models/big.gguf')
     .action(async (flags) => (await import('./serve.js')).serve(flags)); // uWS loads only for serve
 
   prog.command('generate').describe('Generate text, streamed to stdout.')
@@ -41,14 +44,25 @@ function program() {
     .option('--seed', 'Sampling seed')
     .option('--stop', 'Stop string (repeatable)')
     .option('--ctx-size', 'Context tokens')
+    .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)')
     .example('generate --prompt "Hello" --max-tokens 50 --temperature 0.7')
     .action((flags) => generate(flags));
 
   prog.command('list').describe('List the available models.').action((flags) => list(flags));
-  prog.command('probe [model-name]').describe('Load a model and report whether and how it loads.').action((name, flags) => probe(name, flags));
+  prog.command('probe [model-name]').describe('Load a model and report whether and how it loads.')
+    .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)')
+    .action((name, flags) => probe(name, flags));
   prog.command('diag').describe('Print version, platform, CPU features, backends, server transport, model directories, memory.')
     .option('--transport', 'Report this transport choice: uws, node or auto')
+    .option('--rpc', 'Also connect to these RPC workers (HOST:PORT,…) and list their devices')
     .action((flags) => diag(flags));
+  prog.command('worker').describe('Lend this machine\'s devices to shimmy serve --rpc elsewhere (ggml\'s RPC server; no authentication: keep it on a private network).')
+    .option('--bind', 'IPv4 address and port to listen on', DEFAULT_WORKER_BIND)
+    .option('--threads', 'CPU threads for the CPU device (default: half the cores)')
+    .option('--device', 'Devices to lend, by name (repeatable or comma-separated; default: every GPU, else the CPU; see shimmy diag)')
+    .option('--mem', 'Report at most this many MiB per device to clients, which split layers by reported free memory')
+    .example('worker --bind 0.0.0.0:50052 --threads 8')
+    .action((flags) => worker(flags));
   prog.command('discover').describe('Show where models are searched for and what was found.').action((flags) => discoverCommand(flags));
   return prog;
 }
@@ -82,7 +96,7 @@ export async function main(argv: string[]): Promise<void> {
   };
   try {
     // Only the commands that load a model load the addon for it.
-    if (translated.includes('--verbose') && ['serve', 'generate', 'probe'].includes(command ?? '')) routeLlamaLog();
+    if (translated.includes('--verbose') && ['serve', 'generate', 'probe', 'worker'].includes(command ?? '')) routeLlamaLog();
     await prog.parse(translated, {
       unknown: (flag: string) => {
         throw new Error(`unknown option '${flag}' (see 'shimmy --help')`);

@@ -1,7 +1,7 @@
 import { startServer } from '../server/app.js';
 import { ModelRegistry } from '../models/registry.js';
 import { transportChoice } from '../server/transport/index.js';
-import { discover, fail, number, version, type CommonFlags } from './common.js';
+import { discover, fail, listFlag, number, rpcWorkers, version, type CommonFlags } from './common.js';
 
 export interface ServeFlags extends CommonFlags {
   bind: string;
@@ -15,11 +15,8 @@ export interface ServeFlags extends CommonFlags {
   'allow-origin'?: string | string[];
   'allow-host'?: string | string[];
   transport?: string;
+  rpc?: string | string[];
 }
-
-/** A repeatable flag, each value possibly a comma-separated list. */
-const list = (value: string | string[] | undefined, env: string | undefined) =>
-  [value ?? [], env ?? []].flat().flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
 
 function parseBind(bind: string, port: unknown): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(String(bind));
@@ -32,10 +29,12 @@ function parseBind(bind: string, port: unknown): { host: string; port: number } 
 export async function serve(flags: ServeFlags): Promise<void> {
   const { host, port } = parseBind(flags.bind, flags.port);
   const discovery = discover(flags);
+  const rpc = rpcWorkers(flags);
   const registry = new ModelRegistry(discovery, {
     parallel: number(flags, 'parallel') ?? 4,
     contextSize: number(flags, 'ctx-size'),
     threads: number(flags, 'threads'),
+    rpc,
   }, number(flags, 'max-loaded') ?? 2);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   let transport;
@@ -47,12 +46,13 @@ export async function serve(flags: ServeFlags): Promise<void> {
   const server = await startServer({
     host, port, registry, apiKey: flags['api-key'], version, log, transport,
     bodyLimit: number(flags, 'body-limit'),
-    allowOrigins: list(flags['allow-origin'], process.env.SHIMMY_ALLOW_ORIGINS),
-    allowHosts: list(flags['allow-host'], process.env.SHIMMY_ALLOW_HOSTS),
+    allowOrigins: listFlag(flags['allow-origin'], process.env.SHIMMY_ALLOW_ORIGINS),
+    allowHosts: listFlag(flags['allow-host'], process.env.SHIMMY_ALLOW_HOSTS),
   });
   const base = registry.base;
   log(`shimmy ${version} listening on http://${host.includes(':') ? `[${host}]` : host}:${server.port} (${server.context.transport.description})`);
   log(base ? `default model: ${base.id} (${base.path}), loading…` : 'no model found: pass --model PATH or put .gguf files in ./models');
+  if (rpc.length > 0) log(`models are split over RPC workers ${rpc.join(', ')} (see /api/health)`);
   if (flags.verbose) for (const m of discovery.models) log(`  model ${m.id}  ${m.path}`);
 
   let stopping = false;

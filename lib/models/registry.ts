@@ -18,6 +18,8 @@ interface Slot {
   entry: DiscoveredModel;
   loading?: Promise<Model>;
   model?: Model;
+  /** Why the last load failed, until one succeeds. */
+  loadError?: string;
   lastUsed: number;
 }
 
@@ -43,28 +45,55 @@ export class ModelRegistry {
     return this.slots.get(name)?.entry ?? this.discovery.models.find((m) => m.path === name);
   }
 
-  /** Loads (once) and returns the model; model_not_found for an unknown name. */
+  /**
+   * Loads (once) and returns the model; model_not_found for an unknown name. A model broken by a
+   * lost RPC worker is loaded again (reconnecting) once its last request has ended.
+   */
   async get(name: string): Promise<Model> {
     const entry = this.resolve(name);
     if (!entry) throw new ShimmyError('model_not_found', `Model '${name}' is not available`);
     const slot = this.slots.get(entry.id)!;
     slot.lastUsed = ++this.clock;
-    if (slot.model) return slot.model;
-    if (!slot.loading) {
-      slot.loading = loadModel(entry.path, this.loadOptions).then(
-        (model) => {
-          slot.model = model;
-          slot.loading = undefined;
-          void this.evict(slot);
-          return model;
-        },
-        (error) => {
-          slot.loading = undefined;
-          throw error;
-        },
-      );
+    if (slot.model && this.usesWorkers && slot.model.brokenBecause && slot.model.activeRequests === 0) {
+      const broken = slot.model;
+      slot.model = undefined;
+      slot.loading = broken.close().then(() => this.load(slot));
     }
+    if (slot.model) return slot.model;
+    slot.loading ??= this.load(slot);
     return slot.loading;
+  }
+
+  /** The RPC workers models are split over (serve --rpc), or none. */
+  get workers(): readonly string[] {
+    return this.loadOptions.rpc ?? [];
+  }
+
+  private get usesWorkers(): boolean {
+    return this.workers.length > 0;
+  }
+
+  private load(slot: Slot): Promise<Model> {
+    return loadModel(slot.entry.path, this.loadOptions).then(
+      (model) => {
+        slot.model = model;
+        slot.loading = undefined;
+        slot.loadError = undefined;
+        void this.evict(slot);
+        return model;
+      },
+      (error) => {
+        slot.loading = undefined;
+        slot.loadError = (error as Error).message;
+        throw error;
+      },
+    );
+  }
+
+  /** Why the model's last load failed, unless one has succeeded since. */
+  loadError(name: string): string | undefined {
+    const entry = this.resolve(name);
+    return entry ? this.slots.get(entry.id)?.loadError : undefined;
   }
 
   /** The model if it is already loaded (no side effects). */

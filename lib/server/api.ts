@@ -1,6 +1,7 @@
 // The shimmy API (the seed's routes): POST /api/generate (JSON or SSE), GET /api/models,
 // GET /api/health (also /health).
 import type { CompletionResult } from '../engine/generation.js';
+import type { Model } from '../engine/model.js';
 import type { ServerContext } from './context.js';
 import { asWireError } from './errors.js';
 import type { Exchange } from './exchange.js';
@@ -51,16 +52,55 @@ async function generate(ctx: ServerContext, ex: Exchange): Promise<number> {
 }
 
 function health(ctx: ServerContext, ex: Exchange): number {
-  const { status } = ctx.baseState;
+  const base = ctx.registry.peek('default');
+  let { status, error } = ctx.baseState;
+  // The default model may have loaded since it failed at startup (a worker was down, say), or
+  // failed since: a reload after a lost worker.
+  if (base && status === 'unhealthy') [status, error] = ['healthy', undefined];
+  const loadError = ctx.registry.loadError('default');
+  if (!base && status === 'healthy' && loadError) [status, error] = ['unhealthy', loadError];
   const body: Record<string, unknown> = {
     status,
     models_loaded: ctx.registry.loadedCount,
     memory_usage: formatBytes(process.memoryUsage.rss()),
   };
-  if (ctx.baseState.error) body.error = ctx.baseState.error;
+  if (ctx.registry.workers.length > 0) {
+    const workers = workerStates(ctx, base);
+    const lost = workers.find((w) => w.state === 'lost');
+    if (lost && status === 'healthy') [status, error] = ['unhealthy', `RPC worker ${lost.endpoint} was lost: ${lost.error}`];
+    body.status = status;
+    body.workers = workers;
+  }
+  if (error) body.error = error;
   const code = status === 'healthy' ? 200 : 503;
   ex.json(code, body);
   return code;
+}
+
+/**
+ * serve --rpc: each worker as the default model (or else any loaded model) saw it at load, and
+ * whether its connection failed since. Nothing here touches the network.
+ */
+interface WorkerState {
+  endpoint: string;
+  state: 'connected' | 'lost' | 'not connected';
+  devices: { name: string; memory_free: number; memory_total: number }[];
+  error?: string;
+}
+
+function workerStates(ctx: ServerContext, base: Model | undefined): WorkerState[] {
+  const reported = (base ?? ctx.registry.loadedModels()[0])?.workers() ?? [];
+  return ctx.registry.workers.map((endpoint) => {
+    const w = reported.find((r) => r.endpoint === endpoint);
+    if (!w) return { endpoint, state: 'not connected', devices: [] };
+    const state: WorkerState = {
+      endpoint,
+      state: w.error === null ? 'connected' : 'lost',
+      devices: w.devices.map((d) => ({ name: d.name, memory_free: d.memoryFree, memory_total: d.memoryTotal })),
+    };
+    if (w.error !== null) state.error = w.error;
+    return state;
+  });
 }
 
 function models(ctx: ServerContext, ex: Exchange): number {
