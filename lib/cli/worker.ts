@@ -57,6 +57,14 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     log('Keep workers on a private network or behind a firewall that admits only the serving machines.');
   }
   const endpoint = `${host}:${port}`;
+  // Installed before the server starts, which listens (and says so) at once. ggml's server has no
+  // way to stop, and its thread would outlive the static destructors exit() runs: _exit instead.
+  const stop = (signal: string) => {
+    log(`${signal}: worker stopped`);
+    native().exitProcess(0);
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   const started = (() => {
     try {
       return native().startWorker({ endpoint, threads, devices: listFlag(flags.device), memoryLimit: memMiB === undefined ? 0 : memMiB * 2 ** 20 });
@@ -68,13 +76,6 @@ export async function worker(flags: WorkerFlags): Promise<void> {
   for (const d of started.devices) log(`  ${describeDevice(d)}${memMiB ? ` (reported to clients as at most ${memMiB} MiB)` : ''}`);
   log(`serve with: shimmy serve --rpc ${host === '0.0.0.0' ? 'THIS-MACHINE' : host}:${port}`);
 
-  // ggml's server has no way to stop; its thread would outlive static destructors run by exit().
-  const stop = (signal: string) => {
-    log(`${signal}: worker stopped`);
-    native().exitProcess(0);
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
   try {
     await started.done;
   } catch (error) {
