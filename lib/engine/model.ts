@@ -10,6 +10,9 @@ import { parseGenerationOptions, type GenerationOptions } from './options.js';
 import { ggufFileTypes } from '../models/file-types.js';
 import { parseEndpoints } from './rpc.js';
 
+/** llama.cpp's LLAMA_MAX_DEVICES: the longest tensorSplit. */
+const MAX_DEVICES = 16;
+
 /** Prompts longer than this (in characters) are tokenized off the main thread. */
 const SYNC_TOKENIZE_CHARS = 16_384;
 
@@ -98,8 +101,8 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   }
   if (options.check ?? true) await checkModelFile(path);
   const rpc = parseEndpoints(options.rpc ?? []);
-  if (options.tensorSplit && !options.tensorSplit.every((v) => Number.isFinite(v) && v >= 0)) {
-    throw new ShimmyError('invalid_request', 'tensorSplit must hold numbers >= 0');
+  if (options.tensorSplit && (options.tensorSplit.length > MAX_DEVICES || !options.tensorSplit.every((v) => Number.isFinite(v) && v >= 0))) {
+    throw new ShimmyError('invalid_request', `tensorSplit must hold at most ${MAX_DEVICES} numbers >= 0`);
   }
   const { promise, abort } = native().loadModel(
     path,
