@@ -16,7 +16,9 @@ export async function diag(flags: CommonFlags & { transport?: string; rpc?: stri
   const binary = binaryChoice();
   console.log(`binary:        ${binary.kind} ${binary.path}`);
   for (const other of binary.passedOver) console.log(`  not taken:   ${other}`);
-  console.log(`backend:       compiled ${info.gpuBackend}${info.rpc ? ' + rpc' : ''}; GPU offload ${info.supportsGpuOffload ? 'usable' : 'not available'}`);
+  // llama.cpp counts the RPC backend as offload; what matters here is a GPU on this machine.
+  const gpus = info.devices.filter((d) => d.type === 'gpu').length;
+  console.log(`backend:       compiled ${info.gpuBackend}${info.rpc ? ' + rpc (shimmy worker, --rpc)' : ''}; GPU offload ${gpus ? `to ${gpus} GPU(s)` : 'not available (no GPU found)'}`);
   for (const d of info.devices) {
     console.log(`device:        ${d.name} (${d.type}) ${d.description}${d.memoryTotal ? `, ${formatSize(d.memoryFree)} free of ${formatSize(d.memoryTotal)}` : ''}`);
   }
