@@ -28,8 +28,10 @@ Fn* rpc_proc(const char* name) {
   return fn;
 }
 
+// Asked after every decode step of a model with workers, so the lookup by name happens once.
 std::string error_of(const std::string& endpoint) {
-  const char* why = rpc_proc<GetError>("ggml_backend_rpc_get_error")(endpoint.c_str());
+  static GetError* const get_error = rpc_proc<GetError>("ggml_backend_rpc_get_error");
+  const char* why = get_error(endpoint.c_str());
   return why ? why : "";
 }
 
