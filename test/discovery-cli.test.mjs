@@ -2,12 +2,13 @@
 // child process.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { discoverModels } from '../dist/models/discovery.js';
+import { ModelRegistry } from '../dist/models/registry.js';
 import { fixtureModel, root, storiesModel } from './helpers/fixtures.mjs';
 
 const run = promisify(execFile);
@@ -67,6 +68,29 @@ describe('discovery', () => {
     const { models, base } = discoverModels({ home, cwd, env: { SHIMMY_BASE_GGUF: fixtureModel('q8_0'), SHIMMY_MODEL_PATHS: `${extra};/does/not/exist` } });
     assert.equal(base.id, 'tiny-llama-spm-q8_0');
     assert.ok(models.some((m) => m.id === 'extra'));
+  });
+});
+
+describe('listing', () => {
+  test("a listing reads a model's header again when the file changes, not on every call", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shimmy-list-'));
+    const path = join(dir, 'swapped.gguf');
+    copyFileSync(fixtureModel('q8_0'), path);
+    const registry = new ModelRegistry(discoverModels({ modelPath: path, env: {}, cwd: dir, home: dir }));
+    const quantization = () => registry.summaries().find((m) => m.path === path)?.quantization;
+    const mtime = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000); // whole seconds: restorable exactly
+    utimesSync(path, mtime, mtime);
+    assert.equal(quantization(), 'Q8_0');
+    // The header damaged in place, size and mtime as they were: the listing does not read it again.
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(64, 0xff), 0, 64, 4);
+    closeSync(fd);
+    utimesSync(path, mtime, mtime);
+    assert.equal(quantization(), 'Q8_0');
+    utimesSync(path, mtime, new Date(mtime.getTime() + 5000)); // now it is read, and unreadable
+    assert.equal(quantization(), undefined);
+    copyFileSync(fixtureModel('q4_0'), path); // another size and mtime
+    assert.equal(quantization(), 'Q4_0');
   });
 });
 

@@ -1,16 +1,21 @@
 // The models a server can serve: resolves names (including `default`), loads on first use
 // (concurrent first requests share one load), and unloads the least recently used model when
 // more than `maxLoaded` are resident.
+import { statSync } from 'node:fs';
 import { loadModel, type LoadOptions, type Model } from '../engine/model.js';
 import { ShimmyError } from '../engine/errors.js';
 import type { DiscoveredModel, Discovery } from './discovery.js';
 import { ggufFileTypes } from './file-types.js';
 import { readGgufHeader } from './gguf-header.js';
 
-export interface ModelSummary extends DiscoveredModel {
+/** What a model's GGUF header says, for listings. */
+interface HeaderFacts {
   architecture?: string;
   quantization?: string;
   contextLength?: number;
+}
+
+export interface ModelSummary extends DiscoveredModel, HeaderFacts {
   loaded: boolean;
 }
 
@@ -112,24 +117,39 @@ export class ModelRegistry {
     return [...this.slots.values()].flatMap((s) => (s.model ? [s.model] : []));
   }
 
+  /** Every discovered model with what its header says; each file's header is read once per version. */
   summaries(): ModelSummary[] {
-    return this.discovery.models.map((entry) => {
-      const summary: ModelSummary = { ...entry, loaded: !!this.slots.get(entry.id)?.model };
-      try {
-        const header = readGgufHeader(entry.path);
-        const arch = header.get('general.architecture');
-        if (typeof arch === 'string') {
-          summary.architecture = arch;
-          const ctx = header.get(`${arch}.context_length`);
-          if (ctx !== undefined) summary.contextLength = Number(ctx);
-        }
-        const fileType = header.get('general.file_type');
-        if (fileType !== undefined) summary.quantization = ggufFileTypes[Number(fileType)] ?? `type ${fileType}`;
-      } catch {
-        // listed anyway; loading it will report what is wrong
+    return this.discovery.models.map((entry) => ({ ...entry, ...this.headerFacts(entry.path), loaded: !!this.slots.get(entry.id)?.model }));
+  }
+
+  private readonly facts = new Map<string, { size: number; mtimeMs: number; facts: HeaderFacts }>();
+
+  // GET /api/models lists often; a header is re-read only when its file's size or mtime changed.
+  private headerFacts(path: string): HeaderFacts {
+    let stat;
+    try {
+      stat = statSync(path);
+    } catch {
+      return {}; // listed anyway; loading it will report what is wrong
+    }
+    const known = this.facts.get(path);
+    if (known && known.size === stat.size && known.mtimeMs === stat.mtimeMs) return known.facts;
+    const facts: HeaderFacts = {};
+    try {
+      const header = readGgufHeader(path);
+      const arch = header.get('general.architecture');
+      if (typeof arch === 'string') {
+        facts.architecture = arch;
+        const ctx = header.get(`${arch}.context_length`);
+        if (ctx !== undefined) facts.contextLength = Number(ctx);
       }
-      return summary;
-    });
+      const fileType = header.get('general.file_type');
+      if (fileType !== undefined) facts.quantization = ggufFileTypes[Number(fileType)] ?? `type ${fileType}`;
+    } catch {
+      // listed anyway; loading it will report what is wrong
+    }
+    this.facts.set(path, { size: stat.size, mtimeMs: stat.mtimeMs, facts });
+    return facts;
   }
 
   async closeAll(): Promise<void> {
