@@ -25,6 +25,8 @@ interface Slot {
   model?: Model;
   /** Why the last load failed, until one succeeds. */
   loadError?: string;
+  /** Requests holding the model (use()): it is not unloaded under them. */
+  leases: number;
   lastUsed: number;
 }
 
@@ -37,7 +39,7 @@ export class ModelRegistry {
     private readonly loadOptions: LoadOptions = {},
     private readonly maxLoaded = 2,
   ) {
-    for (const entry of discovery.models) this.slots.set(entry.id, { entry, lastUsed: 0 });
+    for (const entry of discovery.models) this.slots.set(entry.id, { entry, leases: 0, lastUsed: 0 });
   }
 
   get base(): DiscoveredModel | undefined {
@@ -55,17 +57,40 @@ export class ModelRegistry {
    * lost RPC worker is loaded again (reconnecting) once its last request has ended.
    */
   async get(name: string): Promise<Model> {
+    return this.loaded(this.slotOf(name));
+  }
+
+  /**
+   * Runs fn with the model, held from before it loads until fn's promise settles: the least
+   * recently used model is not unloaded under a request that is between steps (rendering a chat,
+   * embedding, streaming); the cap is restored when the last hold ends.
+   */
+  async use<T>(name: string, fn: (model: Model) => Promise<T> | T): Promise<T> {
+    const slot = this.slotOf(name);
+    slot.leases++;
+    try {
+      return await fn(await this.loaded(slot));
+    } finally {
+      slot.leases--;
+      void this.evict();
+    }
+  }
+
+  private slotOf(name: string): Slot {
     const entry = this.resolve(name);
     if (!entry) throw new ShimmyError('model_not_found', `Model '${name}' is not available`);
-    const slot = this.slots.get(entry.id)!;
+    return this.slots.get(entry.id)!;
+  }
+
+  private async loaded(slot: Slot): Promise<Model> {
     slot.lastUsed = ++this.clock;
     if (slot.model && this.usesWorkers && slot.model.brokenBecause && slot.model.activeRequests === 0) {
       const broken = slot.model;
       slot.model = undefined;
-      slot.loading = broken.close().then(() => this.load(slot));
+      slot.loading = broken.close().then(() => this.startLoad(slot));
     }
     if (slot.model) return slot.model;
-    slot.loading ??= this.load(slot);
+    slot.loading ??= this.startLoad(slot);
     return slot.loading;
   }
 
@@ -78,7 +103,7 @@ export class ModelRegistry {
     return this.workers.length > 0;
   }
 
-  private load(slot: Slot): Promise<Model> {
+  private startLoad(slot: Slot): Promise<Model> {
     return loadModel(slot.entry.path, this.loadOptions).then(
       (model) => {
         slot.model = model;
@@ -160,13 +185,13 @@ export class ModelRegistry {
     }));
   }
 
-  // Unloads least-recently-used idle models beyond the cap (never the one just loaded).
-  private async evict(keep: Slot): Promise<void> {
-    const loaded = [...this.slots.values()].filter((s) => s.model && s !== keep).sort((a, b) => a.lastUsed - b.lastUsed);
-    let excess = loaded.length + 1 - this.maxLoaded;
+  // Unloads least-recently-used models beyond the cap that nothing holds (never the one just loaded).
+  private async evict(keep?: Slot): Promise<void> {
+    const loaded = [...this.slots.values()].filter((s) => s.model).sort((a, b) => a.lastUsed - b.lastUsed);
+    let excess = loaded.length - this.maxLoaded;
     for (const slot of loaded) {
       if (excess <= 0) break;
-      if (slot.model!.activeRequests > 0) continue;
+      if (slot === keep || slot.leases > 0 || slot.model!.activeRequests > 0) continue;
       const model = slot.model!;
       slot.model = undefined;
       excess--;

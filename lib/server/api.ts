@@ -5,7 +5,7 @@ import type { Model } from '../engine/model.js';
 import type { ServerContext } from './context.js';
 import { asWireError } from './errors.js';
 import type { Exchange } from './exchange.js';
-import { parseGenerateRequest } from './generate-request.js';
+import { parseGenerateRequest, type GenerateRequest } from './generate-request.js';
 import type { Route } from './routes.js';
 import { runGeneration } from './run-generation.js';
 
@@ -24,7 +24,10 @@ const sse = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
 
 async function generate(ctx: ServerContext, ex: Exchange): Promise<number> {
   const request = parseGenerateRequest(await ex.readJson(ctx.bodyLimit));
-  const model = await ctx.registry.get(request.model);
+  return ctx.registry.use(request.model, (model) => generateWith(ctx, ex, request, model));
+}
+
+async function generateWith(ctx: ServerContext, ex: Exchange, request: GenerateRequest, model: Model): Promise<number> {
   if (!ex.open) return 499;
   const generation = model.generate(request.generate);
   const { result: running } = await runGeneration(ctx, generation, (cancel) => ex.onAbort(cancel));

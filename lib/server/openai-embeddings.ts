@@ -26,17 +26,18 @@ export async function embeddings(ctx: ServerContext, ex: Exchange): Promise<numb
   const items = inputs(body.input);
   const encoding = body.encoding_format ?? 'float';
   if (encoding !== 'float' && encoding !== 'base64') throw new ShimmyError('invalid_request', "'encoding_format' must be 'float' or 'base64'");
-  const model = await ctx.registry.get(name);
-  if (body.dimensions !== undefined && body.dimensions !== null && body.dimensions !== model.info.embeddingLength) {
-    throw new ShimmyError('invalid_request', `'dimensions' must be ${model.info.embeddingLength} for this model (it cannot be reduced)`);
-  }
-  const { embeddings: vectors, promptTokens } = await model.embed(items);
-  if (!ex.open) return 499;
-  const data = vectors.map((v, index) => ({
-    object: 'embedding',
-    index,
-    embedding: encoding === 'base64' ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v),
-  }));
-  ex.json(200, { object: 'list', data, model: name, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } });
-  return 200;
+  return ctx.registry.use(name, async (model) => {
+    if (body.dimensions !== undefined && body.dimensions !== null && body.dimensions !== model.info.embeddingLength) {
+      throw new ShimmyError('invalid_request', `'dimensions' must be ${model.info.embeddingLength} for this model (it cannot be reduced)`);
+    }
+    const { embeddings: vectors, promptTokens } = await model.embed(items);
+    if (!ex.open) return 499;
+    const data = vectors.map((v, index) => ({
+      object: 'embedding',
+      index,
+      embedding: encoding === 'base64' ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v),
+    }));
+    ex.json(200, { object: 'list', data, model: name, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } });
+    return 200;
+  });
 }

@@ -118,10 +118,11 @@ async function completions(ctx: ServerContext, ex: Exchange): Promise<number> {
   const { model: name, stream, includeUsage, ...sampling } = generationOptions(body);
   sampling.logprobs = logprobsOption(body, 'text');
   const prompt = completionPrompt(body);
-  const model = await ctx.registry.get(name);
-  if (!ex.open) return 499;
-  const generation = model.generate({ ...sampling, prompt });
-  return reply(ctx, ex, generation, { model: name, stream, includeUsage }, completionShape());
+  return ctx.registry.use(name, (model) => {
+    if (!ex.open) return 499;
+    const generation = model.generate({ ...sampling, prompt });
+    return reply(ctx, ex, generation, { model: name, stream, includeUsage }, completionShape());
+  });
 }
 
 async function chat(ctx: ServerContext, ex: Exchange): Promise<number> {
@@ -129,12 +130,13 @@ async function chat(ctx: ServerContext, ex: Exchange): Promise<number> {
   const { model: name, stream, includeUsage, ...sampling } = generationOptions(body);
   sampling.logprobs = logprobsOption(body, 'chat');
   const request = chatRequest(body, sampling.grammar);
-  const model = await ctx.registry.get(name);
-  if (!ex.open) return 499;
-  const rendered = await model.renderChat(request);
-  if (!ex.open) return 499;
-  const generation = model.generate({ ...sampling, prompt: rendered.prompt, stop: [...(sampling.stop ?? []), ...rendered.stop], constraint: rendered.constraint });
-  return reply(ctx, ex, generation, { model: name, stream, includeUsage }, chatShape(new ReplyParser(rendered)));
+  return ctx.registry.use(name, async (model) => {
+    if (!ex.open) return 499;
+    const rendered = await model.renderChat(request);
+    if (!ex.open) return 499;
+    const generation = model.generate({ ...sampling, prompt: rendered.prompt, stop: [...(sampling.stop ?? []), ...rendered.stop], constraint: rendered.constraint });
+    return reply(ctx, ex, generation, { model: name, stream, includeUsage }, chatShape(new ReplyParser(rendered)));
+  });
 }
 
 const modelEntry = (id: string, created: number) => ({ id, object: 'model', created, owned_by: 'shimmy' });

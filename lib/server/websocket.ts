@@ -48,25 +48,27 @@ async function start(ctx: ServerContext, ws: WsConnection, s: Socket, message: R
       : `a request with id ${JSON.stringify(id)} is already running`);
   }
   const request = parseGenerateRequest(message);
-  const model = await ctx.registry.get(request.model);
-  if (s.closed) return;
-  const generation = model.generate(request.generate);
-  s.running.set(key, generation);
-  const tag = id === undefined ? {} : { id };
-  generation.listen({
-    text: (token) => send(ws, s, { ...tag, token }),
-    done: (result) => {
-      s.running.delete(key);
-      const { promptTokens, completionTokens, totalTokens } = result.usage;
-      send(ws, s, { ...tag, done: true, finish_reason: result.finishReason, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: totalTokens } });
-    },
-    error: (error) => {
-      s.running.delete(key);
-      sendError(ws, s, asWireError(error), id);
-    },
+  // The model is held until the request's last frame.
+  await ctx.registry.use(request.model, async (model) => {
+    if (s.closed) return;
+    const generation = model.generate(request.generate);
+    s.running.set(key, generation);
+    const tag = id === undefined ? {} : { id };
+    generation.listen({
+      text: (token) => send(ws, s, { ...tag, token }),
+      done: (result) => {
+        s.running.delete(key);
+        const { promptTokens, completionTokens, totalTokens } = result.usage;
+        send(ws, s, { ...tag, done: true, finish_reason: result.finishReason, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: totalTokens } });
+      },
+      error: (error) => {
+        s.running.delete(key);
+        sendError(ws, s, asWireError(error), id);
+      },
+    });
+    // The socket's close cancels it (s.running); a refusal was sent by the listener above.
+    await runGeneration(ctx, generation, () => {}).then(({ result }) => result).catch(() => {});
   });
-  // The socket's close cancels it (s.running); a refusal was sent by the listener above.
-  await runGeneration(ctx, generation, () => {}).then(({ result }) => result).catch(() => {});
 }
 
 function onMessage(ctx: ServerContext, ws: WsConnection, s: Socket, data: Buffer): void {
