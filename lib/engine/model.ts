@@ -7,7 +7,7 @@ import { ShimmyError, toShimmyError } from './errors.js';
 import { checkModelFile } from './model-check.js';
 import { Generation, type CompletionResult, type FinishReason } from './generation.js';
 import { parseGenerationOptions, type GenerationOptions } from './options.js';
-import { ggufFileTypes } from '../models/file-types.js';
+import { ggufFileTypes } from './file-types.js';
 import { parseEndpoints } from './rpc.js';
 
 /** llama.cpp's LLAMA_MAX_DEVICES: the longest tensorSplit. */

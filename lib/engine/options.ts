@@ -1,6 +1,6 @@
 // The generation options: one schema shared by the library, the seed API, the WebSocket and
 // the OpenAI routes (which differ only in their defaults). Sampling defaults follow llama-server.
-import { parseFields, type Parsed } from '../schema.js';
+import { parseFields, type Parsed } from './schema.js';
 
 export const generationFields = {
   maxTokens: { type: 'integer', wire: ['max_tokens', 'max_completion_tokens', 'n_predict'], min: 1, max: 1 << 20, doc: 'tokens to generate at most (absent: until the context is full)' },

@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import { loadModel, type LoadOptions, type Model } from '../engine/model.js';
 import { ShimmyError } from '../engine/errors.js';
 import type { DiscoveredModel, Discovery } from './discovery.js';
-import { ggufFileTypes } from './file-types.js';
+import { ggufFileTypes } from '../engine/file-types.js';
 import { readGgufHeader } from './gguf-header.js';
 
 /** What a model's GGUF header says, for listings. */

@@ -2,7 +2,7 @@
 // the shared generation options, with the defaults the seed fixed (max_tokens 100, temperature 0.7).
 import { generationFields } from '../engine/options.js';
 import type { GenerateOptions } from '../engine/model.js';
-import { parseFields } from '../schema.js';
+import { parseFields } from '../engine/schema.js';
 import { ShimmyError } from '../engine/errors.js';
 
 export const generateRequestFields = {

@@ -4,7 +4,7 @@ import type { ChatRequest, ChatTool, ToolChoice } from '../engine/chat.js';
 import { ShimmyError } from '../engine/errors.js';
 import type { GenerateOptions } from '../engine/model.js';
 import { generationFields } from '../engine/options.js';
-import { parseFields } from '../schema.js';
+import { parseFields } from '../engine/schema.js';
 
 export type OpenAiOptions = Omit<GenerateOptions, 'prompt'> & { model: string; stream: boolean; includeUsage: boolean };
 

@@ -1,7 +1,7 @@
 // One declaration per request field (name, type, range, default, the names clients may use for
 // it), from which validation and defaults are derived, so the library, the seed API, the
 // WebSocket and the OpenAI routes cannot drift apart.
-import { ShimmyError } from './engine/errors.js';
+import { ShimmyError } from './errors.js';
 
 type FieldType = 'number' | 'integer' | 'boolean' | 'string' | 'stop';
 
