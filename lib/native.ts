@@ -15,12 +15,9 @@ export interface NativeMetadata {
   contextLength: number;
   embeddingLength: number;
   layers: number;
-  heads: number;
   vocabSize: number;
   bos: number;
   eos: number;
-  addBos: boolean;
-  hasEncoder: boolean;
   chatTemplate: string | null;
 }
 
@@ -166,7 +163,6 @@ export interface NativeDevice {
 export interface NativeSystemInfo {
   gpuBackend: string;
   rpc: boolean;
-  supportsGpuOffload: boolean;
   supportsMmap: boolean;
   llamaSystemInfo: string;
   cpuFeatures: Record<string, boolean>;

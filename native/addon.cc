@@ -21,7 +21,6 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("gpuBackend", SHIMMY_GPU);
   out.Set("rpc", ggml_backend_reg_by_name("RPC") != nullptr);
-  out.Set("supportsGpuOffload", llama_supports_gpu_offload());
   out.Set("supportsMmap", llama_supports_mmap());
   out.Set("llamaSystemInfo", llama_print_system_info());
 

@@ -262,12 +262,9 @@ Napi::Value Model::Metadata(const Napi::CallbackInfo& info) {
   out.Set("contextLength", llama_model_n_ctx_train(m));
   out.Set("embeddingLength", llama_model_n_embd(m));
   out.Set("layers", llama_model_n_layer(m));
-  out.Set("heads", llama_model_n_head(m));
   out.Set("vocabSize", llama_vocab_n_tokens(v));
   out.Set("bos", llama_vocab_bos(v));
   out.Set("eos", llama_vocab_eos(v));
-  out.Set("addBos", llama_vocab_get_add_bos(v));
-  out.Set("hasEncoder", llama_model_has_encoder(m));
   const char* tmpl = llama_model_chat_template(m, nullptr);
   out.Set("chatTemplate", tmpl ? Napi::Value(Napi::String::New(env, tmpl)) : env.Null());
   return out;
