@@ -146,10 +146,25 @@ export interface NativeEngine {
   /** Queues a request; with a grammar (parsed off the main thread), once the promise resolves. */
   submit(id: number, prompt: Int32Array, options: NativeRequestOptions): void | Promise<void>;
   cancel(id: number): void;
-  stats(): { slotsBusy: number; queued: number; steps: number; tokensGenerated: number; parallel: number; contextSize: number };
+  stats(): NativeEngineStats;
   ref(): void;
   unref(): void;
   close(): Promise<void>;
+}
+
+export type StepPhase = 'decode' | 'sample' | 'deliver' | 'idle';
+
+export interface NativeEngineStats {
+  slotsBusy: number;
+  queued: number;
+  steps: number;
+  tokensGenerated: number;
+  parallel: number;
+  contextSize: number;
+  /** Time the engine's thread spent in each phase of its steps: total, and counts per bucket of phaseBuckets (+ one for longer). */
+  phases: Record<StepPhase, { seconds: number; counts: number[] }>;
+  /** Upper bounds of the phase histogram's buckets, in seconds. */
+  phaseBuckets: number[];
 }
 
 export interface NativeDevice {

@@ -316,6 +316,22 @@ Napi::Value Engine::Stats(const Napi::CallbackInfo& info) {
   o.Set("tokensGenerated", Napi::Number::New(env, static_cast<double>(st.tokens_generated)));
   o.Set("parallel", s.config().parallel);
   o.Set("contextSize", s.config().context_size);
+  // phases: {decode|sample|deliver|idle: {seconds, counts}}, counts per bucket of phaseBuckets
+  // (upper bounds in seconds) and one more for longer steps.
+  const StepTimings& t = s.timings();
+  Napi::Object phases = Napi::Object::New(env);
+  for (size_t p = 0; p < kStepPhases; ++p) {
+    Napi::Object phase = Napi::Object::New(env);
+    phase.Set("seconds", Napi::Number::New(env, static_cast<double>(t.total_us(p)) / 1e6));
+    Napi::Array counts = Napi::Array::New(env, kStepBucketsUs.size() + 1);
+    for (uint32_t b = 0; b <= kStepBucketsUs.size(); ++b) counts.Set(b, Napi::Number::New(env, static_cast<double>(t.count(p, b))));
+    phase.Set("counts", counts);
+    phases.Set(kStepPhaseNames[p], phase);
+  }
+  o.Set("phases", phases);
+  Napi::Array bounds = Napi::Array::New(env, kStepBucketsUs.size());
+  for (uint32_t b = 0; b < kStepBucketsUs.size(); ++b) bounds.Set(b, Napi::Number::New(env, static_cast<double>(kStepBucketsUs[b]) / 1e6));
+  o.Set("phaseBuckets", bounds);
   return o;
 }
 

@@ -168,7 +168,10 @@ void Scheduler::run() {
     {
       std::unique_lock<std::mutex> lock(in_mutex_);
       const bool idle = busy_.load() == 0 && waiting_.empty();
-      if (idle) in_cv_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !incoming_cancels_.empty(); });
+      if (idle) {
+        PhaseTimer waiting(timings_, StepPhase::Idle);
+        in_cv_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !incoming_cancels_.empty(); });
+      }
       if (stopping_) break;
     }
     take_incoming(cancels);
@@ -184,11 +187,19 @@ void Scheduler::run() {
     // requests of the step it happened in, and the engine keeps serving the others.
     try {
       if (build_batch()) {
-        const int32_t rc = llama_decode(ctx_, batch_);
+        int32_t rc;
+        {
+          PhaseTimer decoding(timings_, StepPhase::Decode);
+          rc = llama_decode(ctx_, batch_);
+          // GPU and RPC backends return before their work is done: the wait belongs here, not to
+          // the sampling that would meet it when it reads the logits.
+          if (rc == 0) llama_synchronize(ctx_);
+        }
         steps_++;
         if (std::string why = config_.broken ? config_.broken() : ""; !why.empty()) {
           fail_all(why);
         } else if (rc == 0) {
+          PhaseTimer sampling(timings_, StepPhase::Sample);
           after_decode();
         } else {
           fail_batch("llama_decode failed with status " + std::to_string(rc));
@@ -197,6 +208,7 @@ void Scheduler::run() {
     } catch (const std::exception& e) {
       fail_batch(std::string("the engine failed: ") + e.what());
     }
+    PhaseTimer delivering(timings_, StepPhase::Deliver);
     publish();
   }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "sampler.h"
+#include "step_timings.h"
 
 #include <llama.h>
 
@@ -97,6 +98,7 @@ class Scheduler {
   void cancel(int32_t id);
   std::vector<Event> take_events();
   SchedulerStats stats();
+  const StepTimings& timings() const { return timings_; }
   // Cancels everything, finishes the thread. Blocks for at most one decode step.
   void stop();
 
@@ -150,6 +152,7 @@ class Scheduler {
   std::atomic<uint32_t> busy_{0};
   std::atomic<uint64_t> steps_{0};
   std::atomic<uint64_t> tokens_generated_{0};
+  StepTimings timings_;
   uint64_t use_clock_ = 0;
   std::thread thread_;
 };

@@ -1,5 +1,5 @@
 // GET /metrics in Prometheus' text format: requests by route and status, tokens, slow clients cut
-// off, slots, memory, and which transport serves.
+// off, slots, the engine's time per step phase, memory, and which transport serves.
 import type { ServerContext } from './context.js';
 import type { Exchange } from './exchange.js';
 import type { Route } from './routes.js';
@@ -17,9 +17,21 @@ function metrics(c: ServerContext, ex: Exchange): number {
   for (const [kind, n] of Object.entries(c.metrics.slowClientsCutOff)) lines.push(`shimmy_slow_clients_cut_off_total{kind="${kind}"} ${n}`);
   lines.push('# TYPE shimmy_requests_in_flight gauge', `shimmy_requests_in_flight ${c.inFlight.size}`);
   lines.push('# TYPE shimmy_models_loaded gauge', `shimmy_models_loaded ${c.registry.loadedCount}`);
+  const models = c.registry.loadedModels().map((model) => ({ name: label(model.info.name || model.path), stats: model.stats() }));
   lines.push('# TYPE shimmy_slots_busy gauge');
-  for (const model of c.registry.loadedModels()) {
-    lines.push(`shimmy_slots_busy{model="${label(model.info.name || model.path)}"} ${model.stats().slotsBusy}`);
+  for (const { name, stats } of models) lines.push(`shimmy_slots_busy{model="${name}"} ${stats.slotsBusy}`);
+  // Where each model's engine thread spends its steps (native/step_timings.h).
+  lines.push('# TYPE shimmy_step_phase_seconds histogram');
+  for (const { name, stats } of models) {
+    for (const [phase, { seconds, counts }] of Object.entries(stats.phases)) {
+      const labels = `model="${name}",phase="${phase}"`;
+      let cumulative = 0;
+      counts.forEach((n, i) => {
+        cumulative += n;
+        lines.push(`shimmy_step_phase_seconds_bucket{${labels},le="${i < stats.phaseBuckets.length ? stats.phaseBuckets[i] : '+Inf'}"} ${cumulative}`);
+      });
+      lines.push(`shimmy_step_phase_seconds_sum{${labels}} ${seconds}`, `shimmy_step_phase_seconds_count{${labels}} ${cumulative}`);
+    }
   }
   lines.push('# TYPE shimmy_resident_memory_bytes gauge', `shimmy_resident_memory_bytes ${process.memoryUsage.rss()}`);
   lines.push('# TYPE shimmy_transport_info gauge', `shimmy_transport_info{transport="${c.transport.name}",description="${label(c.transport.description)}"} 1`);

@@ -76,6 +76,22 @@ describe(`server over ${transport}`, { skip }, () => {
       assert.match(text, new RegExp(`shimmy_transport_info\\{transport="${expected}",description="[^"]+"\\} 1`));
     });
 
+    test('/metrics has a histogram of the engine thread\'s time per step phase', async () => {
+      await fetch(`${base}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'default', prompt: 'Hello', max_tokens: 8 }) });
+      const text = await (await fetch(`${base}/metrics`)).text();
+      assert.match(text, /# TYPE shimmy_step_phase_seconds histogram/);
+      for (const phase of ['decode', 'sample', 'deliver', 'idle']) {
+        const buckets = [...text.matchAll(new RegExp(`shimmy_step_phase_seconds_bucket\\{model="[^"]*",phase="${phase}",le="([^"]+)"\\} (\\d+)`, 'g'))];
+        assert.equal(buckets.at(-1)?.[1], '+Inf', phase);
+        const counts = buckets.map((m) => Number(m[2]));
+        assert.deepEqual(counts, [...counts].sort((a, b) => a - b), `${phase} buckets are cumulative`);
+        const count = Number(new RegExp(`shimmy_step_phase_seconds_count\\{model="[^"]*",phase="${phase}"\\} (\\d+)`).exec(text)?.[1]);
+        assert.equal(count, counts.at(-1));
+        if (phase !== 'idle') assert.ok(count >= 8, `${phase}: ${count} steps recorded`);
+      }
+      assert.match(text, /shimmy_step_phase_seconds_sum\{model="[^"]*",phase="decode"\} [\d.e-]+/);
+    });
+
     test('models lists the default model first', async () => {
       const body = await (await fetch(`${base}/api/models`)).json();
       assert.equal(body.models[0].id, 'default');
