@@ -5,7 +5,9 @@ import { loadModel } from './model.js';
 
 const path = process.argv[2] ?? '';
 try {
-  const model = await loadModel(path, { contextSize: 64, parallel: 1, threads: 1, check: false });
+  // On the CPU: the check is about the file, and a model split over RPC workers or meant for a GPU
+  // may not fit this machine's GPU, which would fail the load for the wrong reason.
+  const model = await loadModel(path, { contextSize: 64, parallel: 1, threads: 1, gpuLayers: 0, check: false });
   // Generation errors (an embedding-only model, say) are not what this looks for: only crashes.
   await model.complete({ prompt: 'Hello', maxTokens: 1, temperature: 0 }).catch(() => {});
   await model.close();

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'no
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ggufProblem } from '../models/gguf-check.js';
+import { ggufProblem } from './gguf-check.js';
 import { ShimmyError } from './errors.js';
 
 const childScript = join(dirname(fileURLToPath(import.meta.url)), 'model-check-child.js');

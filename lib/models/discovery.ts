@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, relative, resolve, sep } from 'node:path';
-import { isGguf } from './gguf-header.js';
+import { isGguf } from '../engine/gguf-header.js';
 
 export type ModelSource = 'base' | 'directory' | 'huggingface' | 'ollama' | 'lmstudio';
 

@@ -6,7 +6,7 @@ import { loadModel, type LoadOptions, type Model } from '../engine/model.js';
 import { ShimmyError } from '../engine/errors.js';
 import type { DiscoveredModel, Discovery } from './discovery.js';
 import { ggufFileTypes } from '../engine/file-types.js';
-import { readGgufHeader } from './gguf-header.js';
+import { readGgufHeader } from '../engine/gguf-header.js';
 
 /** What a model's GGUF header says, for listings. */
 interface HeaderFacts {
