@@ -77,7 +77,8 @@ describe(`server over ${transport}`, { skip }, () => {
     });
 
     test('/metrics has a histogram of the engine thread\'s time per step phase', async () => {
-      await fetch(`${base}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'default', prompt: 'Hello', max_tokens: 8 }) });
+      // 8 tokens whatever the model says: a prompt step and 7 more, each decoded, sampled, delivered.
+      await fetch(`${base}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'default', prompt: 'Hello', max_tokens: 8, temperature: 0, ignore_eos: true }) });
       const text = await (await fetch(`${base}/metrics`)).text();
       assert.match(text, /# TYPE shimmy_step_phase_seconds histogram/);
       for (const phase of ['decode', 'sample', 'deliver', 'idle']) {
@@ -87,7 +88,8 @@ describe(`server over ${transport}`, { skip }, () => {
         assert.deepEqual(counts, [...counts].sort((a, b) => a - b), `${phase} buckets are cumulative`);
         const count = Number(new RegExp(`shimmy_step_phase_seconds_count\\{model="[^"]*",phase="${phase}"\\} (\\d+)`).exec(text)?.[1]);
         assert.equal(count, counts.at(-1));
-        if (phase !== 'idle') assert.ok(count >= 8, `${phase}: ${count} steps recorded`);
+        // The last step's delivery is recorded just after it woke JavaScript, so it may still be on its way.
+        if (phase !== 'idle') assert.ok(count >= 7, `${phase}: ${count} steps recorded`);
       }
       assert.match(text, /shimmy_step_phase_seconds_sum\{model="[^"]*",phase="decode"\} [\d.e-]+/);
     });
