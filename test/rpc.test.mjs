@@ -100,7 +100,8 @@ describe('RPC workers on loopback', { timeout: 120_000 }, () => {
         doomed.child.kill('SIGKILL');
       });
       assert.ok(killedAt > 0 && chunks < 4000);
-      assert.ok(performance.now() - killedAt < 5000, `failed ${(performance.now() - killedAt).toFixed(0)} ms after the kill`);
+      // A killed process resets the connection: the next RPC command fails at once. The bound only says "not a hang".
+      assert.ok(performance.now() - killedAt < 15_000, `failed ${(performance.now() - killedAt).toFixed(0)} ms after the kill`);
       assert.equal(error.code, 'generation_failed');
       assert.match(error.message, new RegExp(`RPC worker ${doomed.endpoint} was lost`));
       await assert.rejects((async () => { for await (const _ of waiting); })(), { code: 'generation_failed' });
