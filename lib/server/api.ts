@@ -68,11 +68,12 @@ function health(ctx: ServerContext, ex: Exchange): number {
     memory_usage: formatBytes(process.memoryUsage.rss()),
   };
   if (ctx.registry.workers.length > 0) {
-    const workers = workerStates(ctx, base);
-    const lost = workers.find((w) => w.state === 'lost');
-    if (lost && status === 'healthy') [status, error] = ['unhealthy', `RPC worker ${lost.endpoint} was lost: ${lost.error}`];
+    // Workers as the default model (or else any loaded model) saw them.
+    const source = base ?? ctx.registry.loadedModels()[0];
+    const broken = source?.brokenBecause;
+    if (broken && status === 'healthy') [status, error] = ['unhealthy', broken];
     body.status = status;
-    body.workers = workers;
+    body.workers = workerStates(ctx.registry.workers, source);
   }
   if (error) body.error = error;
   const code = status === 'healthy' ? 200 : 503;
@@ -80,10 +81,6 @@ function health(ctx: ServerContext, ex: Exchange): number {
   return code;
 }
 
-/**
- * serve --rpc: each worker as the default model (or else any loaded model) saw it at load, and
- * whether its connection failed since. Nothing here touches the network.
- */
 interface WorkerState {
   endpoint: string;
   state: 'connected' | 'lost' | 'not connected';
@@ -91,9 +88,13 @@ interface WorkerState {
   error?: string;
 }
 
-function workerStates(ctx: ServerContext, base: Model | undefined): WorkerState[] {
-  const reported = (base ?? ctx.registry.loadedModels()[0])?.workers() ?? [];
-  return ctx.registry.workers.map((endpoint) => {
+/**
+ * serve --rpc: each worker as `source` saw it at load, and whether its connection failed since.
+ * Nothing here touches the network.
+ */
+function workerStates(endpoints: readonly string[], source: Model | undefined): WorkerState[] {
+  const reported = source?.workers() ?? [];
+  return endpoints.map((endpoint) => {
     const w = reported.find((r) => r.endpoint === endpoint);
     if (!w) return { endpoint, state: 'not connected', devices: [] };
     const state: WorkerState = {
