@@ -10,10 +10,10 @@
 //                 Mesa's llvmpipe here) and gives the CPU's text
 //   --no-build    pack the prebuilds/ and gpu-packages/ already there
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { scratchDir } from '../test/helpers/scratch.mjs'; // removed at exit: tarballs and installs are ~0.5 GB
 import { STORIES_GREEDY_40 as REFERENCE } from './stories-reference.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -49,7 +49,7 @@ function bestCpuVariant() {
 
 /** A folder whose only commands are node, npm, npx and sh: what a machine without build tools has. */
 function bareToolsPath() {
-  const bin = mkdtempSync(join(tmpdir(), 'shimmy-pack-bin-'));
+  const bin = scratchDir('pack-bin');
   symlinkSync(process.execPath, join(bin, 'node'));
   const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin');
   for (const tool of ['npm', 'npx']) {
@@ -86,7 +86,7 @@ if (!existsSync(prebuildDir)) fail(`no ${prebuildDir}: run without --no-build`);
 console.log(`test:pack: prebuilds/${process.platform}-${process.arch}: ${readdirSync(prebuildDir).join(', ')}`);
 
 // 2. The tarball, as `npm publish` would send it.
-const work = mkdtempSync(join(tmpdir(), 'shimmy-pack-'));
+const work = scratchDir('pack');
 const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }).stdout)[0];
 const tarball = join(work, packed.filename);
 console.log(`test:pack: ${packed.filename}: ${mib(statSync(tarball).size)} packed, ${mib(packed.unpackedSize)} unpacked, ${packed.entryCount} files`);
@@ -148,5 +148,4 @@ if (gpu === 'vulkan') {
   const vulkanBinary = new RegExp(`^binary: +vulkan .*/node_modules/@shimmy/${platform}-vulkan/shimmy\\.node$`, 'm');
   checkInstall({ label: 'with the Vulkan package', tarballs: [tarball, join(work, gpuPackage.filename)], scripts: false, binary: vulkanBinary, extraEnv: { GGML_VK_VISIBLE_DEVICES: '0' } });
 }
-rmSync(work, { recursive: true, force: true });
 console.log('test:pack: ok');

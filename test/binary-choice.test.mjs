@@ -1,16 +1,16 @@
 // Which addon binary a process loads (lib/binary-choice.ts): the package's own unless a GPU
 // package is installed and works; a GPU binary that fails to load fails in a child process.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { chooseBinary, gpuPackageName } from '../dist/binary-choice.js';
 import { binaryChoice, packageRoot } from '../dist/native.js';
+import { scratchDir } from './helpers/scratch.mjs';
 
 /** A package root with this checkout's binary as its own, and GPU packages holding the given files. */
 function installTree(gpuBinaries, { ownBuild = true } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'shimmy-binaries-'));
+  const dir = scratchDir('binaries');
   writeFileSync(join(dir, 'package.json'), '{"name":"shimmy"}');
   mkdirSync(join(dir, 'node_modules'));
   // node-gyp-build is resolved from the package root, as in an install.

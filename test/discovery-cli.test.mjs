@@ -2,20 +2,20 @@
 // child process.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, copyFileSync, mkdirSync, openSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { discoverModels } from '../dist/models/discovery.js';
 import { ModelRegistry } from '../dist/models/registry.js';
 import { fixtureModel, root, storiesModel } from './helpers/fixtures.mjs';
+import { scratchDir } from './helpers/scratch.mjs';
 
 const run = promisify(execFile);
 const cli = join(root, 'bin', 'shimmy.js');
 
 function layout() {
-  const home = mkdtempSync(join(tmpdir(), 'shimmy-home-'));
+  const home = scratchDir('home');
   const model = fixtureModel();
   // Hugging Face cache: blobs + a snapshot symlink
   const repo = join(home, '.cache', 'huggingface', 'hub', 'models--acme--tiny-GGUF');
@@ -37,7 +37,7 @@ function layout() {
   const lms = join(home, '.lmstudio', 'models', 'pub', 'repo');
   mkdirSync(lms, { recursive: true });
   copyFileSync(model, join(lms, 'lm.gguf'));
-  const cwd = mkdtempSync(join(tmpdir(), 'shimmy-cwd-'));
+  const cwd = scratchDir('cwd');
   mkdirSync(join(cwd, 'models'));
   copyFileSync(model, join(cwd, 'models', 'local.gguf'));
   copyFileSync(model, join(cwd, 'models', 'big-00001-of-00002.gguf'));
@@ -63,7 +63,7 @@ describe('discovery', () => {
 
   test('SHIMMY_BASE_GGUF and SHIMMY_MODEL_PATHS', () => {
     const { home, cwd } = layout();
-    const extra = mkdtempSync(join(tmpdir(), 'shimmy-extra-'));
+    const extra = scratchDir('extra');
     copyFileSync(fixtureModel(), join(extra, 'extra.gguf'));
     const { models, base } = discoverModels({ home, cwd, env: { SHIMMY_BASE_GGUF: fixtureModel('q8_0'), SHIMMY_MODEL_PATHS: `${extra};/does/not/exist` } });
     assert.equal(base.id, 'tiny-llama-spm-q8_0');
@@ -73,7 +73,7 @@ describe('discovery', () => {
 
 describe('listing', () => {
   test("a listing reads a model's header again when the file changes, not on every call", () => {
-    const dir = mkdtempSync(join(tmpdir(), 'shimmy-list-'));
+    const dir = scratchDir('list');
     const path = join(dir, 'swapped.gguf');
     copyFileSync(fixtureModel('q8_0'), path);
     const registry = new ModelRegistry(discoverModels({ modelPath: path, env: {}, cwd: dir, home: dir }));

@@ -2,15 +2,15 @@
 // parser, loop it for ever or match nothing; damaged model files that make llama.cpp abort;
 // prompts big enough to stall the event loop. Each must end in a typed error, never a crash.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testLoad } from '../dist/engine/model-check.js';
 import { loadModel, ShimmyError } from '../dist/index.js';
 import { corruptedCorpus, fixtureModel } from './helpers/fixtures.mjs';
+import { scratchDir } from './helpers/scratch.mjs';
 
-process.env.SHIMMY_CACHE_DIR = mkdtempSync(join(tmpdir(), 'shimmy-cache-'));
+process.env.SHIMMY_CACHE_DIR = scratchDir('cache');
 
 const isCode = (code) => (error) => {
   assert.ok(error instanceof ShimmyError, `expected a ShimmyError, got ${error}`);
@@ -93,7 +93,7 @@ describe('large prompts', () => {
 
 describe('damaged model files', () => {
   test('each copy loads and generates, or is invalid_model: none takes the process down', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'shimmy-corpus-'));
+    const dir = scratchDir('corpus');
     let refused = 0;
     for (const { name, path, known } of corruptedCorpus(dir)) {
       let model;
@@ -113,7 +113,7 @@ describe('damaged model files', () => {
 
   test('the child-process test load alone turns llama.cpp aborts into invalid_model', async () => {
     // The header check refuses these first; here the second line of defence is tried on its own.
-    for (const { name, path, known } of corruptedCorpus(mkdtempSync(join(tmpdir(), 'shimmy-corpus-')), 0)) {
+    for (const { name, path, known } of corruptedCorpus(scratchDir('corpus'), 0)) {
       assert.ok(known);
       await assert.rejects(testLoad(path), (error) => isCode('invalid_model')(error) && /crashed loading it \(SIG[A-Z]+\)/.test(error.message), name);
     }

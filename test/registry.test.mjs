@@ -1,16 +1,16 @@
 // The server's model registry: loads shared by concurrent requests, the cap on loaded models,
 // and holds (use()) that keep a model loaded under a request between its steps.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { discoverModels } from '../dist/models/discovery.js';
 import { ModelRegistry } from '../dist/models/registry.js';
 import { fixtureModel } from './helpers/fixtures.mjs';
+import { scratchDir } from './helpers/scratch.mjs';
 
 function twoModels(maxLoaded) {
-  const dir = mkdtempSync(join(tmpdir(), 'shimmy-registry-'));
+  const dir = scratchDir('registry');
   copyFileSync(fixtureModel('f32', 'phi-3'), join(dir, 'chatty.gguf'));
   copyFileSync(fixtureModel('q8_0'), join(dir, 'other.gguf'));
   const discovery = discoverModels({ modelDirs: [dir], env: {}, cwd: '/nonexistent', home: '/nonexistent' });

@@ -2,9 +2,8 @@
 // clear 4xx (or a clean error) and the server stays up with its slots free. Runs on each
 // transport (test/hostile.<transport>.test.mjs).
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
@@ -13,8 +12,9 @@ import { ModelRegistry } from '../../dist/models/registry.js';
 import { startServer } from '../../dist/server/app.js';
 import { corruptedCorpus, fixtureModel, mulberry32, storiesModel } from '../helpers/fixtures.mjs';
 import { transportUnderTest } from '../helpers/transport.mjs';
+import { scratchDir } from '../helpers/scratch.mjs';
 
-process.env.SHIMMY_CACHE_DIR = mkdtempSync(join(tmpdir(), 'shimmy-cache-'));
+process.env.SHIMMY_CACHE_DIR = scratchDir('cache');
 const modelPath = storiesModel() ?? fixtureModel();
 const { name: transport, skip } = transportUnderTest();
 
@@ -35,10 +35,10 @@ function hugeReceiveBuffers() {
 describe(`hostile clients over ${transport}`, { skip, timeout: 120_000 }, () => {
   let server;
   let base;
-  const modelDir = mkdtempSync(join(tmpdir(), 'shimmy-hostile-'));
+  const modelDir = scratchDir('hostile');
 
   before(async () => {
-    const bad = corruptedCorpus(mkdtempSync(join(tmpdir(), 'shimmy-bad-')), 0).find((v) => v.name === 'rms-eps-nan');
+    const bad = corruptedCorpus(scratchDir('bad'), 0).find((v) => v.name === 'rms-eps-nan');
     copyFileSync(bad.path, join(modelDir, 'broken.gguf'));
     const registry = new ModelRegistry(discoverModels({ modelPath, modelDirs: [modelDir], env: {}, cwd: '/nonexistent', home: '/nonexistent' }), { parallel: 4, contextSize: 512 });
     server = await startServer({ host: '127.0.0.1', port: 0, registry, transport, bodyLimit: 256 * 1024, bufferLimit: 16 * 1024, allowOrigins: ['https://app.example'] });

@@ -2,8 +2,7 @@
 // snippet unmodified, embeddings, JSON-schema output, tool calls (streamed and not), multi-turn
 // prefix reuse, abort, and the limits on schemas.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { transportUnderTest } from '../helpers/transport.mjs';
@@ -13,10 +12,11 @@ import { discoverModels } from '../../dist/models/discovery.js';
 import { ModelRegistry } from '../../dist/models/registry.js';
 import { startServer } from '../../dist/server/app.js';
 import { fixtureModel, storiesModel, toolCallingModel } from '../helpers/fixtures.mjs';
+import { scratchDir } from '../helpers/scratch.mjs';
 
 const modelPath = storiesModel() ?? fixtureModel('f32', 'phi-3');
 // A tiny Qwen2-vocab model carrying Qwen2.5's real chat template (Hermes-style <tool_call> blocks).
-const toolModelDir = mkdtempSync(join(tmpdir(), 'shimmy-openai-'));
+const toolModelDir = scratchDir('openai');
 copyFileSync(toolCallingModel(), join(toolModelDir, 'qwen-tools.gguf'));
 
 let server;
