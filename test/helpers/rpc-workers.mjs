@@ -25,17 +25,29 @@ export async function startWorker({ host = '127.0.0.1', port, netns } = {}) {
   const child = netns
     ? spawn('ip', ['netns', 'exec', netns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
+  // ggml's server prints to stdout, shimmy's worker command to stderr: each stream is kept whole,
+  // since chunks of the two interleave at any byte (a merged string once split "Listening").
+  const streams = { stdout: '', stderr: '' };
+  const output = () => streams.stdout + streams.stderr;
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   await new Promise((resolve, reject) => {
-    const onData = (data) => {
-      output += data;
-      if (output.includes(`Listening on ${host}:${port}`)) resolve();
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    exited.then(({ code }) => reject(new Error(`worker exited (${code}) before listening:\n${output}`)));
-    setTimeout(() => reject(new Error(`worker not listening after 20 s:\n${output}`)), 20_000).unref();
+    const late = setTimeout(() => {
+      child.kill('SIGKILL'); // a worker left running would keep the test process alive
+      reject(new Error(`worker not listening after 20 s:\n${output()}`));
+    }, 20_000);
+    for (const name of ['stdout', 'stderr']) {
+      child[name].on('data', (data) => {
+        streams[name] += data;
+        if (streams.stdout.includes(`Listening on ${host}:${port}`)) {
+          clearTimeout(late);
+          resolve();
+        }
+      });
+    }
+    exited.then(({ code }) => {
+      clearTimeout(late);
+      reject(new Error(`worker exited (${code}) before listening:\n${output()}`));
+    });
   });
   return {
     endpoint: `${host}:${port}`,
@@ -43,7 +55,7 @@ export async function startWorker({ host = '127.0.0.1', port, netns } = {}) {
     port,
     child,
     exited,
-    output: () => output,
+    output,
     async kill(signal = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
