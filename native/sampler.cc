@@ -1,5 +1,7 @@
 #include "sampler.h"
 
+#include "chain_sampler.h"
+
 #include <common.h>
 #include <json-schema-to-grammar.h>
 #include <sampling.h>
@@ -11,22 +13,6 @@
 namespace shimmy {
 
 namespace {
-
-llama_sampler* greedy_chain(const llama_model* model, const SamplingParams& p) {
-  auto chain_params = llama_sampler_chain_default_params();
-  chain_params.no_perf = true;
-  llama_sampler* chain = llama_sampler_chain_init(chain_params);
-  const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
-  if (!p.logit_bias.empty()) {
-    llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(n_vocab, static_cast<int32_t>(p.logit_bias.size()), p.logit_bias.data()));
-  }
-  if (p.penalized()) {
-    llama_sampler_chain_add(chain, llama_sampler_init_penalties(n_vocab, p.penalty_last_n, p.repeat_penalty,
-                                                                p.frequency_penalty, p.presence_penalty));
-  }
-  llama_sampler_chain_add(chain, llama_sampler_init_greedy());
-  return chain;
-}
 
 common_sampler* common_chain(const llama_model* model, const SamplingParams& p) {
   common_params_sampling c;
@@ -91,10 +77,9 @@ std::optional<SamplingParams> without_prefill(const SamplingParams& p) {
 }  // namespace
 
 Sampler::Sampler(const llama_model* model, const SamplingParams& p) {
-  if (p.temperature <= 0.0f && p.grammar.empty() && p.logit_bias.empty() && !p.penalized()) {
-    n_vocab_ = llama_vocab_n_tokens(llama_model_get_vocab(model));  // plain argmax
-  } else if (p.temperature <= 0.0f && p.grammar.empty()) {
-    greedy_ = greedy_chain(model, p);
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  if (ChainSampler::serves(p, llama_vocab_n_tokens(vocab))) {
+    chain_ = std::make_unique<ChainSampler>(vocab, p);
   } else {
     try {
       common_ = common_chain(model, p);
@@ -109,16 +94,10 @@ Sampler::Sampler(const llama_model* model, const SamplingParams& p) {
 
 Sampler::~Sampler() {
   if (common_) common_sampler_free(common_);
-  if (greedy_) llama_sampler_free(greedy_);
 }
 
 llama_token Sampler::sample_and_accept(llama_context* ctx, int32_t logits_index) {
-  if (n_vocab_ > 0) {
-    // Reads the logits in place: a sampler chain first copies the whole vocabulary into candidates.
-    const float* logits = llama_get_logits_ith(ctx, logits_index);
-    return static_cast<llama_token>(std::max_element(logits, logits + n_vocab_) - logits);
-  }
-  if (greedy_) return llama_sampler_sample(greedy_, ctx, logits_index);  // accepts as well
+  if (chain_) return chain_->sample_and_accept(llama_get_logits_ith(ctx, logits_index));
   const llama_token token = common_sampler_sample(common_, ctx, logits_index);
   common_sampler_accept(common_, token, true);
   return token;

@@ -14,6 +14,8 @@ struct common_sampler;
 
 namespace shimmy {
 
+class ChainSampler;
+
 // Who wrote a grammar decides whether the chat template's generation prompt is fed to it first.
 enum class GrammarKind : uint8_t { User, OutputFormat, ToolCalls };
 
@@ -44,10 +46,9 @@ struct SamplingParams {
   bool penalized() const { return repeat_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f; }
 };
 
-// One request's sampler. Greedy decoding without a grammar takes a short llama.cpp chain (bias,
-// penalties, argmax), or a plain argmax over the logits when there is nothing to apply:
-// common_sampler always ends in a softmax over the whole vocabulary, which costs a tiny model
-// more than its decode step.
+// One request's sampler: without a grammar, llama.cpp's default chain computed on the logits in
+// place (ChainSampler); with one, or settings that chain does not cover, llama.cpp's
+// common_sampler, as llama-server uses it.
 class Sampler {
  public:
   // Throws std::exception when the grammar does not parse.
@@ -59,9 +60,8 @@ class Sampler {
   llama_token sample_and_accept(llama_context* ctx, int32_t logits_index);
 
  private:
+  std::unique_ptr<ChainSampler> chain_;
   common_sampler* common_ = nullptr;
-  llama_sampler* greedy_ = nullptr;
-  int32_t n_vocab_ = 0;  // > 0: plain argmax
 };
 using SamplerPtr = std::unique_ptr<Sampler>;
 

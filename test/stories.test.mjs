@@ -45,6 +45,30 @@ describe('stories260K', { skip: storiesSkip }, () => {
     assert.equal(r.text, ', there was a little girl named ');
   });
 
+  // Without a grammar, shimmy samples on the logits in place (native/chain_sampler.cc); with one,
+  // through llama.cpp's common_sampler. A grammar that allows any text never rejects the token
+  // the chain draws, so the two must agree token for token under the same seed.
+  test("sampling without a grammar draws what llama.cpp's sampler chain draws, seed for seed", async () => {
+    const anyText = 'root ::= [^\\x00]*';
+    const settings = [
+      { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 },
+      { temperature: 1.3, topK: 100, topP: 0.9, minP: 0, repeatPenalty: 1.3, penaltyLastN: 16 },
+      { temperature: 0.7, topK: 8, topP: 1, minP: 0.1, frequencyPenalty: 0.8, presencePenalty: 0.5, logitBias: { 13: 4, 300: -100 } },
+      { temperature: 0, repeatPenalty: 1.5, logitBias: { 278: 3 } },
+    ];
+    let differentSeedsDiffer = false;
+    for (const sampling of settings) {
+      for (const seed of [1, 2, 3]) {
+        const options = { prompt: 'Once upon a time', maxTokens: 60, seed, ...sampling };
+        const [inPlace, reference] = await Promise.all([model.complete(options), model.complete({ ...options, grammar: anyText })]);
+        assert.equal(inPlace.text, reference.text, `${JSON.stringify(sampling)}, seed ${seed}`);
+        assert.ok(inPlace.text.length > 20);
+        if (seed > 1 && sampling.temperature > 0) differentSeedsDiffer ||= inPlace.text !== (await model.complete({ ...options, seed: 1 })).text;
+      }
+    }
+    assert.ok(differentSeedsDiffer, 'every seed gave the same text');
+  });
+
   test('a follow-up prompt reuses the cached prefix of the previous turn', async () => {
     const first = await model.complete({ prompt: 'Once upon a time, there was a dog.', maxTokens: 20, temperature: 0 });
     const second = await model.complete({ prompt: 'Once upon a time, there was a dog.' + first.text + ' The end.', maxTokens: 5, temperature: 0 });
