@@ -97,11 +97,13 @@ Sampler::~Sampler() {
 }
 
 llama_token Sampler::sample_and_accept(llama_context* ctx, int32_t logits_index) {
-  if (chain_) return chain_->sample_and_accept(llama_get_logits_ith(ctx, logits_index));
+  if (chain_) return sample_and_accept(llama_get_logits_ith(ctx, logits_index));
   const llama_token token = common_sampler_sample(common_, ctx, logits_index);
   common_sampler_accept(common_, token, true);
   return token;
 }
+
+llama_token Sampler::sample_and_accept(float* logits) { return chain_->sample_and_accept(logits); }
 
 size_t utf8_complete_prefix(const std::string& s) {
   // Walk back over at most 3 continuation bytes to the lead byte of the last sequence.

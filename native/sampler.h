@@ -58,6 +58,9 @@ class Sampler {
   Sampler& operator=(const Sampler&) = delete;
 
   llama_token sample_and_accept(llama_context* ctx, int32_t logits_index);
+  // A sampler without a grammar reads nothing but its row of logits, so it may run on any thread.
+  bool reads_logits_only() const { return chain_ != nullptr; }
+  llama_token sample_and_accept(float* logits);
 
  private:
   std::unique_ptr<ChainSampler> chain_;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 
 namespace shimmy {
@@ -35,6 +36,16 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kMinWakeInterval = std::chrono::microseconds(1000);
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// A sampling attempt's token, or why it failed: nothing may escape a helper thread.
+template <typename Sample>
+Scheduler::Sampled sampled(Sample sample) {
+  try {
+    return {sample(), "", nullptr};
+  } catch (const std::exception& e) {
+    return {0, e.what(), nullptr};
+  }
 }
 }  // namespace
 
@@ -78,6 +89,9 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
   batch_ = llama_batch_init(static_cast<int32_t>(config_.batch_size), 0, 1);
   slots_.resize(config_.parallel);
   for (uint32_t i = 0; i < config_.parallel; ++i) slots_[i].seq = static_cast<llama_seq_id>(i);
+  // As many threads sample as decode (ggml's wait between decodes meanwhile), at most one per slot.
+  const auto samplers = std::min<uint32_t>(static_cast<uint32_t>(std::max(llama_n_threads(ctx_), 1)), config_.parallel);
+  helpers_ = std::make_unique<HelperThreads>(samplers - 1);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -337,29 +351,50 @@ bool Scheduler::build_batch() {
 }
 
 void Scheduler::after_decode() {
+  due_.clear();
   for (auto& slot : slots_) {
     if (!slot.active || slot.active->batch_count == 0) continue;
     Active& a = *slot.active;
     const int32_t from = a.batch_from;
     for (int32_t k = 0; k < a.batch_count; ++k) slot.cached.push_back(batch_.token[from + k]);
     if (!a.generating) a.prompt_done += static_cast<size_t>(a.batch_count);
-    if (a.logits_at < 0) continue;
-    try {
-      sample(slot);
-    } catch (const std::exception& e) {
-      // A grammar that no token can satisfy ("Unexpected empty grammar stack") ends here.
-      fail_slot(slot, std::string("sampling failed: ") + e.what());
+    if (a.logits_at >= 0) due_.push_back(&slot);
+  }
+  // Samplers without a grammar need only their own row of logits: the helpers take some of them.
+  // Rows are found here, on this thread (llama_get_logits_ith may reorder the outputs); samplers
+  // with a grammar use llama.cpp's context and run here too.
+  sampled_.assign(due_.size(), {});
+  in_parallel_.clear();
+  for (size_t i = 0; i < due_.size(); ++i) {
+    Active& a = *due_[i]->active;
+    if (a.req.sampler->reads_logits_only()) {
+      in_parallel_.push_back(i);
+      sampled_[i].logits = llama_get_logits_ith(ctx_, a.logits_at);
+    } else {
+      sampled_[i] = sampled([&] { return a.req.sampler->sample_and_accept(ctx_, a.logits_at); });
     }
+  }
+  helpers_->for_each(in_parallel_.size(), [this](size_t k) {
+    Sampled& s = sampled_[in_parallel_[k]];
+    Sampler& sampler = *due_[in_parallel_[k]]->active->req.sampler;
+    s = sampled([&] {
+      if (!s.logits) throw std::runtime_error("llama.cpp has no logits for this slot");
+      return sampler.sample_and_accept(s.logits);
+    });
+  });
+  for (size_t i = 0; i < due_.size(); ++i) {
+    // A grammar that no token can satisfy ("Unexpected empty grammar stack") ends here.
+    if (!sampled_[i].error.empty()) fail_slot(*due_[i], "sampling failed: " + sampled_[i].error);
+    else deliver(*due_[i], sampled_[i].token);
   }
 }
 
-void Scheduler::sample(Slot& slot) {
+void Scheduler::deliver(Slot& slot, llama_token token) {
   Active& a = *slot.active;
   if (!a.generating) {
     a.generating = true;
     a.first_token = Clock::now();
   }
-  const llama_token token = a.req.sampler->sample_and_accept(ctx_, a.logits_at);
   if (!a.req.ignore_eos && llama_vocab_is_eog(vocab_, token)) {
     finish(slot, "stop");
     return;

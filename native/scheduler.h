@@ -5,6 +5,7 @@
 // moved, and no more than once per millisecond while steps are faster than that.
 #pragma once
 
+#include "helper_threads.h"
 #include "sampler.h"
 #include "step_timings.h"
 
@@ -84,6 +85,12 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
+  struct Sampled {
+    llama_token token = 0;
+    std::string error;        // why sampling failed ("" when it did not)
+    float* logits = nullptr;  // the slot's row, for samplers that read nothing else
+  };
+
   Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config, std::function<void(Scheduler*)> wake);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
@@ -117,7 +124,7 @@ class Scheduler {
   void assign_slots();
   bool build_batch();
   void after_decode();
-  void sample(Slot& slot);
+  void deliver(Slot& slot, llama_token token);
   void finish(Slot& slot, const char* reason);
   void fail_batch(const std::string& message);
   void fail_all(const std::string& message);
@@ -135,6 +142,10 @@ class Scheduler {
   llama_batch batch_{};
   std::vector<Slot> slots_;
   std::deque<std::unique_ptr<Active>> waiting_;  // owned by the thread
+  std::unique_ptr<HelperThreads> helpers_;      // sample slots beside the thread
+  std::vector<Slot*> due_;                      // this step's slots with logits to sample
+  std::vector<Sampled> sampled_;                // and what came of it
+  std::vector<size_t> in_parallel_;             // which of them the helpers may sample
 
   std::mutex in_mutex_;
   std::condition_variable in_cv_;

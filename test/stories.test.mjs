@@ -69,6 +69,16 @@ describe('stories260K', { skip: storiesSkip }, () => {
     assert.ok(differentSeedsDiffer, 'every seed gave the same text');
   });
 
+  test('seeded requests sampled together on several threads give what each gives alone', async () => {
+    const options = (seed) => ({ prompt: 'Once upon a time', maxTokens: 80, temperature: 0.9, topK: 40, repeatPenalty: 1.1, seed });
+    const seeds = [11, 12, 13, 14, 15, 16, 17, 18];
+    const alone = [];
+    for (const seed of seeds) alone.push((await model.complete(options(seed))).text);
+    const together = await Promise.all(seeds.map((seed) => model.complete(options(seed))));
+    assert.deepEqual(together.map((r) => r.text), alone);
+    assert.ok(new Set(alone).size > 1);
+  });
+
   test('a follow-up prompt reuses the cached prefix of the previous turn', async () => {
     const first = await model.complete({ prompt: 'Once upon a time, there was a dog.', maxTokens: 20, temperature: 0 });
     const second = await model.complete({ prompt: 'Once upon a time, there was a dog.' + first.text + ' The end.', maxTokens: 5, temperature: 0 });
