@@ -38,6 +38,26 @@ void replace_heap_top(llama_token_data* heap, ptrdiff_t len, llama_token_data va
   heap[hole] = value;
 }
 
+// Calls found(id), in order, for each id in [from, to) whose logit is above threshold() at that
+// moment. Most tokens are not: blocks of them are ruled out with one vectorizable comparison.
+template <typename Threshold, typename Found>
+void for_each_above(const float* logits, llama_token from, llama_token to, Threshold threshold, Found found) {
+  constexpr llama_token kBlock = 16;
+  llama_token id = from;
+  for (; id + kBlock <= to; id += kBlock) {
+    const float t = threshold();
+    bool any = false;
+    for (llama_token j = 0; j < kBlock; ++j) any |= logits[id + j] > t;
+    if (!any) continue;
+    for (llama_token j = id; j < id + kBlock; ++j) {
+      if (logits[j] > threshold()) found(j);
+    }
+  }
+  for (; id < to; ++id) {
+    if (logits[id] > threshold()) found(id);
+  }
+}
+
 }  // namespace
 
 bool ChainSampler::serves(const SamplingParams& p, int32_t n_vocab) {
@@ -73,7 +93,8 @@ llama_token ChainSampler::sample_and_accept(float* logits) {
   adjust(logits);
   llama_token token;
   if (greedy_) {
-    token = static_cast<llama_token>(std::max_element(logits, logits + n_vocab_) - logits);  // the first of equals, as llama.cpp's greedy
+    token = 0;  // the first of equal logits, as llama.cpp's greedy sampler
+    for_each_above(logits, 1, n_vocab_, [&] { return logits[token]; }, [&](llama_token id) { token = id; });
     restore(logits);
   } else {
     select_top_k(logits);
@@ -111,9 +132,8 @@ void ChainSampler::select_top_k(const float* logits) {
   for (llama_token id = 0; id < top_k_; ++id) candidates_.push_back({id, logits[id], 0.0f});
   llama_token_data* heap = candidates_.data();
   std::make_heap(heap, heap + top_k_, more_likely);
-  for (llama_token id = top_k_; id < n_vocab_; ++id) {
-    if (logits[id] > heap[0].logit) replace_heap_top(heap, top_k_, {id, logits[id], 0.0f});
-  }
+  for_each_above(logits, top_k_, n_vocab_, [&] { return heap[0].logit; },
+                 [&](llama_token id) { replace_heap_top(heap, top_k_, {id, logits[id], 0.0f}); });
   std::sort_heap(heap, heap + top_k_, more_likely);
 }
 
