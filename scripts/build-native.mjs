@@ -2,6 +2,9 @@
 // Compiles the addon (and the static llama.cpp inside it) with cmake-js.
 //   SHIMMY_GPU=cpu|cuda|vulkan|metal   ggml backend (default cpu)
 //   SHIMMY_RPC=0                       leave out ggml's RPC backend (shimmy worker, serve --rpc)
+//   SHIMMY_LLAMA_TOOLS=1               also build llama.cpp's llama-bench and llama-batched-bench in
+//                                      the same build directory (same ggml objects; a GPU host's
+//                                      benchmark: scripts/bench/gpu.sh)
 //   SHIMMY_SANITIZE=address,undefined  a sanitizer build into build-sanitize/ (clang; .ci/sanitize)
 //   --prebuild                         portable build into build-prebuild[-GPU]/ (shared llama.cpp and
 //                                      every CPU variant, the best picked at load); npm run prebuild
@@ -25,7 +28,9 @@ execFileSync(process.execPath, [join(root, 'scripts', 'vendor-llama.mjs')], { st
 const gpu = (process.env.SHIMMY_GPU || 'cpu').toLowerCase();
 const sanitize = process.env.SHIMMY_SANITIZE || '';
 const buildDir = prebuild ? `build-prebuild${gpu === 'cpu' ? '' : `-${gpu}`}` : sanitize ? 'build-sanitize' : 'build';
-const defines = [`--CDSHIMMY_GPU=${gpu}`, `--CDSHIMMY_RPC=${process.env.SHIMMY_RPC === '0' ? 'OFF' : 'ON'}`, `--CDSHIMMY_SANITIZE=${sanitize}`];
+const llamaTools = process.env.SHIMMY_LLAMA_TOOLS === '1';
+const defines = [`--CDSHIMMY_GPU=${gpu}`, `--CDSHIMMY_RPC=${process.env.SHIMMY_RPC === '0' ? 'OFF' : 'ON'}`, `--CDSHIMMY_SANITIZE=${sanitize}`,
+  `--CDSHIMMY_LLAMA_TOOLS=${llamaTools ? 'ON' : 'OFF'}`];
 if (prebuild) defines.push('--CDSHIMMY_CPU_VARIANTS=ON', `--CDGGML_CPU_VARIANTS=${process.env.SHIMMY_CPU_VARIANTS ?? ''}`);
 
 // CCACHE_BASEDIR makes ccache hits independent of where the clone lives.
@@ -48,3 +53,6 @@ const stale = existsSync(cache) && defines.some((d) => {
 });
 if (stale) execFileSync(process.execPath, [cmakeJs, 'configure', ...args.slice(1)], { stdio: 'inherit', cwd: root, env });
 execFileSync(process.execPath, [cmakeJs, ...args], { stdio: 'inherit', cwd: root, env });
+if (llamaTools) {
+  execFileSync('cmake', ['--build', join(root, buildDir), '--target', 'llama-bench', 'llama-batched-bench', '--parallel', env.CMAKE_BUILD_PARALLEL_LEVEL], { stdio: 'inherit', env });
+}

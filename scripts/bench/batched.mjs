@@ -6,13 +6,17 @@
 // table for bench/RESULTS.md; the step phases come from model.stats().phases.
 //   --model PATH (default: the generated tiny Q8_0 model: 32k vocabulary, so sampling weighs as
 //   much as decoding)   --streams 8,32   --tokens 128   --threads N   --rounds 3   --no-llama
+//   --gpu-layers N   offload (both sides; -ngl for the tools)
+//   --tools DIR      llama.cpp's tools from another build (scripts/bench/gpu.sh: the addon's own
+//                    build directory); by default bench/.work/llama-build, built when missing
+//   --llama-bench    also llama-bench's single-stream tg, for the 1-stream row
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../dist/index.js';
 import { makeFixtureModel } from '../make-fixture-model.mjs';
-import { buildLlamaTools, toolsDir } from './build-llama-tools.mjs';
+import { buildLlamaTools, toolsDir as ownToolsDir } from './build-llama-tools.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const arg = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
@@ -21,6 +25,9 @@ const threads = Number(arg('threads', Math.min(8, availableParallelism())));
 const rounds = Number(arg('rounds', 3));
 const streamCounts = arg('streams', '8,32').split(',').map(Number);
 const promptTokens = 8;
+const gpuLayers = arg('gpu-layers', undefined);
+const toolsDir = arg('tools', ownToolsDir);
+const toolArgs = ['-t', String(threads), ...(gpuLayers === undefined ? [] : ['-ngl', gpuLayers])];
 
 let modelPath = arg('model', undefined);
 if (!modelPath) {
@@ -53,23 +60,34 @@ async function shimmyRound(model, streams, sampling) {
 
 function batchedBench(streams) {
   const bin = join(toolsDir, 'llama-batched-bench');
-  const out = execFileSync(bin, ['-m', modelPath, '-t', String(threads), '-c', String(streams * (promptTokens + tokens + 8)), '-b', '2048', '-ub', '512',
+  const out = execFileSync(bin, ['-m', modelPath, ...toolArgs, '-c', String(streams * (promptTokens + tokens + 8)), '-b', '2048', '-ub', '512',
     '-npp', String(promptTokens), '-ntg', String(tokens), '-npl', String(streams), '--output-format', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const row = JSON.parse(out.trim().split('\n').at(-1));
   return { tokS: row.speed_tg, stepMs: (row.t_tg * 1000) / tokens };
 }
 
+/** llama-bench's tg tok/s: one stream, no batching, no sampling. */
+function llamaBench() {
+  const out = execFileSync(join(toolsDir, 'llama-bench'), ['-m', modelPath, ...toolArgs, '-p', '0', '-n', String(tokens), '-r', String(rounds), '-o', 'json'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return JSON.parse(out).find((r) => r.n_gen > 0)?.avg_ts;
+}
+
 const useLlama = !process.argv.includes('--no-llama');
-if (useLlama && !existsSync(join(toolsDir, 'llama-batched-bench'))) buildLlamaTools(['llama-batched-bench']);
+if (useLlama && !existsSync(join(toolsDir, 'llama-batched-bench'))) {
+  if (toolsDir !== ownToolsDir) throw new Error(`no llama-batched-bench in ${toolsDir}`);
+  buildLlamaTools(['llama-bench', 'llama-batched-bench']);
+}
 
 const lines = [
-  `model: ${modelPath}, ${threads} threads, ${tokens} tokens per stream (ignore_eos), best of ${rounds} interleaved rounds`,
+  `model: ${modelPath}, ${threads} threads${gpuLayers === undefined ? '' : `, ${gpuLayers} layers offloaded`}, ${tokens} tokens per stream (ignore_eos), best of ${rounds} interleaved rounds`,
   '',
   '| streams | sampling | llama-batched-bench tok/s (step ms) | shimmy tok/s (step ms) | ÷ batched-bench | shimmy step: decode / sample / deliver ms | step ÷ greedy step |',
   '| --- | --- | --- | --- | --- | --- | --- |',
 ];
 for (const streams of streamCounts) {
-  const model = await loadModel(modelPath, { parallel: streams, contextSize: streams * (promptTokens + tokens + 16), threads });
+  const model = await loadModel(modelPath, { parallel: streams, contextSize: promptTokens + tokens + 16 /* per slot */, threads,
+    ...(gpuLayers === undefined ? {} : { gpuLayers: Number(gpuLayers) }) });
   await shimmyRound(model, streams, settings.greedy); // warm-up
   const best = {};
   let llama;
@@ -84,4 +102,5 @@ for (const streams of streamCounts) {
     lines.push(`| ${streams} | ${name} | ${llama ? `${llama.tokS.toFixed(0)} (${llama.stepMs.toFixed(2)})` : '–'} | ${s.tokS.toFixed(0)} (${s.stepMs.toFixed(2)}) | ${ratio} | ${s.decodeMs.toFixed(2)} / ${s.sampleMs.toFixed(2)} / ${s.deliverMs.toFixed(2)} | ${(s.stepMs / best.greedy.stepMs).toFixed(2)} |`);
   }
 }
+if (useLlama && process.argv.includes('--llama-bench')) lines.push('', `llama-bench tg${tokens} (1 stream): ${llamaBench().toFixed(0)} tok/s`);
 console.log(lines.join('\n'));
