@@ -90,6 +90,8 @@ export interface NativeEngineOptions {
   parallel: number;
   batchSize: number;
   threads: number;
+  /** Decode with fewer than `threads` while that is faster (other processes busy on the cores). */
+  adaptThreads: boolean;
   queueLimit: number;
 }
 

@@ -205,6 +205,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   config.batch_size = positive_u32(opts, "batchSize", config.batch_size, 1u << 16);
   config.queue_limit = positive_u32(opts, "queueLimit", config.queue_limit, 1u << 20);
   config.threads = static_cast<int32_t>(number_or(opts, "threads", 0));
+  config.adapt_threads = bool_or(opts, "adaptThreads", false);
   if (auto links = model_object->rpc_links()) config.broken = [links] { return links->broken(); };
   model_ = model.get();  // the scheduler keeps the model alive
   vocab_ = llama_model_get_vocab(model_);

@@ -92,6 +92,8 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
   // As many threads sample as decode (ggml's wait between decodes meanwhile), at most one per slot.
   const auto samplers = std::min<uint32_t>(static_cast<uint32_t>(std::max(llama_n_threads(ctx_), 1)), config_.parallel);
   helpers_ = std::make_unique<HelperThreads>(samplers - 1);
+  decode_threads_ = llama_n_threads(ctx_);
+  if (config_.adapt_threads) governor_ = std::make_unique<ThreadGovernor>(decode_threads_);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -204,10 +206,16 @@ void Scheduler::run() {
         int32_t rc;
         {
           PhaseTimer decoding(timings_, StepPhase::Decode);
+          if (governor_ && governor_->threads() != decode_threads_) {
+            decode_threads_ = governor_->threads();
+            llama_set_n_threads(ctx_, decode_threads_, decode_threads_);
+          }
+          const auto started = Clock::now();
           rc = llama_decode(ctx_, batch_);
           // GPU and RPC backends return before their work is done: the wait belongs here, not to
           // the sampling that would meet it when it reads the logits.
           if (rc == 0) llama_synchronize(ctx_);
+          if (governor_) governor_->record(batch_.n_tokens, std::chrono::duration<double>(Clock::now() - started).count());
         }
         steps_++;
         if (std::string why = config_.broken ? config_.broken() : ""; !why.empty()) {

@@ -7,6 +7,7 @@
 
 #include "helper_threads.h"
 #include "sampler.h"
+#include "thread_governor.h"
 #include "step_timings.h"
 
 #include <llama.h>
@@ -31,6 +32,7 @@ struct SchedulerConfig {
   uint32_t parallel = 4;         // slots decoded together
   uint32_t batch_size = 512;     // tokens per llama_decode (generating slots first, then prompts)
   int32_t threads = 0;           // 0 = llama.cpp's default
+  bool adapt_threads = false;    // decode with fewer while that is faster (ThreadGovernor); else always `threads`
   uint32_t queue_limit = 256;    // requests waiting for a slot before submit() refuses
   // Why the model can no longer compute (an RPC worker holding some of its layers was lost), or
   // "" while it can; asked after every decode, whose output is garbage once it says so.
@@ -143,6 +145,8 @@ class Scheduler {
   std::vector<Slot> slots_;
   std::deque<std::unique_ptr<Active>> waiting_;  // owned by the thread
   std::unique_ptr<HelperThreads> helpers_;      // sample slots beside the thread
+  std::unique_ptr<ThreadGovernor> governor_;    // how many threads decode (null: always config_.threads)
+  int decode_threads_ = 0;                      // what llama_set_n_threads was last told
   std::vector<Slot*> due_;                      // this step's slots with logits to sample
   std::vector<Sampled> sampled_;                // and what came of it
   std::vector<size_t> in_parallel_;             // which of them the helpers may sample

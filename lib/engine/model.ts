@@ -23,7 +23,10 @@ export interface LoadOptions {
   parallel?: number;
   /** Tokens per decode step across all slots. Default 512. */
   batchSize?: number;
-  /** CPU threads; default: the number of cores, at most 8 (decoding is memory-bound). */
+  /**
+   * CPU threads, fixed. Default: up to the number of cores (at most 8: decoding is memory-bound),
+   * fewer while other processes keep cores busy; the engine measures which count decodes faster.
+   */
   threads?: number;
   /** Requests that may wait for a free slot before generate() throws queue_full. Default 64. */
   queueLimit?: number;
@@ -153,6 +156,7 @@ export class Model {
         parallel,
         batchSize: options.batchSize ?? 512,
         threads: this.threads,
+        adaptThreads: options.threads === undefined,
         queueLimit: options.queueLimit ?? 64,
       },
       (events) => this.dispatch(events),

@@ -7,7 +7,8 @@
 // median and 99th percentile per step (model.stats().phases histogram). ggml's threads meet at a barrier after every
 // operation, so one thread that loses its core stalls them all.
 //   --model PATH (default: stories260K, else the generated tiny Q8_0)   --streams 1,8
-//   --threads 1,2   --burners N   --tokens 256   --rounds 3
+//   --threads 1,2,auto (fixed counts; auto: the default, up to the cores, fewer while that decodes
+//   faster)   --burners N   --tokens 256   --rounds 3
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -21,7 +22,7 @@ const cores = availableParallelism();
 const tokens = Number(arg('tokens', 256));
 const rounds = Number(arg('rounds', 3));
 const streamCounts = arg('streams', '1,8').split(',').map(Number);
-const threadCounts = arg('threads', [...new Set([1, Math.min(8, cores)])].join(',')).split(',').map(Number);
+const threadCounts = arg('threads', [...new Set([1, Math.min(8, cores)]), 'auto'].join(',')).split(',').map((t) => (t === 'auto' ? t : Number(t)));
 const burnerCount = Number(arg('burners', Math.max(1, cores - 1)));
 
 let modelPath = arg('model', process.env.SHIMMY_TEST_MODEL ?? join(root, '..', 'shared', 'models', 'stories260K.gguf'));
@@ -72,7 +73,7 @@ const lines = [
 ];
 for (const streams of streamCounts) {
   for (const threads of threadCounts) {
-    const model = await loadModel(modelPath, { parallel: streams, contextSize: tokens + 32, threads });
+    const model = await loadModel(modelPath, { parallel: streams, contextSize: tokens + 32, ...(threads === 'auto' ? {} : { threads }) });
     await round(model, streams); // warm-up
     let alone;
     const contended = [];
