@@ -84,15 +84,14 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
   if (!ctx_) return;
   // A persistent thread pool, as llama-server and llama-bench use. Without one, ggml starts and
   // joins its worker threads on every decode, which costs more than a small model's whole step.
-  threadpool_ = new_cpu_threadpool(static_cast<int>(params.n_threads));
-  if (threadpool_) llama_attach_threadpool(ctx_, threadpool_, threadpool_);
+  decode_threads_ = static_cast<int>(params.n_threads);
+  use_threads(decode_threads_);
   batch_ = llama_batch_init(static_cast<int32_t>(config_.batch_size), 0, 1);
   slots_.resize(config_.parallel);
   for (uint32_t i = 0; i < config_.parallel; ++i) slots_[i].seq = static_cast<llama_seq_id>(i);
   // As many threads sample as decode (ggml's wait between decodes meanwhile), at most one per slot.
   const auto samplers = std::min<uint32_t>(static_cast<uint32_t>(std::max(llama_n_threads(ctx_), 1)), config_.parallel);
   helpers_ = std::make_unique<HelperThreads>(samplers - 1);
-  decode_threads_ = llama_n_threads(ctx_);
   if (config_.adapt_threads) governor_ = std::make_unique<ThreadGovernor>(decode_threads_);
   thread_ = std::thread([this] { run(); });
 }
@@ -103,7 +102,7 @@ Scheduler::~Scheduler() {
     llama_batch_free(batch_);
     llama_free(ctx_);
   }
-  free_cpu_threadpool(threadpool_);
+  for (ggml_threadpool* pool : pools_) free_cpu_threadpool(pool);
 }
 
 bool Scheduler::submit(Request request) {
@@ -206,10 +205,7 @@ void Scheduler::run() {
         int32_t rc;
         {
           PhaseTimer decoding(timings_, StepPhase::Decode);
-          if (governor_ && governor_->threads() != decode_threads_) {
-            decode_threads_ = governor_->threads();
-            llama_set_n_threads(ctx_, decode_threads_, decode_threads_);
-          }
+          if (governor_ && governor_->threads() != decode_threads_) use_threads(governor_->threads());
           const auto started = Clock::now();
           rc = llama_decode(ctx_, batch_);
           // GPU and RPC backends return before their work is done: the wait belongs here, not to
@@ -245,6 +241,20 @@ void Scheduler::run() {
   waiting_.clear();
   queued_ = 0;
   publish();
+}
+
+// A pool of exactly n threads: the idle workers of a larger one would spin between decodes (ggml
+// polls for new work) on the very cores the governor just gave up. The CPU backend pauses the
+// pool it switches away from (its workers sleep) and resumes one it gets back, so each size is
+// made once and kept.
+void Scheduler::use_threads(int n) {
+  if (pools_.size() <= static_cast<size_t>(n)) pools_.resize(static_cast<size_t>(n) + 1, nullptr);
+  ggml_threadpool*& pool = pools_[static_cast<size_t>(n)];
+  if (!pool) pool = new_cpu_threadpool(n);
+  if (!pool) return;  // keep decoding as before
+  llama_attach_threadpool(ctx_, pool, pool);
+  llama_set_n_threads(ctx_, n, n);
+  decode_threads_ = n;
 }
 
 void Scheduler::take_incoming(std::vector<int32_t>& cancels) {

@@ -121,6 +121,7 @@ class Scheduler {
   };
 
   void run();
+  void use_threads(int n);
   void take_incoming(std::vector<int32_t>& cancels);
   void apply_cancels(const std::vector<int32_t>& cancels);
   void assign_slots();
@@ -140,13 +141,13 @@ class Scheduler {
   SchedulerConfig config_;
   std::function<void(Scheduler*)> wake_;
   llama_context* ctx_ = nullptr;
-  ggml_threadpool* threadpool_ = nullptr;
+  std::vector<ggml_threadpool*> pools_;  // by thread count, made when first used
   llama_batch batch_{};
   std::vector<Slot> slots_;
   std::deque<std::unique_ptr<Active>> waiting_;  // owned by the thread
   std::unique_ptr<HelperThreads> helpers_;      // sample slots beside the thread
   std::unique_ptr<ThreadGovernor> governor_;    // how many threads decode (null: always config_.threads)
-  int decode_threads_ = 0;                      // what llama_set_n_threads was last told
+  int decode_threads_ = 0;                      // threads decoding: all of pools_[decode_threads_]
   std::vector<Slot*> due_;                      // this step's slots with logits to sample
   std::vector<Sampled> sampled_;                // and what came of it
   std::vector<size_t> in_parallel_;             // which of them the helpers may sample

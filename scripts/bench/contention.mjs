@@ -32,10 +32,19 @@ if (!existsSync(modelPath)) {
   if (!existsSync(modelPath)) makeFixtureModel(modelPath, { preset: 'tiny', type: 'q8_0' });
 }
 
+const burning = new Set();
+process.on('exit', () => {
+  for (const child of burning) child.kill('SIGKILL'); // even when this script fails
+});
+
 /** Processes that each keep a core busy until stopped (and for 10 minutes at most). */
 function startBurners(n) {
-  const children = Array.from({ length: n }, () =>
-    spawn(process.execPath, ['-e', 'const end = Date.now() + 600_000; while (Date.now() < end);'], { stdio: 'ignore' }));
+  const children = Array.from({ length: n }, () => {
+    const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 600_000; while (Date.now() < end);'], { stdio: 'ignore' });
+    burning.add(child);
+    child.once('exit', () => burning.delete(child));
+    return child;
+  });
   return () => Promise.all(children.map((child) => new Promise((done) => {
     child.once('exit', done);
     child.kill('SIGKILL');
