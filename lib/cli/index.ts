@@ -22,7 +22,7 @@ function program() {
     .option('--api-key', 'Require "Authorization: Bearer KEY" on every route but /api/health')
     .option('--parallel', 'Requests decoded together per model', 4)
     .option('--ctx-size', 'Context tokens per request (default: min(4096, the model\'s))')
-    .option('--threads', 'CPU threads per model')
+    .option('--threads', 'CPU threads per model (default: up to the cores, fewer while other processes keep them busy)')
     .option('--max-loaded', 'Models kept loaded at once (least recently used is unloaded)', 2)
     .option('--body-limit', 'Largest request body in bytes', 4 << 20)
     .option('--allow-origin', 'Browser origin allowed to call the API besides loopback pages (repeatable, comma-separated; * for any; also SHIMMY_ALLOW_ORIGINS)')
