@@ -108,8 +108,8 @@ class SubmitWorker : public Napi::AsyncWorker {
   SamplingParams params_;
 };
 
-uint32_t positive_u32(Napi::Object o, const char* key, uint32_t fallback, uint32_t max) {
-  const double v = number_or(o, key, fallback);
+uint32_t positive_u32(Napi::Object o, const char* key, uint32_t max) {
+  const double v = required_number(o, key);
   if (!(v >= 1 && v <= max) || std::floor(v) != v) {
     throw_coded(o.Env(), ErrorCode::InvalidRequest, std::string(key) + " must be an integer from 1 to " + std::to_string(max));
   }
@@ -152,16 +152,16 @@ void read_grammar(Napi::Object o, const llama_vocab* vocab, SamplingParams& p) {
 
 SamplingParams read_sampling(Napi::Env env, Napi::Object o, const llama_vocab* vocab, int32_t n_vocab) {
   SamplingParams p;
-  p.temperature = static_cast<float>(number_or(o, "temperature", p.temperature));
-  p.top_k = static_cast<int32_t>(number_or(o, "topK", p.top_k));
-  p.top_p = static_cast<float>(number_or(o, "topP", p.top_p));
-  p.min_p = static_cast<float>(number_or(o, "minP", p.min_p));
-  p.repeat_penalty = static_cast<float>(number_or(o, "repeatPenalty", p.repeat_penalty));
-  p.frequency_penalty = static_cast<float>(number_or(o, "frequencyPenalty", p.frequency_penalty));
-  p.presence_penalty = static_cast<float>(number_or(o, "presencePenalty", p.presence_penalty));
-  p.penalty_last_n = static_cast<int32_t>(number_or(o, "penaltyLastN", p.penalty_last_n));
-  const double seed = number_or(o, "seed", -1);
-  if (seed >= 0) p.seed = static_cast<uint32_t>(static_cast<uint64_t>(seed) & 0xFFFFFFFFu);
+  p.temperature = static_cast<float>(required_number(o, "temperature"));
+  p.top_k = static_cast<int32_t>(required_number(o, "topK"));
+  p.top_p = static_cast<float>(required_number(o, "topP"));
+  p.min_p = static_cast<float>(required_number(o, "minP"));
+  p.repeat_penalty = static_cast<float>(required_number(o, "repeatPenalty"));
+  p.frequency_penalty = static_cast<float>(required_number(o, "frequencyPenalty"));
+  p.presence_penalty = static_cast<float>(required_number(o, "presencePenalty"));
+  p.penalty_last_n = static_cast<int32_t>(required_number(o, "penaltyLastN"));
+  const double seed = required_number(o, "seed");
+  p.seed = seed >= 0 ? static_cast<uint32_t>(static_cast<uint64_t>(seed) & 0xFFFFFFFFu) : LLAMA_DEFAULT_SEED;
   read_grammar(o, vocab, p);
   Napi::Value bias = o.Get("logitBias");
   if (bias.IsArray()) {
@@ -200,12 +200,12 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   Napi::Function on_events = require_function(info, 2, "onEvents");
 
   SchedulerConfig config;
-  config.context_size = positive_u32(opts, "contextSize", config.context_size, 1u << 20);
-  config.parallel = positive_u32(opts, "parallel", config.parallel, 256);
-  config.batch_size = positive_u32(opts, "batchSize", config.batch_size, 1u << 16);
-  config.queue_limit = positive_u32(opts, "queueLimit", config.queue_limit, 1u << 20);
-  config.threads = static_cast<int32_t>(number_or(opts, "threads", 0));
-  config.adapt_threads = bool_or(opts, "adaptThreads", false);
+  config.context_size = positive_u32(opts, "contextSize", 1u << 20);
+  config.parallel = positive_u32(opts, "parallel", 256);
+  config.batch_size = positive_u32(opts, "batchSize", 1u << 16);
+  config.queue_limit = positive_u32(opts, "queueLimit", 1u << 20);
+  config.threads = static_cast<int32_t>(positive_u32(opts, "threads", 1024));
+  config.adapt_threads = required_bool(opts, "adaptThreads");
   if (auto links = model_object->rpc_links()) config.broken = [links] { return links->broken(); };
   model_ = model.get();  // the scheduler keeps the model alive
   vocab_ = llama_model_get_vocab(model_);
@@ -264,9 +264,9 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   for (llama_token t : req.prompt) {
     if (t < 0 || t >= vocab_size_) throw_coded(env, ErrorCode::InvalidRequest, "prompt token id out of range");
   }
-  req.max_tokens = static_cast<int32_t>(number_or(opts, "maxTokens", -1));
-  req.ignore_eos = bool_or(opts, "ignoreEos", false);
-  req.logprobs = static_cast<int32_t>(number_or(opts, "logprobs", -1));
+  req.max_tokens = static_cast<int32_t>(required_number(opts, "maxTokens"));
+  req.ignore_eos = required_bool(opts, "ignoreEos");
+  req.logprobs = static_cast<int32_t>(required_number(opts, "logprobs"));
   if (req.logprobs < -1 || req.logprobs > 20) throw_coded(env, ErrorCode::InvalidRequest, "logprobs must be from 0 to 20");
 
   const size_t ctx = s.config().context_size;

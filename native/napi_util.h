@@ -46,6 +46,19 @@ inline double number_or(const Napi::Object& o, const char* key, double fallback)
   return v.As<Napi::Number>().DoubleValue();
 }
 
+// Options TypeScript always sends (lib/engine/defaults.ts holds their defaults, not C++).
+inline double required_number(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw_coded(o.Env(), ErrorCode::InvalidArgument, std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+inline bool required_bool(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsBoolean()) throw_coded(o.Env(), ErrorCode::InvalidArgument, std::string(key) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
 inline bool bool_or(const Napi::Object& o, const char* key, bool fallback) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return fallback;

@@ -25,15 +25,16 @@ struct GrammarTrigger {
   std::string value;
 };
 
+// Every request sets all of these (their defaults live in lib/engine/options.ts, not here).
 struct SamplingParams {
-  float temperature = 0.8f;  // 0 = greedy
-  int32_t top_k = 40;        // 0 = off
-  float top_p = 0.95f;       // 1 = off
-  float min_p = 0.05f;       // 0 = off
-  float repeat_penalty = 1.0f;
-  float frequency_penalty = 0.0f;
-  float presence_penalty = 0.0f;
-  int32_t penalty_last_n = 64;
+  float temperature = 0;  // 0 = greedy
+  int32_t top_k = 0;      // 0 = off
+  float top_p = 1;        // 1 = off
+  float min_p = 0;        // 0 = off
+  float repeat_penalty = 1;
+  float frequency_penalty = 0;
+  float presence_penalty = 0;
+  int32_t penalty_last_n = 0;
   uint32_t seed = LLAMA_DEFAULT_SEED;  // LLAMA_DEFAULT_SEED = random
   std::vector<llama_logit_bias> logit_bias;
   std::string grammar;  // GBNF; empty = unconstrained

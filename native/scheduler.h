@@ -27,13 +27,14 @@
 
 namespace shimmy {
 
+// Set in full by the Engine from what TypeScript sends (defaults: lib/engine/defaults.ts).
 struct SchedulerConfig {
-  uint32_t context_size = 2048;  // per slot: prompt + generated tokens of one request
-  uint32_t parallel = 4;         // slots decoded together
-  uint32_t batch_size = 512;     // tokens per llama_decode (generating slots first, then prompts)
-  int32_t threads = 0;           // 0 = llama.cpp's default
-  bool adapt_threads = false;    // decode with fewer while that is faster (ThreadGovernor); else always `threads`
-  uint32_t queue_limit = 256;    // requests waiting for a slot before submit() refuses
+  uint32_t context_size = 0;   // per slot: prompt + generated tokens of one request
+  uint32_t parallel = 0;       // slots decoded together
+  uint32_t batch_size = 0;     // tokens per llama_decode (generating slots first, then prompts)
+  int32_t threads = 0;         // at most this many decode
+  bool adapt_threads = false;  // decode with fewer while that is faster (ThreadGovernor); else always `threads`
+  uint32_t queue_limit = 0;    // requests waiting for a slot before submit() refuses
   // Why the model can no longer compute (an RPC worker holding some of its layers was lost), or
   // "" while it can; asked after every decode, whose output is garbage once it says so.
   std::function<std::string()> broken;

@@ -253,6 +253,35 @@ describe('quantized weights (AMX/AVX-512 kernels where the CPU has them)', () =>
   });
 });
 
+describe('the native engine keeps no defaults of its own', () => {
+  // lib/engine/defaults.ts and options.ts hold every default; C++ requires what they fill in, so a
+  // field TypeScript forgot is an error here rather than a second, silent default.
+  test('an option left out is invalid_argument, at load and at submit', async () => {
+    const { native } = await import('../dist/native.js');
+    const model = await loadModel(fixtureModel(), { contextSize: 64, parallel: 1 });
+    try {
+      const load = { contextSize: 64, parallel: 1, batchSize: 64, threads: 1, adaptThreads: false, queueLimit: 4 };
+      for (const field of Object.keys(load)) {
+        const { [field]: _, ...partial } = load;
+        assert.throws(() => new (native().Engine)(model.handle, partial, () => {}), { code: 'invalid_argument', message: new RegExp(field) });
+      }
+      const engine = new (native().Engine)(model.handle, load, () => {});
+      try {
+        const request = { maxTokens: 4, logprobs: -1, temperature: 0, topK: 40, topP: 1, minP: 0, repeatPenalty: 1, frequencyPenalty: 0,
+          presencePenalty: 0, penaltyLastN: 64, seed: -1, stop: [], ignoreEos: false, grammar: '', logitBias: [] };
+        for (const field of ['maxTokens', 'logprobs', 'temperature', 'topK', 'topP', 'minP', 'repeatPenalty', 'frequencyPenalty', 'presencePenalty', 'penaltyLastN', 'seed', 'ignoreEos']) {
+          const { [field]: _, ...partial } = request;
+          assert.throws(() => engine.submit(1, Int32Array.of(1, 2), partial), { code: 'invalid_argument', message: new RegExp(field) });
+        }
+      } finally {
+        await engine.close();
+      }
+    } finally {
+      await model.close();
+    }
+  });
+});
+
 describe('error codes', () => {
   test('every code native code can raise is one lib/engine/errors.ts documents', async () => {
     const { errorCodes } = await import('../dist/engine/errors.js');

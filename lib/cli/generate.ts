@@ -1,3 +1,4 @@
+import { seedGenerateDefaults } from '../engine/defaults.js';
 import { loadModel } from '../engine/model.js';
 import { discover, fail, loadProgress, number, rpcWorkers, type CommonFlags } from './common.js';
 
@@ -26,8 +27,8 @@ export async function generate(flags: GenerateFlags): Promise<void> {
   try {
     const generation = model.generate({
       prompt: flags.prompt,
-      maxTokens: number(flags, 'max-tokens') ?? 100,
-      temperature: number(flags, 'temperature') ?? 0.7,
+      maxTokens: number(flags, 'max-tokens') ?? seedGenerateDefaults.maxTokens,
+      temperature: number(flags, 'temperature') ?? seedGenerateDefaults.temperature,
       topK: number(flags, 'top-k'),
       topP: number(flags, 'top-p'),
       minP: number(flags, 'min-p'),

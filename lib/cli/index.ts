@@ -1,5 +1,6 @@
 // The shimmy command line: this file only declares the sade program; each command is a module.
 import sade from 'sade';
+import { loadDefaults, seedGenerateDefaults, serveMaxLoaded } from '../engine/defaults.js';
 import { describeError, routeLlamaLog, version } from './common.js';
 import { diag } from './diag.js';
 import { generate } from './generate.js';
@@ -20,10 +21,10 @@ function program() {
     .option('--bind', 'Address to listen on', '127.0.0.1:11435')
     .option('--port', 'Port (overrides the port of --bind)')
     .option('--api-key', 'Require "Authorization: Bearer KEY" on every route but /api/health')
-    .option('--parallel', 'Requests decoded together per model', 4)
-    .option('--ctx-size', 'Context tokens per request (default: min(4096, the model\'s))')
+    .option('--parallel', 'Requests decoded together per model', loadDefaults.parallel)
+    .option('--ctx-size', `Context tokens per request (default: min(${loadDefaults.contextSizeCap}, the model's))`)
     .option('--threads', 'CPU threads per model (default: up to the cores, fewer while other processes keep them busy)')
-    .option('--max-loaded', 'Models kept loaded at once (least recently used is unloaded)', 2)
+    .option('--max-loaded', 'Models kept loaded at once (least recently used is unloaded)', serveMaxLoaded)
     .option('--body-limit', 'Largest request body in bytes', 4 << 20)
     .option('--allow-origin', 'Browser origin allowed to call the API besides loopback pages (repeatable, comma-separated; * for any; also SHIMMY_ALLOW_ORIGINS)')
     .option('--allow-host', 'Host name allowed besides IP addresses, localhost and this machine\'s name (repeatable; * for any; also SHIMMY_ALLOW_HOSTS)')
@@ -35,8 +36,8 @@ function program() {
 
   prog.command('generate').describe('Generate text, streamed to stdout.')
     .option('--prompt', 'The prompt (required)')
-    .option('--max-tokens', 'Tokens to generate at most', 100)
-    .option('--temperature', 'Sampling temperature (0 = greedy)', 0.7)
+    .option('--max-tokens', 'Tokens to generate at most', seedGenerateDefaults.maxTokens)
+    .option('--temperature', 'Sampling temperature (0 = greedy)', seedGenerateDefaults.temperature)
     .option('--top-k', 'Top-k sampling')
     .option('--top-p', 'Nucleus sampling')
     .option('--min-p', 'Min-p sampling')

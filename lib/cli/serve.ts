@@ -1,4 +1,5 @@
 import { startServer } from '../server/app.js';
+import { loadDefaults, serveMaxLoaded } from '../engine/defaults.js';
 import { ModelRegistry } from '../models/registry.js';
 import { transportChoice } from '../server/transport/index.js';
 import { discover, fail, listFlag, number, rpcWorkers, version, type CommonFlags } from './common.js';
@@ -31,11 +32,11 @@ export async function serve(flags: ServeFlags): Promise<void> {
   const discovery = discover(flags);
   const rpc = rpcWorkers(flags);
   const registry = new ModelRegistry(discovery, {
-    parallel: number(flags, 'parallel') ?? 4,
+    parallel: number(flags, 'parallel') ?? loadDefaults.parallel,
     contextSize: number(flags, 'ctx-size'),
     threads: number(flags, 'threads'),
     rpc,
-  }, number(flags, 'max-loaded') ?? 2);
+  }, number(flags, 'max-loaded') ?? serveMaxLoaded);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   let transport;
   try {

@@ -1,10 +1,10 @@
 // A loaded model and the engine (scheduler thread, slots) that generates with it.
 import { existsSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { EventKind, native, type NativeEngine, type NativeEvent, type NativeMetadata, type NativeModel, type NativeRequestOptions, type NativeWorker } from '../native.js';
 import { renderChat, type ChatMessage, type ChatRequest, type GrammarConstraint, type RenderedChat } from './chat.js';
 import { ShimmyError, toShimmyError } from './errors.js';
 import { checkModelFile } from './model-check.js';
+import { defaultThreads, loadDefaults } from './defaults.js';
 import { Generation, type CompletionResult, type FinishReason } from './generation.js';
 import { parseGenerationOptions, type GenerationOptions } from './options.js';
 import { ggufFileTypes } from './file-types.js';
@@ -17,18 +17,18 @@ const MAX_DEVICES = 16;
 const SYNC_TOKENIZE_CHARS = 16_384;
 
 export interface LoadOptions {
-  /** Tokens one request may hold: prompt plus generated. Default: min(4096, the model's training context). */
+  /** Tokens one request may hold: prompt plus generated. Default: min(loadDefaults.contextSizeCap (4096), the model's training context). */
   contextSize?: number;
-  /** Requests decoded together in one batch (slots). Default 4. */
+  /** Requests decoded together in one batch (slots). Default: loadDefaults.parallel (4). */
   parallel?: number;
-  /** Tokens per decode step across all slots. Default 512. */
+  /** Tokens per decode step across all slots. Default: loadDefaults.batchSize (512). */
   batchSize?: number;
   /**
    * CPU threads, fixed. Default: up to the number of cores (at most 8: decoding is memory-bound),
    * fewer while other processes keep cores busy; the engine measures which count decodes faster.
    */
   threads?: number;
-  /** Requests that may wait for a free slot before generate() throws queue_full. Default 64. */
+  /** Requests that may wait for a free slot before generate() throws queue_full. Default: loadDefaults.queueLimit (64). */
   queueLimit?: number;
   /** Layers to offload to a GPU backend or RPC workers (default all). */
   gpuLayers?: number;
@@ -146,18 +146,18 @@ export class Model {
     options: LoadOptions,
   ) {
     const meta = handle.metadata();
-    const contextSize = options.contextSize ?? Math.min(4096, meta.contextLength || 4096);
-    const parallel = options.parallel ?? 4;
-    this.threads = options.threads ?? Math.min(8, availableParallelism());
+    const contextSize = options.contextSize ?? Math.min(loadDefaults.contextSizeCap, meta.contextLength || loadDefaults.contextSizeCap);
+    const parallel = options.parallel ?? loadDefaults.parallel;
+    this.threads = options.threads ?? defaultThreads();
     this.engine = new (native().Engine)(
       handle,
       {
         contextSize,
         parallel,
-        batchSize: options.batchSize ?? 512,
+        batchSize: options.batchSize ?? loadDefaults.batchSize,
         threads: this.threads,
         adaptThreads: options.threads === undefined,
-        queueLimit: options.queueLimit ?? 64,
+        queueLimit: options.queueLimit ?? loadDefaults.queueLimit,
       },
       (events) => this.dispatch(events),
     );

@@ -4,6 +4,7 @@ import { generationFields } from '../engine/options.js';
 import type { GenerateOptions } from '../engine/model.js';
 import { parseFields } from '../engine/schema.js';
 import { ShimmyError } from '../engine/errors.js';
+import { seedGenerateDefaults } from '../engine/defaults.js';
 
 export const generateRequestFields = {
   model: { type: 'string', wire: ['model'], max: 1024, doc: 'model id, file stem, or "default" (required)' },
@@ -11,8 +12,6 @@ export const generateRequestFields = {
   stream: { type: 'boolean', wire: ['stream'], default: false, doc: 'stream Server-Sent Events' },
   ...generationFields,
 } as const;
-
-export const generateDefaults = { maxTokens: 100, temperature: 0.7 };
 
 export interface GenerateRequest {
   model: string;
@@ -24,7 +23,7 @@ export function parseGenerateRequest(body: unknown): GenerateRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ShimmyError('invalid_request', 'the body must be a JSON object');
   }
-  const f = parseFields(generateRequestFields, body as Record<string, unknown>, { wire: true, defaults: generateDefaults });
+  const f = parseFields(generateRequestFields, body as Record<string, unknown>, { wire: true, defaults: seedGenerateDefaults });
   if (f.model === undefined) throw new ShimmyError('invalid_request', "'model' is required");
   if (f.prompt === undefined) throw new ShimmyError('invalid_request', "'prompt' is required");
   const { model, prompt, stream, ...options } = f;
