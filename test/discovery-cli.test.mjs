@@ -114,6 +114,24 @@ describe('cli', () => {
     }
   });
 
+  test("generate's sampling flags are the generation options' own declarations, checked the same way", async () => {
+    const { generationFields } = await import('../dist/engine/options.js');
+    const help = (await run(process.execPath, [cli, 'generate', '--help'])).stdout;
+    for (const field of Object.values(generationFields)) {
+      if (field.wire.length > 0) assert.match(help, new RegExp(`--${field.wire[0].replace(/_/g, '-')} +${field.doc.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    }
+    assert.match(help, /--max-tokens .*\(default 100\)/); // the seed's defaults for the CLI
+    for (const [flag, value, message] of [['--top-k', '1.5', /'--top-k' must be an integer/], ['--temperature', '9', /'--temperature' must be between 0 and 2/], ['--repeat-last-n=-1', undefined, /'--repeat-last-n' must be between 0/]]) {
+      const error = await run(process.execPath, [cli, 'generate', '--prompt', 'x', flag, ...(value === undefined ? [] : [value]), '--model', model]).then(() => null, (e) => e);
+      assert.equal(error?.code, 1);
+      assert.match(error.stderr, message);
+      assert.doesNotMatch(error.stderr, /loading/, 'refused before the model loads');
+    }
+    const { stdout } = await run(process.execPath, [cli, 'generate', '--prompt', 'Once upon a time', '--max-tokens', '30', '--ignore-eos', '--temperature', '0', '--repeat-last-n', '32', '--presence-penalty', '2', '--model', model]);
+    const plain = (await run(process.execPath, [cli, 'generate', '--prompt', 'Once upon a time', '--max-tokens', '30', '--ignore-eos', '--temperature', '0', '--model', model])).stdout;
+    assert.notEqual(stdout, plain, 'the penalty flags reached the sampler');
+  });
+
   test('generate streams the completion to stdout', async () => {
     const { stdout } = await run(process.execPath, [cli, 'generate', '--prompt', 'Once upon a time', '--max-tokens', '12', '--temperature', '0', '--model', model]);
     assert.ok(stdout.trim().length > 0);

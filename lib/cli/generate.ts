@@ -1,23 +1,33 @@
 import { seedGenerateDefaults } from '../engine/defaults.js';
 import { loadModel } from '../engine/model.js';
+import { generationFields } from '../engine/options.js';
+import { flagName, parseFields, type Schema } from '../engine/schema.js';
 import { discover, fail, loadProgress, number, rpcWorkers, type CommonFlags } from './common.js';
 
 export interface GenerateFlags extends CommonFlags {
   prompt?: string;
-  'max-tokens'?: number;
-  temperature?: number;
-  'top-k'?: number;
-  'top-p'?: number;
-  'min-p'?: number;
-  'repeat-penalty'?: number;
-  seed?: number;
-  stop?: string | string[];
   'ctx-size'?: number;
   rpc?: string | string[];
+  /** Each generation option under its flag (lib/engine/options.ts): --max-tokens, --top-k, … */
+  [flag: string]: unknown;
+}
+
+/** The sampling flags, declared by the generation options: flag, description, default. */
+export function generationFlags(): [flag: string, doc: string, fallback: number | boolean | undefined][] {
+  const defaults: Record<string, unknown> = seedGenerateDefaults;
+  return Object.entries(generationFields as Schema).flatMap(([key, field]) => {
+    const flag = flagName(field);
+    if (!flag) return [];
+    const fallback = defaults[key] ?? field.default;
+    // sade would send an empty list or text as if given: only scalar defaults are declared.
+    return [[`--${flag}`, field.doc, typeof fallback === 'number' || typeof fallback === 'boolean' ? fallback : undefined]];
+  });
 }
 
 export async function generate(flags: GenerateFlags): Promise<void> {
   if (typeof flags.prompt !== 'string') fail('--prompt "TEXT" is required');
+  // Checked by the same declarations as the API's fields, before a model is loaded.
+  const options = parseFields(generationFields, flags, { flags: true, defaults: seedGenerateDefaults });
   const discovery = discover(flags);
   const entry = discovery.base;
   if (!entry) fail('no model found: pass --model PATH, set SHIMMY_BASE_GGUF, or put a .gguf file in ./models');
@@ -25,18 +35,7 @@ export async function generate(flags: GenerateFlags): Promise<void> {
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   try {
-    const generation = model.generate({
-      prompt: flags.prompt,
-      maxTokens: number(flags, 'max-tokens') ?? seedGenerateDefaults.maxTokens,
-      temperature: number(flags, 'temperature') ?? seedGenerateDefaults.temperature,
-      topK: number(flags, 'top-k'),
-      topP: number(flags, 'top-p'),
-      minP: number(flags, 'min-p'),
-      repeatPenalty: number(flags, 'repeat-penalty'),
-      seed: number(flags, 'seed'),
-      stop: flags.stop === undefined ? undefined : ([] as string[]).concat(flags.stop).map(String),
-      signal: controller.signal,
-    });
+    const generation = model.generate({ ...options, prompt: flags.prompt, signal: controller.signal });
     for await (const chunk of generation) process.stdout.write(chunk.text);
     const result = await generation.result;
     process.stdout.write('\n');

@@ -1,9 +1,9 @@
 // The shimmy command line: this file only declares the sade program; each command is a module.
 import sade from 'sade';
-import { loadDefaults, seedGenerateDefaults, serveMaxLoaded } from '../engine/defaults.js';
+import { loadDefaults, serveMaxLoaded } from '../engine/defaults.js';
 import { describeError, routeLlamaLog, version } from './common.js';
 import { diag } from './diag.js';
-import { generate } from './generate.js';
+import { generate, generationFlags } from './generate.js';
 import { discoverCommand, list } from './list.js';
 import { probe } from './probe.js';
 import { DEFAULT_WORKER_BIND, worker } from './worker.js';
@@ -34,16 +34,10 @@ function program() {
     .example('serve --rpc 192.168.1.20:50052,192.168.1.21:50052 --model ./models/big.gguf')
     .action(async (flags) => (await import('./serve.js')).serve(flags)); // uWS loads only for serve
 
-  prog.command('generate').describe('Generate text, streamed to stdout.')
-    .option('--prompt', 'The prompt (required)')
-    .option('--max-tokens', 'Tokens to generate at most', seedGenerateDefaults.maxTokens)
-    .option('--temperature', 'Sampling temperature (0 = greedy)', seedGenerateDefaults.temperature)
-    .option('--top-k', 'Top-k sampling')
-    .option('--top-p', 'Nucleus sampling')
-    .option('--min-p', 'Min-p sampling')
-    .option('--repeat-penalty', 'Repetition penalty')
-    .option('--seed', 'Sampling seed')
-    .option('--stop', 'Stop string (repeatable)')
+  const generateCommand = prog.command('generate').describe('Generate text, streamed to stdout.')
+    .option('--prompt', 'The prompt (required)');
+  for (const [flag, doc, fallback] of generationFlags()) generateCommand.option(flag, doc, fallback);
+  generateCommand
     .option('--ctx-size', 'Context tokens')
     .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)')
     .example('generate --prompt "Hello" --max-tokens 50 --temperature 0.7')

@@ -57,25 +57,32 @@ function check(name: string, field: Field, value: unknown): unknown {
   }
 }
 
+/** A field's command-line flag, without the dashes: its first wire name, dashed (max_tokens → max-tokens). */
+export function flagName(field: Field): string | undefined {
+  return field.wire?.[0]?.replace(/_/g, '-');
+}
+
 /**
  * Validates `input` against `schema`. With `wire`, fields are read by their wire names (unknown
- * fields are ignored, as the seed requires); otherwise by their library names. `null` counts as
- * absent. Defaults come from the schema unless `defaults` overrides them.
+ * fields are ignored, as the seed requires); with `flags`, by their command-line flags (flagName);
+ * otherwise by their library names. `null` counts as absent. Defaults come from the schema unless
+ * `defaults` overrides them.
  */
 export function parseFields<S extends Schema>(
   schema: S,
   input: Record<string, unknown>,
-  options: { wire?: boolean; defaults?: Partial<Parsed<S>> } = {},
+  options: { wire?: boolean; flags?: boolean; defaults?: Partial<Parsed<S>> } = {},
 ): Parsed<S> {
   const out: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(schema)) {
-    const names = options.wire ? (field.wire ?? []) : [key];
+    const flag = flagName(field);
+    const names = options.flags ? (flag ? [flag] : []) : options.wire ? (field.wire ?? []) : [key];
     let value: unknown;
     let name = names[0] ?? key;
     for (const n of names) {
       if (input[n] !== undefined && input[n] !== null) {
         value = input[n];
-        name = n;
+        name = options.flags ? `--${n}` : n;
         break;
       }
     }
