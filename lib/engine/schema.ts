@@ -25,7 +25,10 @@ type ValueOf<F extends Field> = F['type'] extends 'number' | 'integer'
       ? string
       : string[];
 
-export type Parsed<S extends Schema> = { [K in keyof S]?: ValueOf<S[K]> };
+/** What parseFields returns: a field with a default is always present, the others may be absent. */
+export type Parsed<S extends Schema> = { [K in keyof S as S[K] extends { default: unknown } ? K : never]: ValueOf<S[K]> } & {
+  [K in keyof S as S[K] extends { default: unknown } ? never : K]?: ValueOf<S[K]>;
+};
 
 function fail(name: string, message: string): never {
   throw new ShimmyError('invalid_request', `'${name}' ${message}`);
