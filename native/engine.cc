@@ -172,6 +172,8 @@ SamplingParams read_sampling(Napi::Env env, Napi::Object o, const llama_vocab* v
       const double token = pair.As<Napi::Array>().Get(0u).ToNumber().DoubleValue();
       const double value = pair.As<Napi::Array>().Get(1u).ToNumber().DoubleValue();
       if (!(token >= 0 && token < n_vocab)) throw_coded(env, ErrorCode::InvalidRequest, "logitBias token id out of range");
+      // -Infinity bans a token; NaN would poison the comparisons every sampler relies on.
+      if (std::isnan(value)) throw_coded(env, ErrorCode::InvalidRequest, "logitBias values must be numbers, not NaN");
       p.logit_bias.push_back({static_cast<llama_token>(token), static_cast<float>(value)});
     }
   }

@@ -118,7 +118,7 @@ describe('a loaded model', () => {
   });
 
   test('invalid options are invalid_request before any work starts', async () => {
-    const bad = [{ temperature: -1 }, { temperature: 'hot' }, { topP: 2 }, { maxTokens: 0 }, { maxTokens: 1.5 }, { stop: [1] }];
+    const bad = [{ temperature: -1 }, { temperature: 'hot' }, { topP: 2 }, { maxTokens: 0 }, { maxTokens: 1.5 }, { stop: [1] }, { logitBias: { 5: Number.NaN } }, { logitBias: { 99999999: 1 } }];
     for (const options of bad) {
       assert.throws(() => model.generate({ prompt: 'Hi', ...options }), (e) => e.code === 'invalid_request', JSON.stringify(options));
     }
