@@ -3,7 +3,7 @@
 namespace shimmy {
 
 HelperThreads::HelperThreads(unsigned count) {
-  for (unsigned i = 0; i < count; ++i) threads_.emplace_back([this] { help(); });
+  for (unsigned i = 0; i < count; ++i) threads_.emplace_back([this, i] { help(i); });
 }
 
 HelperThreads::~HelperThreads() {
@@ -19,8 +19,8 @@ void HelperThreads::take_jobs(const std::function<void(size_t)>& job, size_t n) 
   for (size_t i = next_.fetch_add(1); i < n; i = next_.fetch_add(1)) job(i);
 }
 
-void HelperThreads::for_each(size_t n, const std::function<void(size_t)>& job) {
-  if (threads_.empty() || n < 2) {
+void HelperThreads::for_each(size_t n, const std::function<void(size_t)>& job, unsigned helpers) {
+  if (threads_.empty() || helpers == 0 || n < 2) {
     for (size_t i = 0; i < n; ++i) job(i);
     return;
   }
@@ -28,6 +28,7 @@ void HelperThreads::for_each(size_t n, const std::function<void(size_t)>& job) {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &job;
     n_ = n;
+    wanted_ = helpers;
     next_.store(0);
     ++call_;
   }
@@ -40,11 +41,11 @@ void HelperThreads::for_each(size_t n, const std::function<void(size_t)>& job) {
   helpers_out_.wait(lock, [&] { return helping_ == 0; });
 }
 
-void HelperThreads::help() {
+void HelperThreads::help(unsigned index) {
   uint64_t seen = 0;
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    wake_.wait(lock, [&] { return stopping_ || (job_ && call_ != seen); });
+    wake_.wait(lock, [&] { return stopping_ || (job_ && call_ != seen && index < wanted_); });
     if (stopping_) return;
     seen = call_;
     const auto* job = job_;

@@ -20,12 +20,12 @@ class HelperThreads {
   HelperThreads(const HelperThreads&) = delete;
   HelperThreads& operator=(const HelperThreads&) = delete;
 
-  // Calls job(0) … job(n - 1), each once, on this thread and whichever helpers wake in time; returns
-  // when all are done. `job` must not throw.
-  void for_each(size_t n, const std::function<void(size_t)>& job);
+  // Calls job(0) … job(n - 1), each once, on this thread and whichever of the first `helpers`
+  // helpers wake in time; returns when all are done. `job` must not throw.
+  void for_each(size_t n, const std::function<void(size_t)>& job, unsigned helpers);
 
  private:
-  void help();
+  void help(unsigned index);
   void take_jobs(const std::function<void(size_t)>& job, size_t n);
 
   std::vector<std::thread> threads_;
@@ -35,6 +35,7 @@ class HelperThreads {
   const std::function<void(size_t)>* job_ = nullptr;  // null between calls
   size_t n_ = 0;
   std::atomic<size_t> next_{0};
+  unsigned wanted_ = 0;    // helpers the current call may use
   uint64_t call_ = 0;      // which call job_ belongs to
   unsigned helping_ = 0;   // helpers inside the current call
   bool stopping_ = false;

@@ -392,6 +392,8 @@ void Scheduler::after_decode() {
       sampled_[i] = sampled([&] { return a.req.sampler->sample_and_accept(ctx_, a.logits_at); });
     }
   }
+  // No more threads than decode: when the governor gave a core up, a helper on it would stall the
+  // step as a ggml thread would.
   helpers_->for_each(in_parallel_.size(), [this](size_t k) {
     Sampled& s = sampled_[in_parallel_[k]];
     Sampler& sampler = *due_[in_parallel_[k]]->active->req.sampler;
@@ -399,7 +401,7 @@ void Scheduler::after_decode() {
       if (!s.logits) throw std::runtime_error("llama.cpp has no logits for this slot");
       return sampler.sample_and_accept(s.logits);
     });
-  });
+  }, static_cast<unsigned>(std::max(decode_threads_ - 1, 0)));
   for (size_t i = 0; i < due_.size(); ++i) {
     // A grammar that no token can satisfy ("Unexpected empty grammar stack") ends here.
     if (!sampled_[i].error.empty()) fail_slot(*due_[i], "sampling failed: " + sampled_[i].error);
