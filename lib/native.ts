@@ -81,7 +81,7 @@ export interface NativeParsedReply {
 }
 
 export interface NativeChatParser {
-  /** Returns the JSON of a NativeParsedReply. */
+  /** Appends `text` to the reply; returns the JSON of {diffs} while partial, of a NativeParsedReply at the end. */
   update(text: string, partial: boolean): string;
 }
 

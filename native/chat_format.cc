@@ -142,6 +142,7 @@ Napi::Promise render_chat_async(Napi::Env env, std::shared_ptr<ChatTemplates> te
 
 struct ChatParser::State {
   common_chat_parser_params params;
+  std::string text;  // the reply so far: JavaScript sends only what is new
   common_chat_msg current;
   std::vector<std::string> tool_call_ids;
   std::mt19937_64 rng{std::random_device{}()};
@@ -178,9 +179,10 @@ ChatParser::ChatParser(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ChatPa
 ChatParser::~ChatParser() = default;
 
 Napi::Value ChatParser::Update(const Napi::CallbackInfo& info) {
-  const std::string text = require_string(info, 0, "text");
-  const bool partial = info.Length() > 1 && info[1].ToBoolean();
   State& s = *state_;
+  s.text += require_string(info, 0, "text");
+  const std::string& text = s.text;
+  const bool partial = info.Length() > 1 && info[1].ToBoolean();
   common_chat_msg parsed;
   try {
     parsed = common_chat_parse(text, partial, s.params);
@@ -197,15 +199,17 @@ Napi::Value ChatParser::Update(const Napi::CallbackInfo& info) {
     for (const auto& d : common_chat_msg_diff::compute_diffs(s.current, parsed)) diffs.push_back(diff_to_json(d));
     s.current = std::move(parsed);
   }
+  common_json out = common_json::object();
+  out["diffs"] = diffs;
+  // While streaming only the deltas matter: the whole message (a copy of the reply) comes once.
+  if (partial) return Napi::String::New(info.Env(), out.dump());
   common_json tool_calls = common_json::array();
   for (const auto& call : s.current.tool_calls) {
     tool_calls.push_back(common_json::object({{"id", call.id}, {"name", call.name}, {"arguments", call.arguments}}));
   }
-  common_json out = common_json::object();
   out["content"] = s.current.content;
   out["reasoning"] = s.current.reasoning_content;
   out["toolCalls"] = tool_calls;
-  out["diffs"] = diffs;
   return Napi::String::New(info.Env(), out.dump());
 }
 

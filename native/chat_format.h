@@ -48,7 +48,8 @@ class ChatParser : public Napi::ObjectWrap<ChatParser> {
   ~ChatParser() override;
 
  private:
-  // update(fullText, isPartial) -> JSON {message, diffs}
+  // update(newText, isPartial) -> JSON {diffs}, and when not partial also {content, reasoning,
+  // toolCalls}: the text is appended to what came before, and the whole reply parsed again
   Napi::Value Update(const Napi::CallbackInfo& info);
 
   struct State;

@@ -153,7 +153,7 @@ export async function renderChat(renderNative: (json: string) => Promise<string>
  */
 export class ReplyParser {
   private readonly parser;
-  private text = '';
+  private text = ''; // only without a parser: the native one keeps the reply itself
 
   constructor(chat: RenderedChat) {
     this.parser = chat.format.id !== 0 || chat.format.parser !== ''
@@ -163,14 +163,16 @@ export class ReplyParser {
 
   /** Adds generated text; returns the deltas to stream (content, reasoning, tool-call pieces). */
   push(text: string): ParsedReply['diffs'] {
-    this.text += text;
-    if (!this.parser) return text ? [{ content: text, reasoning: '' }] : [];
-    return (JSON.parse(this.parser.update(this.text, true)) as ParsedReply).diffs;
+    if (!this.parser) {
+      this.text += text;
+      return text ? [{ content: text, reasoning: '' }] : [];
+    }
+    return (JSON.parse(this.parser.update(text, true)) as Pick<ParsedReply, 'diffs'>).diffs;
   }
 
   /** The final parse of the complete reply (its last deltas included). */
   finish(): ParsedReply {
     if (!this.parser) return { content: this.text, reasoning: '', toolCalls: [], diffs: [] };
-    return JSON.parse(this.parser.update(this.text, false)) as ParsedReply;
+    return JSON.parse(this.parser.update('', false)) as ParsedReply;
   }
 }
