@@ -3,5 +3,5 @@ export { loadModel, Model, type LoadOptions, type GenerateOptions, type ModelInf
 export { Generation, type Chunk, type CompletionResult, type FinishReason, type TokenLogprob, type Usage } from './engine/generation.js';
 export { ShimmyError, errorCodes, type ErrorCode } from './engine/errors.js';
 export { generationFields, type GenerationOptions } from './engine/options.js';
-export { ReplyParser, chatLimits, type ChatMessage, type ChatRequest, type ChatTool, type ToolChoice, type RenderedChat, type GrammarConstraint, type ParsedReply } from './engine/chat.js';
+export { ReplyParser, chatLimits, type ChatMessage, type ChatRequest, type ChatTool, type ToolChoice, type RenderedChat, type ParsedReply } from './engine/chat.js';
 export { native } from './native.js';

@@ -27,8 +27,8 @@ export interface NativeModel {
   /** The same on a libuv worker; rejects with code invalid_request. */
   tokenizeAsync(text: string, addSpecial: boolean, parseSpecial: boolean): Promise<Int32Array>;
   detokenize(tokens: Int32Array, renderSpecial: boolean): string;
-  /** Resolves to the JSON of a NativeRenderedChat; rejects with code invalid_request. */
-  renderChat(requestJson: string): Promise<string>;
+  /** Renders (and tokenizes) off the main thread; rejects with code invalid_request. */
+  renderChat(requestJson: string): Promise<NativeRenderedChat>;
   embed(inputs: Int32Array[], options: { normalize: boolean; threads: number; contextSize: number }): Promise<Float32Array[]>;
   /** The RPC workers the model is split over (empty for a local model). */
   workers(): NativeWorker[];
@@ -50,26 +50,26 @@ export interface NativeWorker {
   error: string | null;
 }
 
-/** A chat format's grammar and how to apply it (common/'s tool-call grammars start lazily). */
-export interface NativeGrammarConstraint {
-  grammar: string;
-  kind: 'output' | 'tool_calls';
-  lazy: boolean;
-  triggers: { type: number; value: string }[];
-  preservedTokens: string[];
-  generationPrompt: string;
-}
-
-/** What the model's chat template produced for one request (native/chat_format.cc). */
+/**
+ * One chat request as the model's template rendered it (native/rendered_chat.h): an opaque
+ * handle that keeps the prompt's tokens, the reply's grammar and its parser on the native side.
+ * The engine's submit() takes it in place of prompt tokens; a ChatParser is made from it.
+ */
 export interface NativeRenderedChat {
-  prompt: string;
-  /** Stop strings the format needs besides the model's end-of-generation tokens. */
-  stop: string[];
-  constraint?: NativeGrammarConstraint;
-  /** The chat format, for parsing the reply (lib/engine/chat.ts, ReplyParser). */
-  format: { id: number; name: string; parser: string; generationPrompt: string };
+  readonly prompt: string;
+  readonly promptTokens: number;
+  /** Stop strings the format needs besides the model's end-of-generation tokens (submit() adds them). */
+  readonly stop: readonly string[];
+  /** The chat format's name, as llama.cpp calls it ("Content-only", "peg-native", …). */
+  readonly format: string;
+  /** Whether the reply is constrained by a grammar (a JSON schema, or tools). */
+  readonly constrained: boolean;
+  /** Whether the reply may hold tool calls (tools were offered and tool_choice is not 'none'). */
+  readonly parseToolCalls: boolean;
+  /** The format has no reasoning or tool-call markers: the reply is its content, verbatim. */
+  readonly contentOnly: boolean;
   /** True when the model's own template could not be used and ChatML was. */
-  templateFallback: boolean;
+  readonly templateFallback: boolean;
 }
 
 /** A parsed reply so far, and what changed since the previous update. */
@@ -111,9 +111,8 @@ export interface NativeRequestOptions {
   presencePenalty: number;
   penaltyLastN: number;
   seed: number;
-  /** The user's own GBNF; a chat format's `constraint` takes its place. */
+  /** The user's own GBNF (a rendered chat brings its own instead). */
   grammar: string;
-  constraint?: NativeGrammarConstraint;
   logitBias: [number, number][];
 }
 
@@ -146,7 +145,7 @@ export interface NativeEvent {
 
 export interface NativeEngine {
   /** Queues a request; with a grammar (parsed off the main thread), once the promise resolves. */
-  submit(id: number, prompt: Int32Array, options: NativeRequestOptions): void | Promise<void>;
+  submit(id: number, prompt: Int32Array | NativeRenderedChat, options: NativeRequestOptions): void | Promise<void>;
   cancel(id: number): void;
   stats(): NativeEngineStats;
   ref(): void;
@@ -199,7 +198,7 @@ export interface NativeBinding {
   /** Flushes stdio and ends the process at once (no static destructors under a serving thread). */
   exitProcess(code: number): never;
   Engine: new (model: NativeModel, options: NativeEngineOptions, onEvents: (events: NativeEvent[]) => void) => NativeEngine;
-  ChatParser: new (options: { format: number; parser: string; generationPrompt: string; parseToolCalls: boolean }) => NativeChatParser;
+  ChatParser: new (chat: NativeRenderedChat) => NativeChatParser;
   setLogHandler(handler: ((level: number, text: string) => void) | null, minLevel?: number): void;
   systemInfo(): NativeSystemInfo;
 }

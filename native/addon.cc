@@ -1,10 +1,11 @@
 // Module init: llama.cpp backend, log routing, and what this build and machine can do.
 #include "addon_data.h"
 #include "backends.h"
-#include "chat_format.h"
+#include "chat_parser.h"
 #include "engine.h"
 #include "log_router.h"
 #include "model.h"
+#include "rendered_chat.h"
 #include "rpc.h"
 
 #include <ggml-backend.h>
@@ -59,6 +60,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->model_class = Napi::Persistent(model_class);
   exports.Set("Model", model_class);
   exports.Set("Engine", Engine::Define(env));
+  data->rendered_chat_class = Napi::Persistent(RenderedChat::Define(env));
   exports.Set("ChatParser", ChatParser::Define(env));
   exports.Set("loadModel", Napi::Function::New(env, Model::Load, "loadModel"));
   exports.Set("setLogHandler", Napi::Function::New(env, SetLogHandler, "setLogHandler"));

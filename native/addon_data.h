@@ -7,6 +7,7 @@ namespace shimmy {
 
 struct AddonData {
   Napi::FunctionReference model_class;
+  Napi::FunctionReference rendered_chat_class;
   static AddonData& of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 };
 

@@ -1,11 +1,13 @@
 #include "chat_format.h"
 
+#include "model.h"
 #include "napi_util.h"
+#include "rendered_chat.h"
 
 #include <chat.h>
 #include <json.h>
 
-#include <random>
+#include <stdexcept>
 #include <vector>
 
 namespace shimmy {
@@ -14,12 +16,6 @@ namespace {
 
 // llama-server's default: reasoning goes to `reasoning_content`, also in streamed deltas.
 constexpr common_reasoning_format kReasoningFormat = COMMON_REASONING_FORMAT_DEEPSEEK;
-
-common_json string_array(const std::vector<std::string>& items) {
-  common_json out = common_json::array();
-  for (const auto& s : items) out.push_back(s);
-  return out;
-}
 
 }  // namespace
 
@@ -38,7 +34,7 @@ void ChatTemplates::ensure_parsed() {
   }
 }
 
-std::string ChatTemplates::render(const std::string& request_json) {
+std::shared_ptr<const RenderedChatData> ChatTemplates::render(const std::string& request_json) {
   const common_json req = common_json::parse(request_json);
   common_chat_templates_inputs in;
   in.use_jinja = true;
@@ -64,31 +60,46 @@ std::string ChatTemplates::render(const std::string& request_json) {
     p = common_chat_templates_apply(templates_, in);
   }
 
-  common_json out = common_json::object();
-  out["prompt"] = p.prompt;
-  out["stop"] = string_array(p.additional_stops);
-  if (!p.grammar.empty()) {
-    // The shape the engine's submit() reads as `constraint` (lib/native.ts, NativeGrammarConstraint).
-    common_json constraint = common_json::object();
-    const bool tool_grammar = !in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
-    constraint["grammar"] = p.grammar;
-    constraint["kind"] = tool_grammar ? "tool_calls" : "output";
-    constraint["lazy"] = p.grammar_lazy;
-    common_json triggers = common_json::array();
-    for (const auto& t : p.grammar_triggers) {
-      // A token trigger travels as its text; the engine turns it back into the token.
-      const int type = t.type == COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN ? COMMON_GRAMMAR_TRIGGER_TYPE_WORD : t.type;
-      triggers.push_back(common_json::object({{"type", type}, {"value", t.value}}));
-    }
-    constraint["triggers"] = triggers;
-    constraint["preservedTokens"] = string_array(p.preserved_tokens);
-    constraint["generationPrompt"] = p.generation_prompt;
-    out["constraint"] = constraint;
+  auto out = std::make_shared<RenderedChatData>();
+  out->model = model_.get();
+  out->prompt = p.prompt;
+  if (!tokenize_text(llama_model_get_vocab(model_.get()), p.prompt, true, true, out->prompt_tokens)) {
+    throw std::runtime_error("the rendered prompt could not be tokenized");
   }
-  out["format"] = common_json::object({{"id", static_cast<int>(p.format)}, {"name", common_chat_format_name(p.format)},
-                                       {"parser", p.parser}, {"generationPrompt", p.generation_prompt}});
-  out["templateFallback"] = fallback;
-  return out.dump();
+  out->stops = p.additional_stops;
+  out->format_name = common_chat_format_name(p.format);
+  out->template_fallback = fallback;
+
+  const bool tool_calls = !in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
+  SamplingParams& c = out->constraint;
+  c.grammar = p.grammar;
+  c.grammar_kind = tool_calls ? GrammarKind::ToolCalls : GrammarKind::OutputFormat;
+  c.grammar_lazy = p.grammar_lazy;
+  c.generation_prompt = p.generation_prompt;
+  for (const auto& t : p.grammar_triggers) {
+    // A token trigger is kept as its text: the sampler matches a word that is one preserved
+    // token as that token, as llama-server does.
+    const int32_t type = t.type == COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN ? COMMON_GRAMMAR_TRIGGER_TYPE_WORD : t.type;
+    c.grammar_triggers.push_back({type, t.value});
+  }
+  for (const std::string& text : p.preserved_tokens) {
+    std::vector<llama_token> ids;
+    if (tokenize_text(llama_model_get_vocab(model_.get()), text, false, true, ids) && ids.size() == 1) {
+      c.preserved_tokens.push_back(ids[0]);
+    }
+  }
+
+  common_chat_parser_params& parser = out->parser;
+  parser.format = p.format;
+  parser.reasoning_format = kReasoningFormat;
+  parser.generation_prompt = p.generation_prompt;
+  parser.parse_tool_calls = tool_calls;
+  if (!p.parser.empty()) parser.parser.load(p.parser);
+  const bool peg_mapper = p.format == COMMON_CHAT_FORMAT_CONTENT_ONLY || p.format == COMMON_CHAT_FORMAT_PEG_SIMPLE ||
+                          p.format == COMMON_CHAT_FORMAT_PEG_NATIVE;
+  out->content_only = p.parser.empty() ? p.format == COMMON_CHAT_FORMAT_CONTENT_ONLY
+                                       : peg_mapper && content_only_parser(p.parser, p.generation_prompt);
+  return out;
 }
 
 namespace {
@@ -107,7 +118,7 @@ class RenderWorker : public Napi::AsyncWorker {
       SetError(e.what());
     }
   }
-  void OnOK() override { deferred_.Resolve(Napi::String::New(Env(), result_)); }
+  void OnOK() override { deferred_.Resolve(RenderedChat::New(Env(), std::move(result_))); }
   void OnError(const Napi::Error& e) override {
     deferred_.Reject(coded_error(Env(), ErrorCode::InvalidRequest, "the chat request could not be rendered: " + e.Message()));
   }
@@ -116,20 +127,8 @@ class RenderWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<ChatTemplates> templates_;
   std::string request_;
-  std::string result_;
+  std::shared_ptr<const RenderedChatData> result_;
 };
-
-common_json diff_to_json(const common_chat_msg_diff& d) {
-  common_json o = common_json::object();
-  o["content"] = d.content_delta;
-  o["reasoning"] = d.reasoning_content_delta;
-  if (d.tool_call_index != std::string::npos) {
-    o["toolCallIndex"] = static_cast<int64_t>(d.tool_call_index);
-    o["toolCall"] = common_json::object(
-        {{"id", d.tool_call_delta.id}, {"name", d.tool_call_delta.name}, {"arguments", d.tool_call_delta.arguments}});
-  }
-  return o;
-}
 
 }  // namespace
 
@@ -138,79 +137,6 @@ Napi::Promise render_chat_async(Napi::Env env, std::shared_ptr<ChatTemplates> te
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;
-}
-
-struct ChatParser::State {
-  common_chat_parser_params params;
-  std::string text;  // the reply so far: JavaScript sends only what is new
-  common_chat_msg current;
-  std::vector<std::string> tool_call_ids;
-  std::mt19937_64 rng{std::random_device{}()};
-
-  std::string new_tool_call_id() {
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    std::string id = "call_";
-    for (int i = 0; i < 24; ++i) id += alphabet[rng() % (sizeof alphabet - 1)];
-    return id;
-  }
-};
-
-Napi::Function ChatParser::Define(Napi::Env env) {
-  return DefineClass(env, "ChatParser", {InstanceMethod<&ChatParser::Update>("update")});
-}
-
-ChatParser::ChatParser(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ChatParser>(info), state_(std::make_unique<State>()) {
-  Napi::Object opts = require_object(info, 0, "options");
-  auto& p = state_->params;
-  const double format = number_or(opts, "format", 0);
-  if (!(format >= 0 && format < COMMON_CHAT_FORMAT_COUNT)) throw_coded(info.Env(), ErrorCode::InvalidArgument, "unknown chat format");
-  p.format = static_cast<common_chat_format>(format);
-  p.reasoning_format = kReasoningFormat;
-  p.generation_prompt = string_or(opts, "generationPrompt", "");
-  p.parse_tool_calls = bool_or(opts, "parseToolCalls", true);
-  const std::string parser = string_or(opts, "parser", "");
-  try {
-    if (!parser.empty()) p.parser.load(parser);
-  } catch (const std::exception& e) {
-    throw_coded(info.Env(), ErrorCode::InvalidArgument, std::string("invalid chat parser: ") + e.what());
-  }
-}
-
-ChatParser::~ChatParser() = default;
-
-Napi::Value ChatParser::Update(const Napi::CallbackInfo& info) {
-  State& s = *state_;
-  s.text += require_string(info, 0, "text");
-  const std::string& text = s.text;
-  const bool partial = info.Length() > 1 && info[1].ToBoolean();
-  common_chat_msg parsed;
-  try {
-    parsed = common_chat_parse(text, partial, s.params);
-  } catch (const std::exception&) {
-    // Output that does not follow the format is plain content once it is complete.
-    if (!partial) {
-      parsed.role = "assistant";
-      parsed.content = text;
-    }
-  }
-  common_json diffs = common_json::array();
-  if (!parsed.empty()) {
-    parsed.set_tool_call_ids(s.tool_call_ids, [&s] { return s.new_tool_call_id(); });
-    for (const auto& d : common_chat_msg_diff::compute_diffs(s.current, parsed)) diffs.push_back(diff_to_json(d));
-    s.current = std::move(parsed);
-  }
-  common_json out = common_json::object();
-  out["diffs"] = diffs;
-  // While streaming only the deltas matter: the whole message (a copy of the reply) comes once.
-  if (partial) return Napi::String::New(info.Env(), out.dump());
-  common_json tool_calls = common_json::array();
-  for (const auto& call : s.current.tool_calls) {
-    tool_calls.push_back(common_json::object({{"id", call.id}, {"name", call.name}, {"arguments", call.arguments}}));
-  }
-  out["content"] = s.current.content;
-  out["reasoning"] = s.current.reasoning_content;
-  out["toolCalls"] = tool_calls;
-  return Napi::String::New(info.Env(), out.dump());
 }
 
 }  // namespace shimmy

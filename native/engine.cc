@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include "grammar_check.h"
+#include "rendered_chat.h"
 #include "model.h"
 #include "napi_util.h"
 #include "rpc.h"
@@ -116,41 +117,14 @@ uint32_t positive_u32(Napi::Object o, const char* key, uint32_t max) {
   return static_cast<uint32_t>(v);
 }
 
-// The request's grammar: the user's own GBNF (`grammar`), or a chat format's `constraint`
-// (lib/native.ts, NativeGrammarConstraint) with its kind, lazy triggers and generation prompt.
-void read_grammar(Napi::Object o, const llama_vocab* vocab, SamplingParams& p) {
-  Napi::Value constraint = o.Get("constraint");
-  if (!constraint.IsObject()) {
-    p.grammar = string_or(o, "grammar", "");
-  } else {
-    Napi::Object c = constraint.As<Napi::Object>();
-    p.grammar = string_or(c, "grammar", "");
-    p.grammar_kind = string_or(c, "kind", "output") == "tool_calls" ? GrammarKind::ToolCalls : GrammarKind::OutputFormat;
-    p.grammar_lazy = bool_or(c, "lazy", false);
-    p.generation_prompt = string_or(c, "generationPrompt", "");
-    Napi::Value triggers = c.Get("triggers");
-    if (triggers.IsArray()) {
-      auto arr = triggers.As<Napi::Array>();
-      for (uint32_t i = 0; i < arr.Length(); ++i) {
-        Napi::Value t = arr.Get(i);
-        if (!t.IsObject()) throw_coded(o.Env(), ErrorCode::InvalidRequest, "grammar triggers must be objects");
-        const double type = number_or(t.As<Napi::Object>(), "type", -1);
-        if (!(type >= 1 && type <= 3)) throw_coded(o.Env(), ErrorCode::InvalidRequest, "grammar trigger type must be 1, 2 or 3");
-        p.grammar_triggers.push_back({static_cast<int32_t>(type), string_or(t.As<Napi::Object>(), "value", "")});
-      }
-    }
-    for (const std::string& text : string_array(c, "preservedTokens")) {
-      llama_token token;
-      if (llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), &token, 1, false, true) == 1) {
-        p.preserved_tokens.push_back(token);
-      }
-    }
-  }
+// A user's own GBNF; a chat's grammar comes with its RenderedChat instead.
+void read_grammar(Napi::Object o, SamplingParams& p) {
+  p.grammar = string_or(o, "grammar", "");
   // llama.cpp aborts the process on this prefix when built without llguidance.
   if (p.grammar.rfind("%llguidance", 0) == 0) throw_coded(o.Env(), ErrorCode::InvalidRequest, "llguidance grammars are not supported");
 }
 
-SamplingParams read_sampling(Napi::Env env, Napi::Object o, const llama_vocab* vocab, int32_t n_vocab) {
+SamplingParams read_sampling(Napi::Env env, Napi::Object o, int32_t n_vocab) {
   SamplingParams p;
   p.temperature = static_cast<float>(required_number(o, "temperature"));
   p.top_k = static_cast<int32_t>(required_number(o, "topK"));
@@ -162,7 +136,7 @@ SamplingParams read_sampling(Napi::Env env, Napi::Object o, const llama_vocab* v
   p.penalty_last_n = static_cast<int32_t>(required_number(o, "penaltyLastN"));
   const double seed = required_number(o, "seed");
   p.seed = seed >= 0 ? static_cast<uint32_t>(static_cast<uint64_t>(seed) & 0xFFFFFFFFu) : LLAMA_DEFAULT_SEED;
-  read_grammar(o, vocab, p);
+  read_grammar(o, p);
   Napi::Value bias = o.Get("logitBias");
   if (bias.IsArray()) {
     auto pairs = bias.As<Napi::Array>();
@@ -210,8 +184,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   config.adapt_threads = required_bool(opts, "adaptThreads");
   if (auto links = model_object->rpc_links()) config.broken = [links] { return links->broken(); };
   model_ = model.get();  // the scheduler keeps the model alive
-  vocab_ = llama_model_get_vocab(model_);
-  vocab_size_ = llama_vocab_n_tokens(vocab_);
+  vocab_size_ = llama_vocab_n_tokens(llama_model_get_vocab(model_));
   on_events_ = Napi::Persistent(on_events);
 
   // The wake-up needs the thread-safe function, which needs the scheduler as its context: the
@@ -248,20 +221,27 @@ Scheduler& Engine::scheduler(Napi::Env env) {
   return *scheduler_;
 }
 
-// submit(id, promptTokens: Int32Array, options) — throws context_overflow, queue_full, invalid_request.
+// submit(id, prompt: Int32Array | RenderedChat, options) — throws context_overflow, queue_full,
+// invalid_request. A rendered chat brings its prompt tokens, stop strings and grammar with it.
 // With a grammar, returns a promise that settles once the request is queued (or refused).
 Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Scheduler& s = scheduler(env);
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsObject() ||
-      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    throw_coded(env, ErrorCode::InvalidArgument, "submit(id: number, prompt: Int32Array, options: object)");
+  const auto chat = info.Length() > 1 ? RenderedChat::from(env, info[1]) : nullptr;
+  const bool tokens_given = info.Length() > 1 && info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array;
+  if (info.Length() < 3 || !info[0].IsNumber() || !(chat || tokens_given) || !info[2].IsObject()) {
+    throw_coded(env, ErrorCode::InvalidArgument, "submit(id: number, prompt: Int32Array | RenderedChat, options: object)");
   }
-  auto tokens = info[1].As<Napi::Int32Array>();
   Napi::Object opts = info[2].As<Napi::Object>();
   Request req;
   req.id = info[0].As<Napi::Number>().Int32Value();
-  req.prompt.assign(tokens.Data(), tokens.Data() + tokens.ElementLength());
+  if (chat) {
+    if (chat->model != model_) throw_coded(env, ErrorCode::InvalidRequest, "the chat was rendered by another model");
+    req.prompt = chat->prompt_tokens;
+  } else {
+    auto tokens = info[1].As<Napi::Int32Array>();
+    req.prompt.assign(tokens.Data(), tokens.Data() + tokens.ElementLength());
+  }
   if (req.prompt.empty()) throw_coded(env, ErrorCode::InvalidRequest, "the prompt is empty");
   for (llama_token t : req.prompt) {
     if (t < 0 || t >= vocab_size_) throw_coded(env, ErrorCode::InvalidRequest, "prompt token id out of range");
@@ -282,7 +262,16 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   for (std::string& stop : string_array(opts, "stop")) {
     if (!stop.empty()) req.stops.push_back(std::move(stop));
   }
-  SamplingParams sampling = read_sampling(env, opts, vocab_, vocab_size_);
+  SamplingParams sampling = read_sampling(env, opts, vocab_size_);
+  if (chat) {
+    if (!chat->constraint.grammar.empty() && !sampling.grammar.empty()) {
+      throw_coded(env, ErrorCode::InvalidRequest, "a grammar cannot be combined with a chat's own (response format or tools)");
+    }
+    if (!chat->constraint.grammar.empty()) chat->constrain(sampling);
+    for (const std::string& stop : chat->stops) {
+      if (!stop.empty()) req.stops.push_back(stop);
+    }
+  }
   req.visible_special.insert(sampling.preserved_tokens.begin(), sampling.preserved_tokens.end());
   if (const std::string why = check_grammar(sampling.grammar); !why.empty()) {
     throw_coded(env, ErrorCode::InvalidRequest, "the grammar cannot be used: " + why);

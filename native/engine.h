@@ -31,7 +31,6 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::ThreadSafeFunction tsfn_;
   Napi::FunctionReference on_events_;
   const llama_model* model_ = nullptr;  // kept alive by the scheduler
-  const llama_vocab* vocab_ = nullptr;
   int32_t vocab_size_ = 0;
   bool closing_ = false;
 };

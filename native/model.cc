@@ -125,20 +125,6 @@ class LoadWorker : public Napi::AsyncProgressWorker<float> {
   std::string error_, worker_error_;
 };
 
-// llama_tokenize into a vector, growing it once when the first guess is too small.
-bool tokenize_text(const llama_vocab* v, const std::string& text, bool add_special, bool parse_special, std::vector<llama_token>& tokens) {
-  const int32_t text_len = static_cast<int32_t>(text.size());
-  tokens.resize(text.size() + 2);
-  int32_t n = llama_tokenize(v, text.data(), text_len, tokens.data(), static_cast<int32_t>(tokens.size()), add_special, parse_special);
-  if (n < 0) {
-    tokens.resize(static_cast<size_t>(-n));
-    n = llama_tokenize(v, text.data(), text_len, tokens.data(), -n, add_special, parse_special);
-  }
-  if (n < 0) return false;
-  tokens.resize(static_cast<size_t>(n));
-  return true;
-}
-
 Napi::Int32Array to_int32_array(Napi::Env env, const std::vector<llama_token>& tokens) {
   auto out = Napi::Int32Array::New(env, tokens.size());
   std::copy(tokens.begin(), tokens.end(), out.Data());
@@ -169,6 +155,20 @@ class TokenizeWorker : public Napi::AsyncWorker {
 };
 
 }  // namespace
+
+// llama_tokenize into a vector, growing it once when the first guess is too small.
+bool tokenize_text(const llama_vocab* v, const std::string& text, bool add_special, bool parse_special, std::vector<llama_token>& tokens) {
+  const int32_t text_len = static_cast<int32_t>(text.size());
+  tokens.resize(text.size() + 2);
+  int32_t n = llama_tokenize(v, text.data(), text_len, tokens.data(), static_cast<int32_t>(tokens.size()), add_special, parse_special);
+  if (n < 0) {
+    tokens.resize(static_cast<size_t>(-n));
+    n = llama_tokenize(v, text.data(), text_len, tokens.data(), -n, add_special, parse_special);
+  }
+  if (n < 0) return false;
+  tokens.resize(static_cast<size_t>(n));
+  return true;
+}
 
 Napi::Function Model::Define(Napi::Env env) {
   return DefineClass(env, "Model", {
@@ -316,7 +316,7 @@ Napi::Value Model::Detokenize(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, text);
 }
 
-// renderChat(requestJson) -> Promise<string>: the model's Jinja template applied off the main thread.
+// renderChat(requestJson) -> Promise<RenderedChat>: the model's Jinja template applied off the main thread.
 Napi::Value Model::RenderChat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string request = require_string(info, 0, "request");

@@ -2,8 +2,8 @@
 // parser, the request limits, and embeddings.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { chatLimits, loadModel, ReplyParser } from '../dist/index.js';
-import { brokenTemplateModel, fixtureModel } from './helpers/fixtures.mjs';
+import { chatLimits, loadModel, native, ReplyParser } from '../dist/index.js';
+import { brokenTemplateModel, fixtureModel, toolCallingModel } from './helpers/fixtures.mjs';
 
 const hi = [{ role: 'user', content: 'Hi' }];
 
@@ -38,6 +38,51 @@ describe('chat templates', () => {
   });
 });
 
+describe('rendered chats are native handles', () => {
+  const weather = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+
+  test('a format without markers reads the reply verbatim, exactly as its native parser does', async () => {
+    const model = await loadModel(fixtureModel('f32', 'llama-spm'), { contextSize: 256, parallel: 1 });
+    try {
+      const chat = await model.renderChat({ messages: hi });
+      assert.equal(chat.format, 'peg-native');
+      assert.equal(chat.contentOnly, true);
+      assert.equal(chat.constrained, false);
+      // The shortcut must agree with what llama.cpp's parser makes of the same pieces.
+      const pieces = ['Hel', 'lo <tool', '_call> {"a": 1}', ' <think>x</think>', '\n'];
+      const fast = new ReplyParser(chat);
+      const parser = new (native().ChatParser)(chat);
+      const slow = pieces.map((p) => JSON.parse(parser.update(p, true)).diffs.map((d) => d.content).join(''));
+      assert.deepEqual(pieces.map((p) => fast.push(p).map((d) => d.content).join('')), slow);
+      assert.equal(fast.finish().content, JSON.parse(parser.update('', false)).content);
+    } finally {
+      await model.close();
+    }
+  });
+
+  test('tools make the format parse tool calls; a chat rendered by one model is refused by another', async () => {
+    const qwen = await loadModel(toolCallingModel(), { contextSize: 256, parallel: 1 });
+    const other = await loadModel(fixtureModel('f32', 'llama-spm'), { contextSize: 256, parallel: 1 });
+    try {
+      const chat = await qwen.renderChat({ messages: hi, tools: weather, toolChoice: 'required' });
+      assert.equal(chat.contentOnly, false);
+      assert.equal(chat.parseToolCalls, true);
+      assert.equal(chat.constrained, true);
+      assert.match(chat.prompt, /get_weather/);
+      assert.ok(chat.promptTokens > 0);
+      const parser = new ReplyParser(chat);
+      parser.push('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>');
+      assert.deepEqual(parser.finish().toolCalls.map((c) => [c.name, JSON.parse(c.arguments)]), [['get_weather', { city: 'Paris' }]]);
+      assert.throws(() => other.generate({ chat, maxTokens: 1 }), { code: 'invalid_request', message: /another model/ });
+      assert.throws(() => qwen.generate({ chat, grammar: 'root ::= "a"', maxTokens: 1 }), { code: 'invalid_request', message: /grammar/ });
+      assert.throws(() => qwen.generate({ maxTokens: 1 }), { code: 'invalid_request' });
+      assert.throws(() => new (native().ChatParser)({ prompt: 'x', contentOnly: false }), { code: 'invalid_argument' });
+    } finally {
+      await Promise.all([qwen.close(), other.close()]);
+    }
+  });
+});
+
 describe('chat requests and embeddings', () => {
   let model;
   before(async () => {
@@ -59,8 +104,8 @@ describe('chat requests and embeddings', () => {
     // generation prompt fails there, and the engine falls back to an equivalent grammar without it.
     const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false };
     const chat = await model.renderChat({ messages: hi, jsonSchema: schema });
-    assert.equal(chat.constraint.kind, 'output');
-    const r = await model.complete({ prompt: chat.prompt, stop: chat.stop, constraint: chat.constraint, maxTokens: 60, temperature: 0 });
+    assert.equal(chat.constrained, true);
+    const r = await model.complete({ chat, maxTokens: 60, temperature: 0 });
     assert.equal(r.finishReason, 'stop', r.text);
     const parser = new ReplyParser(chat);
     parser.push(r.text);

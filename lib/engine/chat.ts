@@ -3,7 +3,7 @@
 // model without a template, or with one the Jinja engine cannot parse, gets ChatML, as in
 // llama-server. Requests are bounded before they reach the native JSON and grammar code, which
 // recurses: llama-server was measured to run out of memory on a schema nested 5,000 levels deep.
-import { native, type NativeGrammarConstraint, type NativeParsedReply, type NativeRenderedChat } from '../native.js';
+import { native, type NativeParsedReply, type NativeRenderedChat } from '../native.js';
 import { ShimmyError } from './errors.js';
 
 export interface ChatContentPart {
@@ -45,13 +45,12 @@ export interface ChatRequest {
   templateKwargs?: Record<string, unknown>;
 }
 
-/** A grammar and how the engine applies it (a chat format's tool-call grammar starts lazily). */
-export type GrammarConstraint = NativeGrammarConstraint;
-
-export interface RenderedChat extends NativeRenderedChat {
-  /** Whether the reply may hold tool calls (tools were offered and tool_choice is not 'none'). */
-  parseToolCalls: boolean;
-}
+/**
+ * A chat request rendered by the model's template: read its `prompt`, `stop`, `format`; pass it
+ * whole to `generate({ chat })` and `new ReplyParser(chat)`. Its tokens, grammar and reply parser
+ * stay on the native side.
+ */
+export type RenderedChat = NativeRenderedChat;
 
 export type ParsedReply = NativeParsedReply;
 
@@ -125,7 +124,7 @@ function resolveToolChoice(tools: ChatTool[] | undefined, choice: ToolChoice | u
   return { tools: [tool], choice: 'required' };
 }
 
-export async function renderChat(renderNative: (json: string) => Promise<string>, request: ChatRequest): Promise<RenderedChat> {
+export async function renderChat(renderNative: (json: string) => Promise<RenderedChat>, request: ChatRequest): Promise<RenderedChat> {
   checkRequest(request);
   const { tools, choice } = resolveToolChoice(request.tools, request.toolChoice);
   const payload = {
@@ -137,28 +136,25 @@ export async function renderChat(renderNative: (json: string) => Promise<string>
     add_generation_prompt: request.addGenerationPrompt ?? true,
     chat_template_kwargs: request.templateKwargs ?? {},
   };
-  let rendered: NativeRenderedChat;
   try {
-    rendered = JSON.parse(await renderNative(JSON.stringify(payload))) as NativeRenderedChat;
+    return await renderNative(JSON.stringify(payload));
   } catch (error) {
     const e = error as { code?: string; message?: string };
     throw new ShimmyError(e.code === 'model_closed' ? 'model_closed' : 'invalid_request', e.message ?? String(error));
   }
-  return { ...rendered, parseToolCalls: (tools?.length ?? 0) > 0 && choice !== 'none' };
 }
 
 /**
- * Parses a reply as it grows. A content-only format needs no parsing: the text is the content.
- * Otherwise each update re-parses the whole text (as llama-server does) and returns what changed.
+ * Parses a reply as it grows. A content-only format needs no parsing: each piece is content, and
+ * nothing crosses into native code. Otherwise the native parser re-parses the whole reply at each
+ * update (as llama-server does) and returns what changed.
  */
 export class ReplyParser {
   private readonly parser;
   private text = ''; // only without a parser: the native one keeps the reply itself
 
   constructor(chat: RenderedChat) {
-    this.parser = chat.format.id !== 0 || chat.format.parser !== ''
-      ? new (native().ChatParser)({ format: chat.format.id, parser: chat.format.parser, generationPrompt: chat.format.generationPrompt, parseToolCalls: chat.parseToolCalls })
-      : null;
+    this.parser = chat.contentOnly ? null : new (native().ChatParser)(chat);
   }
 
   /** Adds generated text; returns the deltas to stream (content, reasoning, tool-call pieces). */

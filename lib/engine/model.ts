@@ -1,7 +1,7 @@
 // A loaded model and the engine (scheduler thread, slots) that generates with it.
 import { existsSync, statSync } from 'node:fs';
 import { EventKind, native, type NativeEngine, type NativeEvent, type NativeMetadata, type NativeModel, type NativeRequestOptions, type NativeWorker } from '../native.js';
-import { renderChat, type ChatMessage, type ChatRequest, type GrammarConstraint, type RenderedChat } from './chat.js';
+import { renderChat, type ChatMessage, type ChatRequest, type RenderedChat } from './chat.js';
 import { ShimmyError, toShimmyError } from './errors.js';
 import { checkModelFile } from './model-check.js';
 import { defaultThreads, loadDefaults } from './defaults.js';
@@ -54,7 +54,10 @@ export interface LoadOptions {
 export type WorkerInfo = NativeWorker;
 
 export interface GenerateOptions {
-  prompt: string | Int32Array;
+  /** The prompt text or tokens; or, instead, `chat`. */
+  prompt?: string | Int32Array;
+  /** A rendered chat (renderChat()): its prompt, stop strings and grammar, which takes the place of `grammar`'s when it has one. */
+  chat?: RenderedChat;
   maxTokens?: number;
   temperature?: number;
   topK?: number;
@@ -68,8 +71,6 @@ export interface GenerateOptions {
   stop?: string | string[];
   ignoreEos?: boolean;
   grammar?: string;
-  /** A grammar from a rendered chat (renderChat().constraint); takes the place of `grammar`. */
-  constraint?: GrammarConstraint;
   /** Token id → additive bias. */
   logitBias?: Record<number, number>;
   /** Report each token's log-probability and its `logprobs` likeliest alternatives (0–20). */
@@ -168,6 +169,8 @@ export class Model {
   generate(options: GenerateOptions): Generation {
     if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
     const native = nativeOptions(parseGenerationOptions(options as unknown as Record<string, unknown>), options);
+    const { prompt, chat } = options;
+    if ((prompt === undefined) === (chat === undefined)) throw new ShimmyError('invalid_request', "give either 'prompt' or 'chat'");
     const id = this.nextId;
     this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
     let pending = true; // not handed to the engine yet: a cancel ends it here
@@ -183,7 +186,7 @@ export class Model {
     });
     // Hands the tokens to the engine; returns a refusal found at once. A constrained request's
     // grammar is parsed off the main thread: its refusal arrives through `started` instead.
-    const submit = (prompt: Int32Array): ShimmyError | undefined => {
+    const submit = (prompt: Int32Array | RenderedChat): ShimmyError | undefined => {
       pending = false;
       if (this.closed) return new ShimmyError('model_closed', 'the model was closed');
       let queued: void | Promise<void>;
@@ -212,8 +215,10 @@ export class Model {
       return undefined;
     };
 
-    const prompt = options.prompt;
-    if (typeof prompt === 'string' && prompt.length > SYNC_TOKENIZE_CHARS) {
+    if (chat) {
+      const refusal = submit(chat); // tokenized when it was rendered
+      if (refusal) throw refusal;
+    } else if (typeof prompt === 'string' && prompt.length > SYNC_TOKENIZE_CHARS) {
       this.tokenizeAsync(prompt).then(
         (tokens) => {
           if (!pending) return; // cancelled while the prompt was being tokenized
@@ -250,9 +255,9 @@ export class Model {
   }
 
   /**
-   * Renders a chat request with the model's own Jinja template: the prompt, plus the stop strings,
-   * grammar and reply format that tools or a JSON schema need. Generate with
-   * `generate({ prompt: r.prompt, stop: r.stop, constraint: r.constraint })`, parse with ReplyParser.
+   * Renders a chat request with the model's own Jinja template (off the main thread): the prompt,
+   * plus the stop strings, grammar and reply format that tools or a JSON schema need. Generate with
+   * `generate({ chat })`, parse the reply with `new ReplyParser(chat)`.
    */
   async renderChat(request: ChatRequest): Promise<RenderedChat> {
     if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
@@ -375,7 +380,6 @@ function nativeOptions(parsed: GenerationOptions, options: GenerateOptions): Nat
     stop: parsed.stop,
     ignoreEos: parsed.ignoreEos,
     grammar: parsed.grammar,
-    constraint: options.constraint,
     logitBias: Object.entries(options.logitBias ?? {}).map(([token, bias]) => [Number(token), bias]),
   };
 }

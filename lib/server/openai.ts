@@ -134,7 +134,7 @@ async function chat(ctx: ServerContext, ex: Exchange): Promise<number> {
     if (!ex.open) return 499;
     const rendered = await model.renderChat(request);
     if (!ex.open) return 499;
-    const generation = model.generate({ ...sampling, prompt: rendered.prompt, stop: [...(sampling.stop ?? []), ...rendered.stop], constraint: rendered.constraint });
+    const generation = model.generate({ ...sampling, chat: rendered });
     return reply(ctx, ex, generation, { model: name, stream, includeUsage }, chatShape(new ReplyParser(rendered)));
   });
 }

@@ -1,0 +1,56 @@
+// One chat request as the model's template rendered it, kept on the native side: the prompt's
+// tokens, the grammar and triggers that constrain the reply, and the parser that reads it back.
+// JavaScript holds it as an opaque handle (RenderedChat) that the engine's submit() and the
+// ChatParser accept, so none of it is serialised or re-read on the way.
+#pragma once
+
+#include "sampler.h"
+
+#include <chat.h>
+#include <llama.h>
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace shimmy {
+
+struct RenderedChatData {
+  const llama_model* model = nullptr;  // whose vocabulary the tokens are in
+  std::string prompt;
+  std::vector<llama_token> prompt_tokens;
+  std::vector<std::string> stops;  // stop strings the format needs besides end-of-generation
+  std::string format_name;
+  bool template_fallback = false;  // the model's template did not parse: ChatML was used
+
+  // The grammar fields of SamplingParams (grammar, kind, lazy triggers, preserved tokens,
+  // generation prompt); empty grammar = unconstrained.
+  SamplingParams constraint;
+
+  common_chat_parser_params parser;
+  // The reply is its content, verbatim: the format has no reasoning or tool-call markers.
+  bool content_only = false;
+
+  void constrain(SamplingParams& p) const;
+};
+
+// Whether a chat format's PEG parser (its serialised arena) reads every reply as plain content:
+// the generation prompt, then content up to the end and nothing else.
+bool content_only_parser(const std::string& arena_json, const std::string& generation_prompt);
+
+class RenderedChat : public Napi::ObjectWrap<RenderedChat> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object New(Napi::Env env, std::shared_ptr<const RenderedChatData> data);
+  // The handle's data when `value` is a RenderedChat, else null.
+  static std::shared_ptr<const RenderedChatData> from(Napi::Env env, Napi::Value value);
+
+  explicit RenderedChat(const Napi::CallbackInfo& info);
+  const std::shared_ptr<const RenderedChatData>& data() const { return data_; }
+
+ private:
+  std::shared_ptr<const RenderedChatData> data_;
+};
+
+}  // namespace shimmy
