@@ -198,7 +198,8 @@ export interface NativeBinding {
   /** Flushes stdio and ends the process at once (no static destructors under a serving thread). */
   exitProcess(code: number): never;
   Engine: new (model: NativeModel, options: NativeEngineOptions, onEvents: (events: NativeEvent[]) => void) => NativeEngine;
-  ChatParser: new (chat: NativeRenderedChat) => NativeChatParser;
+  /** `incremental: false` parses the whole reply at every update (the reference the incremental parser is tested against). */
+  ChatParser: new (chat: NativeRenderedChat, options?: { incremental?: boolean }) => NativeChatParser;
   setLogHandler(handler: ((level: number, text: string) => void) | null, minLevel?: number): void;
   systemInfo(): NativeSystemInfo;
 }

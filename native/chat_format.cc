@@ -99,6 +99,7 @@ std::shared_ptr<const RenderedChatData> ChatTemplates::render(const std::string&
                           p.format == COMMON_CHAT_FORMAT_PEG_NATIVE;
   out->content_only = p.parser.empty() ? p.format == COMMON_CHAT_FORMAT_CONTENT_ONLY
                                        : peg_mapper && content_only_parser(p.parser, p.generation_prompt);
+  analyse_free_text(p.parser, *out);
   return out;
 }
 

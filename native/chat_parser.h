@@ -11,14 +11,16 @@ namespace shimmy {
 class ChatParser : public Napi::ObjectWrap<ChatParser> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // new ChatParser(renderedChat)
+  // new ChatParser(renderedChat, {incremental?: boolean}); incremental: false parses the whole
+  // reply at every update (what the incremental path is checked against)
   explicit ChatParser(const Napi::CallbackInfo& info);
   ~ChatParser() override;
 
  private:
   // update(newText, isPartial) -> JSON {diffs}, and when not partial also {content, reasoning,
-  // toolCalls}. The text is appended to the reply so far, which is parsed again as a whole, as
-  // llama-server does: formats with reasoning or tool-call markers have no incremental parser.
+  // toolCalls}. The text is appended to the reply so far. Text that continues free content or
+  // reasoning extends it in place; anything that may hold a marker has the whole reply parsed
+  // again, as llama-server does at every token.
   Napi::Value Update(const Napi::CallbackInfo& info);
 
   struct State;

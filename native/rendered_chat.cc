@@ -68,6 +68,34 @@ bool content_only_parser(const std::string& arena_json, const std::string& gener
   }
 }
 
+void analyse_free_text(const std::string& arena_json, RenderedChatData& chat) {
+  chat.incremental = false;
+  chat.delimiter_starts.fill(false);
+  const auto f = chat.parser.format;
+  // Only the base mapper (content and reasoning concatenated as parsed) is understood here.
+  if (arena_json.empty() || !(f == COMMON_CHAT_FORMAT_PEG_SIMPLE || f == COMMON_CHAT_FORMAT_PEG_NATIVE)) return;
+  try {
+    const common_json parsers = common_json::parse(arena_json).at("parsers");
+    for (size_t i = 0; i < parsers.size(); ++i) {
+      const common_json& n = parsers.at(i);
+      const std::string type = n.value("type", "");
+      if (type == "tag") {
+        const std::string tag = n.value("tag", "");
+        if (tag != "content" && tag != "reasoning") continue;
+        const size_t child = n.at("child").get<size_t>();
+        if (child >= parsers.size() || parsers.at(child).value("type", "") != "until") return;
+      } else if (type == "until" || type == "ac") {
+        for (const std::string& d : n.at("delimiters").get<std::vector<std::string>>()) {
+          if (!d.empty()) chat.delimiter_starts[static_cast<unsigned char>(d[0])] = true;
+        }
+      }
+    }
+    chat.incremental = true;
+  } catch (const std::exception&) {
+    chat.incremental = false;
+  }
+}
+
 Napi::Function RenderedChat::Define(Napi::Env env) { return DefineClass(env, "RenderedChat", {}); }
 
 Napi::Object RenderedChat::New(Napi::Env env, std::shared_ptr<const RenderedChatData> data) {

@@ -10,6 +10,7 @@
 #include <llama.h>
 #include <napi.h>
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,10 @@ struct RenderedChatData {
   common_chat_parser_params parser;
   // The reply is its content, verbatim: the format has no reasoning or tool-call markers.
   bool content_only = false;
+  // Free text (content or reasoning) is read only by `until` parsers, so text appended inside it
+  // extends it unless it holds a byte that starts one of their delimiters (chat_parser.cc).
+  bool incremental = false;
+  std::array<bool, 256> delimiter_starts{};
 
   void constrain(SamplingParams& p) const;
 };
@@ -38,6 +43,9 @@ struct RenderedChatData {
 // Whether a chat format's PEG parser (its serialised arena) reads every reply as plain content:
 // the generation prompt, then content up to the end and nothing else.
 bool content_only_parser(const std::string& arena_json, const std::string& generation_prompt);
+
+// Sets `incremental` and `delimiter_starts` from the format's parser (its serialised arena).
+void analyse_free_text(const std::string& arena_json, RenderedChatData& chat);
 
 class RenderedChat : public Napi::ObjectWrap<RenderedChat> {
  public:

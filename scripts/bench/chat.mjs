@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// npm run bench:chat — what the chat path costs per token over the completion path: the same
-// prompt streamed through /v1/completions and, as a user message, through /v1/chat/completions
-// (rendered by the model's template, the reply parsed by its chat format as it grows), greedy,
-// ignore EOS, at 50 and 1,800 tokens, on `shimmy serve`'s node transport. Best of --rounds,
-// alternating. The slope between the two lengths is the cost per token; the 50-token figure
-// includes each request's fixed costs (render, the template's longer prompt).
+// npm run bench:chat — what the chat path costs per token over the completion path: a user message
+// streamed through /v1/chat/completions (rendered by the model's template, the reply parsed by its
+// chat format as it grows) and the same rendered prompt through /v1/completions, greedy,
+// ignore EOS, 1,800 tokens, on `shimmy serve`'s node transport. Per token near the reply's start
+// is the time between the arrival of tokens 2 and 302, divided by 300; near 1,800 tokens, that
+// of tokens 1,490 to 1,790; the whole stream includes each request's fixed costs (render, the
+// template's longer prompt). Best of --rounds, alternating.
 //   --model PATH (default: stories260K)   --rounds 4
 import { join, resolve } from 'node:path';
 import { discoverModels } from '../../dist/models/discovery.js';
@@ -15,14 +16,13 @@ const root = resolve(import.meta.dirname, '..', '..');
 const arg = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const modelPath = arg('model', process.env.SHIMMY_TEST_MODEL ?? join(root, '..', 'shared', 'models', 'stories260K.gguf'));
 const rounds = Number(arg('rounds', 4));
-const lengths = [50, 1800];
 
 const discovery = discoverModels({ modelPath, env: {}, cwd: '/nonexistent', home: '/nonexistent' });
 const registry = new ModelRegistry(discovery, { parallel: 1, contextSize: 2200 });
 const server = await startServer({ host: '127.0.0.1', port: 0, registry, transport: 'node' });
 const base = `http://127.0.0.1:${server.port}`;
 
-/** Milliseconds until the whole stream has arrived. */
+/** The whole stream's milliseconds, and those between the arrivals of the tokens in each window. */
 async function streamed(route, body) {
   const t0 = performance.now();
   const res = await fetch(base + route, {
@@ -31,29 +31,44 @@ async function streamed(route, body) {
     body: JSON.stringify({ model: 'default', stream: true, temperature: 0, ignore_eos: true, ...body }),
   });
   if (!res.ok) throw new Error(`${route}: ${res.status} ${await res.text()}`);
-  for await (const _ of res.body);
-  return performance.now() - t0;
+  const arrivals = []; // one per event that carries text
+  const decoder = new TextDecoder();
+  let pending = '';
+  for await (const chunk of res.body) {
+    const now = performance.now();
+    pending += decoder.decode(chunk, { stream: true });
+    const events = pending.split('\n\n');
+    pending = events.pop();
+    for (const e of events) if (/"(content|text)":"[^"]/.test(e)) arrivals.push(now);
+  }
+  const window = ([from, to]) => (arrivals[to - 1] - arrivals[from - 1]) / (to - from);
+  return { whole: performance.now() - t0, start: window(windows.start), end: window(windows.end), tokens: arrivals.length };
 }
 
-const prompt = 'Once upon a time';
+const tokens = 1800;
+const windows = { start: [2, 302], end: [1490, 1790] }; // in text events: a token or two may bring no text
+const messages = [{ role: 'user', content: 'Once upon a time' }];
+// The completion gets the chat's rendered prompt, so both decode over the same context.
+const prompt = await registry.use('default', (model) => model.applyChatTemplate(messages));
 const kinds = {
-  completion: (n) => streamed('/v1/completions', { prompt, max_tokens: n }),
-  chat: (n) => streamed('/v1/chat/completions', { messages: [{ role: 'user', content: prompt }], max_tokens: n }),
+  completion: () => streamed('/v1/completions', { prompt, max_tokens: tokens }),
+  chat: () => streamed('/v1/chat/completions', { messages, max_tokens: tokens }),
 };
-const best = {};
+const best = { completion: {}, chat: {} };
 for (let r = 0; r < rounds; r++) {
-  for (const n of lengths) {
-    for (const [kind, run] of Object.entries(kinds)) best[`${kind} ${n}`] = Math.min(best[`${kind} ${n}`] ?? Infinity, await run(n));
+  for (const [kind, run] of Object.entries(kinds)) {
+    const m = await run();
+    if (m.tokens < windows.end[1]) throw new Error(`${kind}: ${m.tokens} text events, fewer than ${windows.end[1]}`);
+    for (const key of ['whole', 'start', 'end']) best[kind][key] = Math.min(best[kind][key] ?? Infinity, m[key]);
   }
 }
 await server.close();
 
-const perToken = (kind) => (best[`${kind} ${lengths[1]}`] - best[`${kind} ${lengths[0]}`]) / (lengths[1] - lengths[0]);
 console.log(`model: ${modelPath}, best of ${rounds} alternating rounds\n`);
 console.log(`| | completion | chat | chat ÷ completion |\n| --- | --- | --- | --- |`);
-for (const n of lengths) {
-  const [c, h] = [best[`completion ${n}`], best[`chat ${n}`]];
-  console.log(`| ${n} tokens, whole stream ms | ${c.toFixed(1)} | ${h.toFixed(1)} | ${(h / c).toFixed(2)} |`);
+const rows = { start: `ms per token, tokens ${windows.start.join('–')}`, end: `ms per token, tokens ${windows.end.join('–')}`, whole: `whole ${tokens}-token stream, ms` };
+for (const [key, label] of Object.entries(rows)) {
+  const [c, h] = [best.completion[key], best.chat[key]];
+  console.log(`| ${label} | ${c.toFixed(key === 'whole' ? 1 : 3)} | ${h.toFixed(key === 'whole' ? 1 : 3)} | ${(h / c).toFixed(2)} |`);
 }
-console.log(`| per token (slope ${lengths[0]}→${lengths[1]}) ms | ${perToken('completion').toFixed(3)} | ${perToken('chat').toFixed(3)} | ${(perToken('chat') / perToken('completion')).toFixed(2)} |`);
 process.exit(0); // the registry's models close with the process
