@@ -115,12 +115,14 @@ describe('cli', () => {
   });
 
   test("generate's sampling flags are the generation options' own declarations, checked the same way", async () => {
-    const { generationFields } = await import('../dist/engine/options.js');
+    const { cliGenerateFields } = await import('../dist/cli/generate.js');
     const help = (await run(process.execPath, [cli, 'generate', '--help'])).stdout;
-    for (const field of Object.values(generationFields)) {
-      if (field.wire.length > 0) assert.match(help, new RegExp(`--${field.wire[0].replace(/_/g, '-')} +${field.doc.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    for (const field of Object.values(cliGenerateFields)) {
+      if (field.wire.length === 0) continue;
+      const shown = typeof field.default === 'number' || typeof field.default === 'boolean' ? ` +\\(default ${field.default}\\)` : '';
+      assert.match(help, new RegExp(`--${field.wire[0].replace(/_/g, '-')} +${field.doc.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${shown}`));
     }
-    assert.match(help, /--max-tokens .*\(default 100\)/); // the seed's defaults for the CLI
+    assert.equal(cliGenerateFields.maxTokens.default, 100); // the seed's defaults for the CLI
     for (const [flag, value, message] of [['--top-k', '1.5', /'--top-k' must be an integer/], ['--temperature', '9', /'--temperature' must be between 0 and 2/], ['--repeat-last-n=-1', undefined, /'--repeat-last-n' must be between 0/]]) {
       const error = await run(process.execPath, [cli, 'generate', '--prompt', 'x', flag, ...(value === undefined ? [] : [value]), '--model', model]).then(() => null, (e) => e);
       assert.equal(error?.code, 1);

@@ -1,7 +1,7 @@
 import { seedGenerateDefaults } from '../engine/defaults.js';
 import { loadModel } from '../engine/model.js';
 import { generationFields } from '../engine/options.js';
-import { flagName, parseFields, type Schema } from '../engine/schema.js';
+import { flagName, parseFields, withDefaults, type Schema } from '../engine/schema.js';
 import { discover, fail, loadProgress, number, rpcWorkers, type CommonFlags } from './common.js';
 
 export interface GenerateFlags extends CommonFlags {
@@ -12,13 +12,15 @@ export interface GenerateFlags extends CommonFlags {
   [flag: string]: unknown;
 }
 
+/** `shimmy generate`'s options: the generation options with the seed's defaults, under their flags. */
+export const cliGenerateFields = withDefaults(generationFields, seedGenerateDefaults);
+
 /** The sampling flags, declared by the generation options: flag, description, default. */
 export function generationFlags(): [flag: string, doc: string, fallback: number | boolean | undefined][] {
-  const defaults: Record<string, unknown> = seedGenerateDefaults;
-  return Object.entries(generationFields as Schema).flatMap(([key, field]) => {
+  return Object.values(cliGenerateFields as Schema).flatMap((field) => {
     const flag = flagName(field);
     if (!flag) return [];
-    const fallback = defaults[key] ?? field.default;
+    const fallback = field.default;
     // sade would send an empty list or text as if given: only scalar defaults are declared.
     return [[`--${flag}`, field.doc, typeof fallback === 'number' || typeof fallback === 'boolean' ? fallback : undefined]];
   });
@@ -27,7 +29,7 @@ export function generationFlags(): [flag: string, doc: string, fallback: number 
 export async function generate(flags: GenerateFlags): Promise<void> {
   if (typeof flags.prompt !== 'string') fail('--prompt "TEXT" is required');
   // Checked by the same declarations as the API's fields, before a model is loaded.
-  const options = parseFields(generationFields, flags, { flags: true, defaults: seedGenerateDefaults });
+  const options = parseFields(cliGenerateFields, flags, { flags: true });
   const discovery = discover(flags);
   const entry = discovery.base;
   if (!entry) fail('no model found: pass --model PATH, set SHIMMY_BASE_GGUF, or put a .gguf file in ./models');

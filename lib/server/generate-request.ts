@@ -1,16 +1,39 @@
-// The shimmy API's request fields for /api/generate and /ws/generate: model, prompt, stream, plus
-// the shared generation options, with the defaults the seed fixed (max_tokens 100, temperature 0.7).
-import { generationFields } from '../engine/options.js';
-import type { GenerateOptions } from '../engine/model.js';
-import { parseFields } from '../engine/schema.js';
-import { ShimmyError } from '../engine/errors.js';
+// The shimmy API's requests: POST /api/generate and the WebSocket's messages on /ws/generate.
+// Model, prompt, stream, plus the shared generation options with the defaults the seed fixed
+// (max_tokens 100, temperature 0.7).
 import { seedGenerateDefaults } from '../engine/defaults.js';
+import { ShimmyError } from '../engine/errors.js';
+import type { GenerateOptions } from '../engine/model.js';
+import { generationFields } from '../engine/options.js';
+import { fail, parseFields, withDefaults } from '../engine/schema.js';
+
+/** Every frame of a WebSocket request echoes its id: a long one would multiply the output. */
+export const MAX_ID_LENGTH = 256;
 
 export const generateRequestFields = {
-  model: { type: 'string', wire: ['model'], max: 1024, doc: 'model id, file stem, or "default" (required)' },
-  prompt: { type: 'string', wire: ['prompt'], doc: 'the text to continue (required)' },
+  model: { type: 'string', wire: ['model'], max: 1024, required: true, doc: 'model id, file stem, or "default"' },
+  prompt: { type: 'string', wire: ['prompt'], required: true, doc: 'the text to continue' },
   stream: { type: 'boolean', wire: ['stream'], default: false, doc: 'stream Server-Sent Events' },
-  ...generationFields,
+  ...withDefaults(generationFields, seedGenerateDefaults),
+} as const;
+
+function requestId(value: unknown, name: string): string | number {
+  if (typeof value !== 'string' && typeof value !== 'number') fail(name, 'must be a string or a number');
+  if (typeof value === 'string' && value.length > MAX_ID_LENGTH) fail(name, `may be at most ${MAX_ID_LENGTH} characters`);
+  return value;
+}
+
+const { stream: _always, ...streamedRequestFields } = generateRequestFields;
+
+/** A WebSocket request: /api/generate's fields (it always streams), and an id. */
+export const websocketRequestFields = {
+  id: { type: 'any', wire: ['id'], check: requestId, shape: 'string or number', doc: `names the request (up to ${MAX_ID_LENGTH} characters): every frame it causes carries it, and several may run at once` },
+  ...streamedRequestFields,
+} as const;
+
+/** The WebSocket message that stops a running request. */
+export const websocketCancelFields = {
+  cancel: { type: 'any', wire: ['cancel'], required: true, check: requestId, shape: 'string or number', doc: 'the id of a running request to stop (a message with `cancel` needs no other field)' },
 } as const;
 
 export interface GenerateRequest {
@@ -19,13 +42,17 @@ export interface GenerateRequest {
   generate: Omit<GenerateOptions, 'signal'>;
 }
 
+export function requestBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ShimmyError('invalid_request', 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
 export function parseGenerateRequest(body: unknown): GenerateRequest {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ShimmyError('invalid_request', 'the body must be a JSON object');
-  }
-  const f = parseFields(generateRequestFields, body as Record<string, unknown>, { wire: true, defaults: seedGenerateDefaults });
-  if (f.model === undefined) throw new ShimmyError('invalid_request', "'model' is required");
-  if (f.prompt === undefined) throw new ShimmyError('invalid_request', "'prompt' is required");
-  const { model, prompt, stream, ...options } = f;
-  return { model, stream: stream ?? false, generate: { ...options, prompt } };
+  const { model, prompt, stream, ...options } = parseFields(generateRequestFields, requestBody(body), { wire: true });
+  return { model, stream, generate: { ...options, prompt } };
+}
+
+export function parseWebSocketRequest(message: Record<string, unknown>): GenerateRequest & { id?: string | number } {
+  const { id, model, prompt, ...options } = parseFields(websocketRequestFields, message, { wire: true });
+  return { id, model, stream: true, generate: { ...options, prompt } };
 }

@@ -1,10 +1,102 @@
-// OpenAI request bodies → library options: sampling fields through the shared schema (with
-// OpenAI's defaults), and the chat-only fields (messages, tools, response_format) into a ChatRequest.
-import type { ChatRequest, ChatTool, ToolChoice } from '../engine/chat.js';
+// The OpenAI routes' requests, declared field by field: /v1/completions, /v1/chat/completions and
+// /v1/embeddings. Sampling fields are the shared generation options with OpenAI's defaults
+// (temperature 1, top_p 1, and llama-server's extras top_k and min_p off).
+import type { ChatMessage, ChatRequest, ChatTool, ToolChoice } from '../engine/chat.js';
 import { ShimmyError } from '../engine/errors.js';
 import type { GenerateOptions } from '../engine/model.js';
 import { generationFields } from '../engine/options.js';
-import { parseFields } from '../engine/schema.js';
+import { fail, parseFields, withDefaults } from '../engine/schema.js';
+
+const { logprobs: _spelledPerRoute, ...samplingFields } = withDefaults(generationFields, { temperature: 1, topP: 1, topK: 0, minP: 0 });
+
+/** OpenAI's own cap on embedding inputs per request. */
+const maxInputs = 2048;
+
+function logitBias(value: unknown, name: string): Record<number, number> {
+  const bias: Record<number, number> = {};
+  for (const [token, b] of Object.entries(value as Record<string, unknown>)) {
+    if (!/^\d+$/.test(token) || typeof b !== 'number' || !(b >= -100 && b <= 100)) fail(name, 'maps token ids to numbers from -100 to 100');
+    bias[Number(token)] = b;
+  }
+  return bias;
+}
+
+function includeUsage(value: unknown, name: string): boolean {
+  const v = (value as { include_usage?: unknown }).include_usage;
+  if (v !== undefined && v !== null && typeof v !== 'boolean') fail(`${name}.include_usage`, 'must be a boolean');
+  return v === true;
+}
+
+function onlyOne(value: unknown, name: string): 1 {
+  if (value !== 1) fail(name, 'must be 1: one choice per request');
+  return 1;
+}
+
+/** The fields both generating routes share. */
+const generatingFields = {
+  model: { type: 'string', wire: ['model'], required: true, doc: 'model id, or "default"' },
+  stream: { type: 'boolean', wire: ['stream'], default: false, doc: 'stream Server-Sent Events' },
+  includeUsage: { type: 'object', wire: ['stream_options'], check: includeUsage, shape: '{include_usage}', doc: 'include_usage: a last event with `usage`' },
+  n: { type: 'integer', wire: ['n'], check: onlyOne, doc: 'choices per request: only 1' },
+  logitBias: { type: 'object', wire: ['logit_bias'], check: logitBias, shape: '{token id: bias}', doc: 'added to the token\'s logit, from -100 to 100 (-100 bans it)' },
+  user: { type: 'string', wire: ['user'], doc: 'accepted and ignored' },
+  ...samplingFields,
+} as const;
+
+function completionPrompt(value: unknown, name: string): string {
+  const p = Array.isArray(value) && value.length === 1 ? value[0] : value;
+  if (typeof p !== 'string') fail(name, 'must be a string (or an array of one string)');
+  return p;
+}
+
+export const completionFields = {
+  ...generatingFields,
+  prompt: { type: 'any', wire: ['prompt'], required: true, check: completionPrompt, shape: 'string or [string]', doc: 'the text to continue' },
+  logprobs: { type: 'integer', wire: ['logprobs'], min: 0, max: 20, doc: "each token's log-probability and this many likeliest alternatives" },
+} as const;
+
+// response_format: json_object is any JSON object; json_schema is the schema given.
+function responseSchema(value: unknown, name: string): Record<string, unknown> | undefined {
+  const f = value as { type?: unknown; json_schema?: { schema?: unknown } };
+  if (f.type === 'text') return undefined;
+  if (f.type === 'json_object') return { type: 'object' };
+  if (f.type !== 'json_schema') fail(`${name}.type`, "must be 'text', 'json_object' or 'json_schema'");
+  const schema = f.json_schema?.schema ?? { type: 'object' };
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) fail(`${name}.json_schema.schema`, 'must be an object');
+  return schema as Record<string, unknown>;
+}
+
+// Messages, tools and tool_choice are checked in depth by lib/engine/chat.ts (renderChat).
+export const chatFields = {
+  ...generatingFields,
+  messages: { type: 'array', wire: ['messages'], required: true, doc: 'the conversation: {role, content (text or text parts), name, tool_calls, tool_call_id}' },
+  tools: { type: 'array', wire: ['tools'], doc: 'functions the model may call: {type: "function", function: {name, description, parameters}}' },
+  toolChoice: { type: 'any', wire: ['tool_choice'], shape: 'string or object', doc: '"auto", "none", "required", or {type: "function", function: {name}}' },
+  parallelToolCalls: { type: 'boolean', wire: ['parallel_tool_calls'], default: false, doc: 'allow several tool calls in one reply' },
+  jsonSchema: { type: 'object', wire: ['response_format'], check: responseSchema, shape: '{type, json_schema}', doc: '"text", "json_object", or "json_schema" with its schema: the reply is constrained to it' },
+  templateKwargs: { type: 'object', wire: ['chat_template_kwargs'], doc: 'extra variables for the model\'s template (e.g. enable_thinking)' },
+  logprobs: { type: 'boolean', wire: ['logprobs'], default: false, doc: "each token's log-probability" },
+  topLogprobs: { type: 'integer', wire: ['top_logprobs'], min: 0, max: 20, doc: 'and this many likeliest alternatives (needs logprobs: true)' },
+} as const;
+
+function embeddingInput(value: unknown, name: string): (string | number[])[] {
+  const isTokens = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every((t) => Number.isInteger(t) && t >= 0);
+  const list = typeof value === 'string' || isTokens(value) ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0) fail(name, 'must be a string, an array of strings, or token arrays');
+  if (list.length > maxInputs) fail(name, `may hold at most ${maxInputs} items`);
+  list.forEach((item, i) => {
+    if (typeof item === 'string' ? item === '' : !isTokens(item)) fail(`${name}[${i}]`, 'must be a non-empty string or array of token ids');
+  });
+  return list as (string | number[])[];
+}
+
+export const embeddingFields = {
+  model: { type: 'string', wire: ['model'], required: true, doc: 'model id, or "default"' },
+  input: { type: 'any', wire: ['input'], required: true, check: embeddingInput, shape: 'string, [string] or [[token]]', doc: `the texts (or token ids) to embed, up to ${maxInputs}` },
+  encodingFormat: { type: 'enum', wire: ['encoding_format'], values: ['float', 'base64'], default: 'float', doc: 'numbers, or little-endian float32 in base64' },
+  dimensions: { type: 'integer', wire: ['dimensions'], min: 1, doc: "only the model's own width (it cannot be reduced)" },
+  user: { type: 'string', wire: ['user'], doc: 'accepted and ignored' },
+} as const;
 
 export type OpenAiOptions = Omit<GenerateOptions, 'prompt'> & { model: string; stream: boolean; includeUsage: boolean };
 
@@ -13,84 +105,32 @@ export function bodyObject(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-const present = (v: unknown) => v !== undefined && v !== null;
-
-export function modelName(body: Record<string, unknown>): string {
-  if (typeof body.model !== 'string') throw new ShimmyError('invalid_request', "'model' is required and must be a string");
-  return body.model;
+export function parseCompletionRequest(body: Record<string, unknown>): OpenAiOptions & { prompt: string } {
+  const { n: _one, user: _ignored, includeUsage, ...options } = parseFields(completionFields, body, { wire: true });
+  return { ...options, includeUsage: includeUsage ?? false };
 }
 
-export function generationOptions(body: Record<string, unknown>): OpenAiOptions {
-  const model = modelName(body);
-  if (present(body.n) && body.n !== 1) throw new ShimmyError('invalid_request', "only 'n': 1 is supported");
-  if (present(body.stream) && typeof body.stream !== 'boolean') throw new ShimmyError('invalid_request', "'stream' must be a boolean");
-  const options = parseFields(generationFields, body, { wire: true, defaults: { temperature: 1, topP: 1, topK: 0, minP: 0 } });
-  const streamOptions = body.stream_options as { include_usage?: unknown } | undefined;
-  const result: OpenAiOptions = { ...options, model, stream: body.stream === true, includeUsage: streamOptions?.include_usage === true };
-  if (present(body.logit_bias)) {
-    if (typeof body.logit_bias !== 'object') throw new ShimmyError('invalid_request', "'logit_bias' must be an object of token id → bias");
-    const bias: Record<number, number> = {};
-    for (const [token, value] of Object.entries(body.logit_bias as Record<string, unknown>)) {
-      if (!/^\d+$/.test(token) || typeof value !== 'number' || value < -100 || value > 100) throw new ShimmyError('invalid_request', "'logit_bias' maps token ids to numbers from -100 to 100");
-      bias[Number(token)] = value;
-    }
-    result.logitBias = bias;
-  }
-  return result;
-}
-
-// response_format: json_object is any JSON object; json_schema is the schema given.
-function responseSchema(format: unknown): Record<string, unknown> | undefined {
-  if (!present(format)) return undefined;
-  const f = format as { type?: unknown; json_schema?: { schema?: unknown } };
-  if (f.type === 'text') return undefined;
-  if (f.type === 'json_object') return { type: 'object' };
-  if (f.type === 'json_schema') {
-    const schema = f.json_schema?.schema ?? { type: 'object' };
-    if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw new ShimmyError('invalid_request', "'response_format.json_schema.schema' must be an object");
-    return schema as Record<string, unknown>;
-  }
-  throw new ShimmyError('invalid_request', "'response_format.type' must be 'text', 'json_object' or 'json_schema'");
-}
-
-export function chatRequest(body: Record<string, unknown>, userGrammar: string | undefined): ChatRequest {
-  const jsonSchema = responseSchema(body.response_format);
-  const tools = present(body.tools) ? (body.tools as ChatTool[]) : undefined;
-  const toolChoice = present(body.tool_choice) ? (body.tool_choice as ToolChoice) : undefined;
-  if (userGrammar && (jsonSchema || (tools?.length && toolChoice !== 'none'))) {
+export function parseChatRequest(body: Record<string, unknown>): { options: OpenAiOptions; chat: ChatRequest } {
+  const f = parseFields(chatFields, body, { wire: true });
+  const { n: _one, user: _ignored, includeUsage, messages, tools, toolChoice, parallelToolCalls, jsonSchema, templateKwargs, logprobs, topLogprobs, ...options } = f;
+  if (!logprobs && topLogprobs !== undefined) fail('top_logprobs', "needs 'logprobs': true");
+  if (options.grammar && (jsonSchema || (tools?.length && toolChoice !== 'none'))) {
     throw new ShimmyError('invalid_request', "'grammar' cannot be combined with 'response_format' or 'tools'");
   }
-  if (present(body.parallel_tool_calls) && typeof body.parallel_tool_calls !== 'boolean') throw new ShimmyError('invalid_request', "'parallel_tool_calls' must be a boolean");
-  const kwargs = body.chat_template_kwargs;
-  if (present(kwargs) && (typeof kwargs !== 'object' || Array.isArray(kwargs))) throw new ShimmyError('invalid_request', "'chat_template_kwargs' must be an object");
   return {
-    messages: body.messages as ChatRequest['messages'],
-    tools,
-    toolChoice,
-    parallelToolCalls: body.parallel_tool_calls as boolean | undefined,
-    jsonSchema,
-    templateKwargs: kwargs as Record<string, unknown> | undefined,
+    options: { ...options, includeUsage: includeUsage ?? false, logprobs: logprobs ? (topLogprobs ?? 0) : undefined },
+    chat: {
+      messages: messages as ChatMessage[],
+      tools: tools as ChatTool[] | undefined,
+      toolChoice: toolChoice as ToolChoice | undefined,
+      parallelToolCalls,
+      jsonSchema,
+      templateKwargs,
+    },
   };
 }
 
-/** Completions: `logprobs: n` (0–20). Chat: `logprobs: true` with `top_logprobs: n`. */
-export function logprobsOption(body: Record<string, unknown>, kind: 'chat' | 'text'): number | undefined {
-  const count = (name: string, value: unknown) => {
-    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 20) throw new ShimmyError('invalid_request', `'${name}' must be an integer from 0 to 20`);
-    return value as number;
-  };
-  if (kind === 'text') return present(body.logprobs) ? count('logprobs', body.logprobs) : undefined;
-  if (present(body.logprobs) && typeof body.logprobs !== 'boolean') throw new ShimmyError('invalid_request', "'logprobs' must be a boolean");
-  if (body.logprobs !== true) {
-    if (present(body.top_logprobs)) throw new ShimmyError('invalid_request', "'top_logprobs' needs 'logprobs': true");
-    return undefined;
-  }
-  return present(body.top_logprobs) ? count('top_logprobs', body.top_logprobs) : 0;
-}
-
-/** /v1/completions: a string, or an array holding one string. */
-export function completionPrompt(body: Record<string, unknown>): string {
-  const p = Array.isArray(body.prompt) && body.prompt.length === 1 ? body.prompt[0] : body.prompt;
-  if (typeof p !== 'string') throw new ShimmyError('invalid_request', "'prompt' must be a string (or an array of one string)");
-  return p;
+export function parseEmbeddingRequest(body: Record<string, unknown>) {
+  const { user: _ignored, ...request } = parseFields(embeddingFields, body, { wire: true });
+  return request;
 }

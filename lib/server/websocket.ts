@@ -7,7 +7,8 @@ import type { Generation } from '../engine/generation.js';
 import { browserRefusal } from './browser-guard.js';
 import { countRequest, type ServerContext } from './context.js';
 import { asWireError, errorBody, wireError, type WireError } from './errors.js';
-import { parseGenerateRequest } from './generate-request.js';
+import { parseFields } from '../engine/schema.js';
+import { parseWebSocketRequest, websocketCancelFields } from './generate-request.js';
 import { runGeneration } from './run-generation.js';
 import type { IncomingRequest, WsConnection, WsHandlers } from './transport/types.js';
 
@@ -20,7 +21,6 @@ interface Socket {
 }
 
 const ANON = '\u0000';
-const MAX_ID_LENGTH = 256;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function send(ws: WsConnection, s: Socket, frame: unknown): void {
@@ -37,17 +37,14 @@ function send(ws: WsConnection, s: Socket, frame: unknown): void {
 const sendError = (ws: WsConnection, s: Socket, e: WireError, id: unknown) => send(ws, s, id === undefined ? errorBody(e) : { id, ...errorBody(e) });
 
 async function start(ctx: ServerContext, ws: WsConnection, s: Socket, message: Record<string, unknown>): Promise<void> {
-  const id = message.id;
-  if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') throw wireError('invalid_request', "'id' must be a string or a number");
-  // Every frame of the request echoes its id: a long one would multiply the output.
-  if (typeof id === 'string' && id.length > MAX_ID_LENGTH) throw wireError('invalid_request', `'id' may be at most ${MAX_ID_LENGTH} characters`);
+  const request = parseWebSocketRequest(message);
+  const id = request.id;
   const key = id === undefined ? ANON : String(id);
   if (s.running.has(key)) {
     throw wireError('invalid_request', id === undefined
       ? 'a request is already running on this socket; give each request an "id" to run several at once'
       : `a request with id ${JSON.stringify(id)} is already running`);
   }
-  const request = parseGenerateRequest(message);
   // The model is held until the request's last frame.
   await ctx.registry.use(request.model, async (model) => {
     if (s.closed) return;
@@ -83,7 +80,11 @@ function onMessage(ctx: ServerContext, ws: WsConnection, s: Socket, data: Buffer
   }
   const m = message as Record<string, unknown>;
   if ('cancel' in m) {
-    s.running.get(String(m.cancel))?.cancel();
+    try {
+      s.running.get(String(parseFields(websocketCancelFields, m, { wire: true }).cancel))?.cancel();
+    } catch (error) {
+      sendError(ws, s, asWireError(error), undefined);
+    }
     return;
   }
   start(ctx, ws, s, m).then(
