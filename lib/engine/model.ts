@@ -53,30 +53,21 @@ export interface LoadOptions {
 
 export type WorkerInfo = NativeWorker;
 
-export interface GenerateOptions {
+/**
+ * What generate() takes: the generation options (declared once, in options.ts: each field's
+ * range, default and meaning), the prompt or a rendered chat, and what only the library offers.
+ */
+export type GenerateOptions = Partial<Omit<GenerationOptions, 'stop'>> & {
   /** The prompt text or tokens; or, instead, `chat`. */
   prompt?: string | Int32Array;
   /** A rendered chat (renderChat()): its prompt, stop strings and grammar, which takes the place of `grammar`'s when it has one. */
   chat?: RenderedChat;
-  maxTokens?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  minP?: number;
-  repeatPenalty?: number;
-  frequencyPenalty?: number;
-  presencePenalty?: number;
-  penaltyLastN?: number;
-  seed?: number;
+  /** One stop string, or several. */
   stop?: string | string[];
-  ignoreEos?: boolean;
-  grammar?: string;
   /** Token id → additive bias. */
   logitBias?: Record<number, number>;
-  /** Report each token's log-probability and its `logprobs` likeliest alternatives (0–20). */
-  logprobs?: number;
   signal?: AbortSignal;
-}
+};
 
 export interface ModelInfo {
   path: string;
