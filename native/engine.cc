@@ -1,9 +1,9 @@
 #include "engine.h"
 
 #include "grammar_check.h"
-#include "rendered_chat.h"
 #include "model.h"
 #include "napi_util.h"
+#include "rendered_chat.h"
 #include "rpc.h"
 
 #include <cmath>

@@ -146,8 +146,9 @@ export async function renderChat(renderNative: (json: string) => Promise<Rendere
 
 /**
  * Parses a reply as it grows. A content-only format needs no parsing: each piece is content, and
- * nothing crosses into native code. Otherwise the native parser re-parses the whole reply at each
- * update (as llama-server does) and returns what changed.
+ * nothing crosses into native code. Otherwise the native parser (native/chat_parser.cc) extends
+ * free content or reasoning in place and parses the whole reply again only where a marker may
+ * begin, and returns what changed.
  */
 export class ReplyParser {
   private readonly parser;
