@@ -31,7 +31,11 @@ void route(ggml_log_level level, const char* text, void*) {
   if (!log_handler || line_level < min_level) return;
   const int lvl = line_level;
   log_handler.NonBlockingCall([lvl, line = std::move(line)](Napi::Env env, Napi::Function fn) {
-    fn.Call({Napi::Number::New(env, lvl), Napi::String::New(env, line)});
+    // A handler that throws loses its line; thrown out of this callback it would end the process.
+    try {
+      fn.Call({Napi::Number::New(env, lvl), Napi::String::New(env, line)});
+    } catch (const Napi::Error&) {
+    }
   });
 }
 }  // namespace
