@@ -53,6 +53,12 @@ export type Parsed<S extends Schema> = { [K in keyof S as Present<S[K]> extends 
   [K in keyof S as Present<S[K]> extends true ? never : K]?: ValueOf<S[K]>;
 };
 
+/** A request body (or message) must be a JSON object before its fields are read. */
+export function requestBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ShimmyError('invalid_request', 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
 export function fail(name: string, message: string): never {
   throw new ShimmyError('invalid_request', `'${name}' ${message}`);
 }

@@ -2,13 +2,12 @@
 // Model, prompt, stream, plus the shared generation options with the defaults the seed fixed
 // (max_tokens 100, temperature 0.7).
 import { seedGenerateDefaults } from '../engine/defaults.js';
-import { ShimmyError } from '../engine/errors.js';
 import type { GenerateOptions } from '../engine/model.js';
 import { generationFields } from '../engine/options.js';
-import { fail, parseFields, withDefaults } from '../engine/schema.js';
+import { fail, parseFields, requestBody, withDefaults } from '../engine/schema.js';
 
 /** Every frame of a WebSocket request echoes its id: a long one would multiply the output. */
-export const MAX_ID_LENGTH = 256;
+const MAX_ID_LENGTH = 256;
 
 export const generateRequestFields = {
   model: { type: 'string', wire: ['model'], max: 1024, required: true, doc: 'model id, file stem, or "default"' },
@@ -40,11 +39,6 @@ export interface GenerateRequest {
   model: string;
   stream: boolean;
   generate: Omit<GenerateOptions, 'signal'>;
-}
-
-export function requestBody(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ShimmyError('invalid_request', 'the body must be a JSON object');
-  return body as Record<string, unknown>;
 }
 
 export function parseGenerateRequest(body: unknown): GenerateRequest {

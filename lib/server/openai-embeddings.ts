@@ -3,10 +3,10 @@
 import { ShimmyError } from '../engine/errors.js';
 import type { ServerContext } from './context.js';
 import type { Exchange } from './exchange.js';
-import { bodyObject, parseEmbeddingRequest } from './openai-request.js';
+import { parseEmbeddingRequest } from './openai-request.js';
 
 export async function embeddings(ctx: ServerContext, ex: Exchange): Promise<number> {
-  const { model: name, input, encodingFormat, dimensions } = parseEmbeddingRequest(bodyObject(await ex.readJson(ctx.bodyLimit)));
+  const { model: name, input, encodingFormat, dimensions } = parseEmbeddingRequest(await ex.readJson(ctx.bodyLimit));
   return ctx.registry.use(name, async (model) => {
     if (dimensions !== undefined && dimensions !== model.info.embeddingLength) {
       throw new ShimmyError('invalid_request', `'dimensions' must be ${model.info.embeddingLength} for this model (it cannot be reduced)`);

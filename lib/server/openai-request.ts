@@ -5,7 +5,7 @@ import type { ChatMessage, ChatRequest, ChatTool, ToolChoice } from '../engine/c
 import { ShimmyError } from '../engine/errors.js';
 import type { GenerateOptions } from '../engine/model.js';
 import { generationFields } from '../engine/options.js';
-import { fail, parseFields, withDefaults } from '../engine/schema.js';
+import { fail, parseFields, requestBody, withDefaults } from '../engine/schema.js';
 
 const { logprobs: _spelledPerRoute, ...samplingFields } = withDefaults(generationFields, { temperature: 1, topP: 1, topK: 0, minP: 0 });
 
@@ -100,18 +100,13 @@ export const embeddingFields = {
 
 export type OpenAiOptions = Omit<GenerateOptions, 'prompt'> & { model: string; stream: boolean; includeUsage: boolean };
 
-export function bodyObject(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ShimmyError('invalid_request', 'the body must be a JSON object');
-  return body as Record<string, unknown>;
-}
-
-export function parseCompletionRequest(body: Record<string, unknown>): OpenAiOptions & { prompt: string } {
-  const { n: _one, user: _ignored, includeUsage, ...options } = parseFields(completionFields, body, { wire: true });
+export function parseCompletionRequest(body: unknown): OpenAiOptions & { prompt: string } {
+  const { n: _one, user: _ignored, includeUsage, ...options } = parseFields(completionFields, requestBody(body), { wire: true });
   return { ...options, includeUsage: includeUsage ?? false };
 }
 
-export function parseChatRequest(body: Record<string, unknown>): { options: OpenAiOptions; chat: ChatRequest } {
-  const f = parseFields(chatFields, body, { wire: true });
+export function parseChatRequest(body: unknown): { options: OpenAiOptions; chat: ChatRequest } {
+  const f = parseFields(chatFields, requestBody(body), { wire: true });
   const { n: _one, user: _ignored, includeUsage, messages, tools, toolChoice, parallelToolCalls, jsonSchema, templateKwargs, logprobs, topLogprobs, ...options } = f;
   if (!logprobs && topLogprobs !== undefined) fail('top_logprobs', "needs 'logprobs': true");
   if (options.grammar && (jsonSchema || (tools?.length && toolChoice !== 'none'))) {
@@ -130,7 +125,7 @@ export function parseChatRequest(body: Record<string, unknown>): { options: Open
   };
 }
 
-export function parseEmbeddingRequest(body: Record<string, unknown>) {
-  const { user: _ignored, ...request } = parseFields(embeddingFields, body, { wire: true });
+export function parseEmbeddingRequest(body: unknown) {
+  const { user: _ignored, ...request } = parseFields(embeddingFields, requestBody(body), { wire: true });
   return request;
 }

@@ -9,7 +9,7 @@ import type { ServerContext } from './context.js';
 import { openAiErrorBody, wireError } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { embeddings } from './openai-embeddings.js';
-import { bodyObject, parseChatRequest, parseCompletionRequest, type OpenAiOptions } from './openai-request.js';
+import { parseChatRequest, parseCompletionRequest, type OpenAiOptions } from './openai-request.js';
 import { assistantMessage, chatLogprobs, completionLogprobs, delta, finishReason, usage } from './openai-shapes.js';
 import type { Route } from './routes.js';
 import { runGeneration } from './run-generation.js';
@@ -114,7 +114,7 @@ async function reply(ctx: ServerContext, ex: Exchange, generation: Generation, o
 }
 
 async function completions(ctx: ServerContext, ex: Exchange): Promise<number> {
-  const { model: name, stream, includeUsage, ...options } = parseCompletionRequest(bodyObject(await ex.readJson(ctx.bodyLimit)));
+  const { model: name, stream, includeUsage, ...options } = parseCompletionRequest(await ex.readJson(ctx.bodyLimit));
   return ctx.registry.use(name, (model) => {
     if (!ex.open) return 499;
     const generation = model.generate(options);
@@ -123,7 +123,7 @@ async function completions(ctx: ServerContext, ex: Exchange): Promise<number> {
 }
 
 async function chat(ctx: ServerContext, ex: Exchange): Promise<number> {
-  const { options, chat: request } = parseChatRequest(bodyObject(await ex.readJson(ctx.bodyLimit)));
+  const { options, chat: request } = parseChatRequest(await ex.readJson(ctx.bodyLimit));
   const { model: name, stream, includeUsage, ...sampling } = options;
   return ctx.registry.use(name, async (model) => {
     if (!ex.open) return 499;
