@@ -92,6 +92,8 @@ export interface NativeEngineOptions {
   threads: number;
   /** Decode with fewer than `threads` while that is faster (other processes busy on the cores). */
   adaptThreads: boolean;
+  /** Requests without a grammar or logprobs sample inside the decode graph (llama.cpp's backend sampling). */
+  backendSampling: boolean;
   queueLimit: number;
 }
 
@@ -160,6 +162,8 @@ export interface NativeEngineStats {
   queued: number;
   steps: number;
   tokensGenerated: number;
+  /** Of those, sampled inside the decode graph (backendSampling). */
+  backendSampledTokens: number;
   parallel: number;
   contextSize: number;
   /** Time the engine's thread spent in each phase of its steps: total, and counts per bucket of phaseBuckets (+ one for longer). */

@@ -32,13 +32,14 @@ class ChainSampler {
   // Samples from one row of logits (modified during the call, restored before it returns) and
   // records the token for the penalties.
   llama_token sample_and_accept(float* logits);
+  // Records a token sampled elsewhere, for the penalties.
+  void accept(llama_token token);
 
  private:
   void adjust(float* logits);     // bias and penalties, saving what they overwrite
   void restore(float* logits);    // undoes adjust(), latest change first
   void select_top_k(const float* logits);
   llama_token draw();             // top-p, min-p, temperature and the seeded draw over top_k_
-  void accept(llama_token token);
 
   int32_t n_vocab_;
   bool greedy_;

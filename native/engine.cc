@@ -182,6 +182,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   config.queue_limit = positive_u32(opts, "queueLimit", 1u << 20);
   config.threads = static_cast<int32_t>(positive_u32(opts, "threads", 1024));
   config.adapt_threads = required_bool(opts, "adaptThreads");
+  config.backend_sampling = required_bool(opts, "backendSampling");
   if (auto links = model_object->rpc_links()) config.broken = [links] { return links->broken(); };
   model_ = model.get();  // the scheduler keeps the model alive
   vocab_size_ = llama_vocab_n_tokens(llama_model_get_vocab(model_));
@@ -282,7 +283,8 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
     return worker->promise();
   }
   try {
-    req.sampler = std::make_unique<Sampler>(model_, sampling);
+    // Logprobs are computed from the raw logits, which a backend-sampled step does not copy out.
+    req.sampler = std::make_unique<Sampler>(model_, sampling, s.config().backend_sampling && req.logprobs < 0);
   } catch (const std::exception& e) {
     throw_coded(env, ErrorCode::InvalidRequest, std::string("the sampler could not be created: ") + e.what());
   }
@@ -306,6 +308,7 @@ Napi::Value Engine::Stats(const Napi::CallbackInfo& info) {
   o.Set("queued", st.queued);
   o.Set("steps", Napi::Number::New(env, static_cast<double>(st.steps)));
   o.Set("tokensGenerated", Napi::Number::New(env, static_cast<double>(st.tokens_generated)));
+  o.Set("backendSampledTokens", Napi::Number::New(env, static_cast<double>(st.backend_sampled_tokens)));
   o.Set("parallel", s.config().parallel);
   o.Set("contextSize", s.config().context_size);
   // phases: {decode|sample|deliver|idle: {seconds, counts}}, counts per bucket of phaseBuckets

@@ -1,5 +1,6 @@
 #include "sampler.h"
 
+#include "backend_chain.h"
 #include "chain_sampler.h"
 
 #include <common.h>
@@ -76,7 +77,7 @@ std::optional<SamplingParams> without_prefill(const SamplingParams& p) {
 
 }  // namespace
 
-Sampler::Sampler(const llama_model* model, const SamplingParams& p) {
+Sampler::Sampler(const llama_model* model, const SamplingParams& p, bool on_backend) {
   const llama_vocab* vocab = llama_model_get_vocab(model);
   if (ChainSampler::serves(p, llama_vocab_n_tokens(vocab))) {
     chain_ = std::make_unique<ChainSampler>(vocab, p);
@@ -90,10 +91,12 @@ Sampler::Sampler(const llama_model* model, const SamplingParams& p) {
     }
     if (!common_) throw std::runtime_error("the sampler could not be created");
   }
+  if (on_backend && p.grammar.empty()) backend_ = make_backend_chain(vocab, p);
 }
 
 Sampler::~Sampler() {
   if (common_) common_sampler_free(common_);
+  if (backend_) llama_sampler_free(backend_);
 }
 
 llama_token Sampler::sample_and_accept(llama_context* ctx, int32_t logits_index) {
@@ -104,6 +107,12 @@ llama_token Sampler::sample_and_accept(llama_context* ctx, int32_t logits_index)
 }
 
 llama_token Sampler::sample_and_accept(float* logits) { return chain_->sample_and_accept(logits); }
+
+void Sampler::accept_backend(llama_token token) {
+  llama_sampler_accept(backend_, token);
+  if (chain_) chain_->accept(token);
+  else if (common_) common_sampler_accept(common_, token, false);
+}
 
 size_t utf8_complete_prefix(const std::string& s) {
   // Walk back over at most 3 continuation bytes to the lead byte of the last sequence.

@@ -52,8 +52,9 @@ struct SamplingParams {
 // common_sampler, as llama-server uses it.
 class Sampler {
  public:
-  // Throws std::exception when the grammar does not parse.
-  Sampler(const llama_model* model, const SamplingParams& params);
+  // Throws std::exception when the grammar does not parse. `on_backend`: also make the chain to
+  // run inside the decode graph (backend_chain.h), when there is no grammar.
+  Sampler(const llama_model* model, const SamplingParams& params, bool on_backend = false);
   ~Sampler();
   Sampler(const Sampler&) = delete;
   Sampler& operator=(const Sampler&) = delete;
@@ -63,9 +64,17 @@ class Sampler {
   bool reads_logits_only() const { return chain_ != nullptr; }
   llama_token sample_and_accept(float* logits);
 
+  // The chain to attach to the context for this request's sequence, or null. Owned here: detach
+  // it before this sampler is destroyed.
+  llama_sampler* backend_chain() const { return backend_; }
+  // Records a token the backend chain sampled (its penalties and draw advance; so does the CPU
+  // chain's penalty history, in case the request has to continue on the CPU).
+  void accept_backend(llama_token token);
+
  private:
   std::unique_ptr<ChainSampler> chain_;
   common_sampler* common_ = nullptr;
+  llama_sampler* backend_ = nullptr;
 };
 using SamplerPtr = std::unique_ptr<Sampler>;
 

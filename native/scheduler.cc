@@ -76,6 +76,8 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
   params.n_seq_max = config_.parallel;
   params.kv_unified = false;
   params.no_perf = true;
+  // One output per sequence per step, which the backend penalty sampler requires.
+  if (config_.backend_sampling) params.n_outputs_max_per_seq = 1;
   if (config_.threads > 0) {
     params.n_threads = config_.threads;
     params.n_threads_batch = config_.threads;
@@ -133,7 +135,7 @@ std::vector<Event> Scheduler::take_events() {
 }
 
 SchedulerStats Scheduler::stats() {
-  return {busy_.load(), queued_.load() - busy_.load(), steps_.load(), tokens_generated_.load()};
+  return {busy_.load(), queued_.load() - busy_.load(), steps_.load(), tokens_generated_.load(), backend_sampled_tokens_.load()};
 }
 
 void Scheduler::stop() {
@@ -324,7 +326,36 @@ void Scheduler::assign_slots() {
     best->active->started = Clock::now();
     best->last_used = ++use_clock_;
     busy_++;
+    attach_sampler(*best);
   }
+}
+
+// Attaching or detaching makes llama.cpp rebuild its graph reservation at the next decode (as in
+// llama-server, per request).
+void Scheduler::attach_sampler(Slot& slot) {
+  llama_sampler* chain = config_.backend_sampling ? slot.active->req.sampler->backend_chain() : nullptr;
+  if (chain) slot.sampler_attached = llama_set_sampler(ctx_, slot.seq, chain);
+}
+
+void Scheduler::detach_sampler(Slot& slot) {
+  if (!slot.sampler_attached) return;
+  llama_set_sampler(ctx_, slot.seq, nullptr);
+  slot.sampler_attached = false;
+}
+
+// The backend produced no token for this slot (a device without an op the chain needs; llama.cpp
+// then copies no raw logits for it either): its last token is decoded again next step and sampled
+// on the CPU from then on.
+void Scheduler::sample_on_cpu_from_now(Slot& slot) {
+  detach_sampler(slot);
+  Active& a = *slot.active;
+  const auto last = static_cast<llama_pos>(slot.cached.size() - 1);
+  if (!llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, last, -1)) {
+    fail_slot(slot, "the backend did not sample and this model's memory cannot decode a token again");
+    return;
+  }
+  slot.cached.pop_back();
+  if (!a.generating) a.prompt_done--;
 }
 
 // Generating slots first (one token each, so running streams never stall), then prompt chunks
@@ -385,7 +416,16 @@ void Scheduler::after_decode() {
   in_parallel_.clear();
   for (size_t i = 0; i < due_.size(); ++i) {
     Active& a = *due_[i]->active;
-    if (a.req.sampler->reads_logits_only()) {
+    if (due_[i]->sampler_attached) {
+      const llama_token token = llama_get_sampled_token_ith(ctx_, a.logits_at);
+      if (token == LLAMA_TOKEN_NULL) {
+        sampled_[i].on_cpu_from_now = true;
+      } else {
+        a.req.sampler->accept_backend(token);
+        sampled_[i].token = token;
+        backend_sampled_tokens_++;
+      }
+    } else if (a.req.sampler->reads_logits_only()) {
       in_parallel_.push_back(i);
       sampled_[i].logits = llama_get_logits_ith(ctx_, a.logits_at);
     } else {
@@ -405,6 +445,7 @@ void Scheduler::after_decode() {
   for (size_t i = 0; i < due_.size(); ++i) {
     // A grammar that no token can satisfy ("Unexpected empty grammar stack") ends here.
     if (!sampled_[i].error.empty()) fail_slot(*due_[i], "sampling failed: " + sampled_[i].error);
+    else if (sampled_[i].on_cpu_from_now) sample_on_cpu_from_now(*due_[i]);
     else deliver(*due_[i], sampled_[i].token);
   }
 }
@@ -463,6 +504,12 @@ void Scheduler::finish(Slot& slot, const char* reason) {
   done.prompt_ms = std::chrono::duration<double, std::milli>((started_generating ? a.first_token : now) - a.started).count();
   done.generation_ms = started_generating ? ms_since(a.first_token) : 0;
   emit(std::move(done));
+  end_slot(slot);
+}
+
+// The slot's request is over: its sampler goes, detached from the context first.
+void Scheduler::end_slot(Slot& slot) {
+  detach_sampler(slot);
   slot.active.reset();
   busy_--;
   queued_--;
@@ -488,9 +535,7 @@ void Scheduler::fail_batch(const std::string& message) {
 void Scheduler::fail_slot(Slot& slot, const std::string& message) {
   emit({slot.active->req.id, EventKind::Error, message});
   release_cells(slot);
-  slot.active.reset();
-  busy_--;
-  queued_--;
+  end_slot(slot);
 }
 
 }  // namespace shimmy

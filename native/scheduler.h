@@ -35,6 +35,9 @@ struct SchedulerConfig {
   int32_t threads = 0;         // at most this many decode
   bool adapt_threads = false;  // decode with fewer while that is faster (ThreadGovernor); else always `threads`
   uint32_t queue_limit = 0;    // requests waiting for a slot before submit() refuses
+  // Requests without a grammar or logprobs sample inside the decode graph (llama.cpp's backend
+  // sampling, backend_chain.h): their logits stay on the device.
+  bool backend_sampling = false;
   // Why the model can no longer compute (an RPC worker holding some of its layers was lost), or
   // "" while it can; asked after every decode, whose output is garbage once it says so.
   std::function<std::string()> broken;
@@ -84,6 +87,7 @@ struct SchedulerStats {
   uint32_t queued;
   uint64_t steps;
   uint64_t tokens_generated;
+  uint64_t backend_sampled_tokens;  // of those, sampled inside the decode graph
 };
 
 class Scheduler {
@@ -92,6 +96,7 @@ class Scheduler {
     llama_token token = 0;
     std::string error;        // why sampling failed ("" when it did not)
     float* logits = nullptr;  // the slot's row, for samplers that read nothing else
+    bool on_cpu_from_now = false;  // the backend sampled nothing: decode the token again
   };
 
   Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config, std::function<void(Scheduler*)> wake);
@@ -119,6 +124,7 @@ class Scheduler {
     std::unique_ptr<Active> active;     // null when idle
     std::vector<llama_token> cached;    // tokens whose KV cells this sequence holds
     uint64_t last_used = 0;
+    bool sampler_attached = false;      // active's backend chain samples this sequence in the graph
   };
 
   void run();
@@ -133,6 +139,10 @@ class Scheduler {
   void fail_batch(const std::string& message);
   void fail_all(const std::string& message);
   void fail_slot(Slot& slot, const std::string& message);
+  void end_slot(Slot& slot);
+  void attach_sampler(Slot& slot);
+  void detach_sampler(Slot& slot);
+  void sample_on_cpu_from_now(Slot& slot);
   void release_cells(Slot& slot);
   void emit(Event event);
   void publish();
@@ -169,6 +179,7 @@ class Scheduler {
   std::atomic<uint32_t> busy_{0};
   std::atomic<uint64_t> steps_{0};
   std::atomic<uint64_t> tokens_generated_{0};
+  std::atomic<uint64_t> backend_sampled_tokens_{0};
   StepTimings timings_;
   uint64_t use_clock_ = 0;
   std::thread thread_;

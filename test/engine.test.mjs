@@ -169,6 +169,79 @@ describe('a loaded model', () => {
   });
 });
 
+// llama.cpp's backend sampling (loadModel's backendSampling): the chain runs inside the decode
+// graph. `npm run test:vulkan` runs these on a GPU backend too.
+describe('sampling inside the decode graph', () => {
+  let model;
+  let cpu;
+  before(async () => {
+    model = await loadModel(fixtureModel(), { contextSize: 256, parallel: 4, backendSampling: true });
+    cpu = await loadModel(fixtureModel(), { contextSize: 256, parallel: 4 });
+  });
+  after(async () => {
+    await model.close();
+    await cpu.close();
+  });
+  const sampledInGraph = async (run) => {
+    const before = model.stats().backendSampledTokens;
+    const result = await run();
+    return { result, inGraph: model.stats().backendSampledTokens - before };
+  };
+
+  test('greedy text is the CPU sampler\'s, with bias, penalties and ignore_eos, every token sampled in the graph', async () => {
+    const settings = [
+      { temperature: 0 },
+      { temperature: 0, ignoreEos: true, logitBias: { 3186: 3 } },
+      { temperature: 0, repeatPenalty: 2, presencePenalty: 1, frequencyPenalty: 0.5 },
+    ];
+    for (const prompt of ['Hello', 'Once upon a time']) {
+      for (const options of settings) {
+        const request = { prompt, maxTokens: 16, ...options };
+        const { result, inGraph } = await sampledInGraph(() => model.complete(request));
+        assert.equal(result.text, (await cpu.complete(request)).text, JSON.stringify(request));
+        assert.equal(inGraph, result.usage.completionTokens);
+      }
+    }
+    const biased = await model.complete({ prompt: 'Hello', maxTokens: 3, temperature: 0, logitBias: { 3186: 100 } });
+    assert.equal(biased.text, ' world world world');
+  });
+
+  test('a seed reproduces its text', async () => {
+    for (const options of [{ temperature: 1.5, topK: 0, topP: 1, minP: 0 }, { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.1 }]) {
+      const request = { prompt: 'The cat', maxTokens: 16, seed: 7, ...options };
+      const { result, inGraph } = await sampledInGraph(() => model.complete(request));
+      assert.equal((await model.complete(request)).text, result.text);
+      assert.equal(inGraph, result.usage.completionTokens);
+    }
+  });
+
+  test('requests with a grammar or logprobs sample on the CPU, in the same steps as graph-sampled ones', async () => {
+    const { result: [plain, constrained, withLogprobs], inGraph } = await sampledInGraph(() => Promise.all([
+      model.complete({ prompt: 'Hello', maxTokens: 12, temperature: 0, ignoreEos: true }),
+      model.complete({ prompt: 'Hi', maxTokens: 8, temperature: 0, grammar: 'root ::= "é"+' }),
+      model.complete({ prompt: 'The cat', maxTokens: 6, temperature: 0, logprobs: 2 }),
+    ]));
+    assert.match(constrained.text, /^é+$/);
+    assert.equal(withLogprobs.logprobs.length, withLogprobs.usage.completionTokens);
+    for (const entry of withLogprobs.logprobs) assert.equal(entry.top.length, 2);
+    assert.equal(inGraph, plain.usage.completionTokens);
+  });
+
+  test('slots pass from request to request, cancelled ones included, and none leaks', async () => {
+    const runs = Array.from({ length: 24 }, (_, i) => {
+      const generation = model.generate({ prompt: `Story ${i}`, maxTokens: 6 + (i % 5), temperature: 0.7, seed: i });
+      if (i % 3 === 0) setImmediate(() => generation.cancel());
+      return generation.result;
+    });
+    const results = await Promise.all(runs);
+    for (const [i, r] of results.entries()) assert.ok(r.finishReason === 'length' || (i % 3 === 0 && r.finishReason === 'cancelled'), `${i}: ${r.finishReason}`);
+    assert.equal(model.stats().slotsBusy, 0);
+    const { result, inGraph } = await sampledInGraph(() => model.complete({ prompt: 'Hello', maxTokens: 5, temperature: 0 }));
+    assert.equal(inGraph, 5);
+    assert.equal(result.text, (await cpu.complete({ prompt: 'Hello', maxTokens: 5, temperature: 0 })).text);
+  });
+});
+
 describe('cancellation', () => {
   let model;
   before(async () => {
@@ -262,7 +335,7 @@ describe('the native engine keeps no defaults of its own', () => {
     const { native } = await import('../dist/native.js');
     const model = await loadModel(fixtureModel(), { contextSize: 64, parallel: 1 });
     try {
-      const load = { contextSize: 64, parallel: 1, batchSize: 64, threads: 1, adaptThreads: false, queueLimit: 4 };
+      const load = { contextSize: 64, parallel: 1, batchSize: 64, threads: 1, adaptThreads: false, backendSampling: false, queueLimit: 4 };
       for (const field of Object.keys(load)) {
         const { [field]: _, ...partial } = load;
         assert.throws(() => new (native().Engine)(model.handle, partial, () => {}), { code: 'invalid_argument', message: new RegExp(field) });

@@ -24,6 +24,7 @@ function program() {
     .option('--parallel', 'Requests decoded together per model', loadDefaults.parallel)
     .option('--ctx-size', `Context tokens per request (default: min(${loadDefaults.contextSizeCap}, the model's))`)
     .option('--threads', 'CPU threads per model (default: up to the cores, fewer while other processes keep them busy)')
+    .option('--backend-sampling', 'Sample inside the decode graph, on the GPU (experimental, as llama-server\'s; requests without grammar or logprobs)')
     .option('--max-loaded', 'Models kept loaded at once (least recently used is unloaded)', serveMaxLoaded)
     .option('--body-limit', 'Largest request body in bytes', 4 << 20)
     .option('--allow-origin', 'Browser origin allowed to call the API besides loopback pages (repeatable, comma-separated; * for any; also SHIMMY_ALLOW_ORIGINS)')

@@ -11,6 +11,7 @@ export interface ServeFlags extends CommonFlags {
   parallel?: number;
   'ctx-size'?: number;
   threads?: number;
+  'backend-sampling'?: boolean;
   'max-loaded'?: number;
   'body-limit'?: number;
   'allow-origin'?: string | string[];
@@ -35,6 +36,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
     parallel: number(flags, 'parallel') ?? loadDefaults.parallel,
     contextSize: number(flags, 'ctx-size'),
     threads: number(flags, 'threads'),
+    backendSampling: flags['backend-sampling'] === true,
     rpc,
   }, number(flags, 'max-loaded') ?? serveMaxLoaded);
   const log = (line: string) => process.stderr.write(`${line}\n`);

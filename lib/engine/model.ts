@@ -28,6 +28,13 @@ export interface LoadOptions {
    * fewer while other processes keep cores busy; the engine measures which count decodes faster.
    */
   threads?: number;
+  /**
+   * Sample inside the decode graph (llama.cpp's experimental backend sampling, llama-server's
+   * `--backend-sampling`), default false: on a GPU the logits then stay on the device. For
+   * requests without a grammar or logprobs (those sample on the CPU as usual). Greedy text is the
+   * same; a seed still reproduces its text, but not the text the CPU sampler gives for that seed.
+   */
+  backendSampling?: boolean;
   /** Requests that may wait for a free slot before generate() throws queue_full. Default: loadDefaults.queueLimit (64). */
   queueLimit?: number;
   /** Layers to offload to a GPU backend or RPC workers (default all). */
@@ -149,6 +156,7 @@ export class Model {
         batchSize: options.batchSize ?? loadDefaults.batchSize,
         threads: this.threads,
         adaptThreads: options.threads === undefined,
+        backendSampling: options.backendSampling ?? false,
         queueLimit: options.queueLimit ?? loadDefaults.queueLimit,
       },
       (events) => this.dispatch(events),

@@ -10,6 +10,8 @@
 //   --tools DIR      llama.cpp's tools from another build (scripts/bench/gpu.sh: the addon's own
 //                    build directory); by default bench/.work/llama-build, built when missing
 //   --llama-bench    also llama-bench's single-stream tg, for the 1-stream row
+//   --sampling-on cpu,backend   where shimmy samples: on the CPU (default), and/or inside the decode
+//                    graph (loadModel's backendSampling); each gets its rows, rounds interleaved
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -24,6 +26,8 @@ const tokens = Number(arg('tokens', 128));
 const threads = Number(arg('threads', Math.min(8, availableParallelism())));
 const rounds = Number(arg('rounds', 3));
 const streamCounts = arg('streams', '8,32').split(',').map(Number);
+const placements = arg('sampling-on', 'cpu').split(',');
+if (placements.some((p) => p !== 'cpu' && p !== 'backend')) throw new Error('--sampling-on takes cpu and/or backend');
 const promptTokens = 8;
 const gpuLayers = arg('gpu-layers', undefined);
 const toolsDir = arg('tools', ownToolsDir);
@@ -82,24 +86,31 @@ if (useLlama && !existsSync(join(toolsDir, 'llama-batched-bench'))) {
 const lines = [
   `model: ${modelPath}, ${threads} threads${gpuLayers === undefined ? '' : `, ${gpuLayers} layers offloaded`}, ${tokens} tokens per stream (ignore_eos), best of ${rounds} interleaved rounds`,
   '',
-  '| streams | sampling | llama-batched-bench tok/s (step ms) | shimmy tok/s (step ms) | ÷ batched-bench | shimmy step: decode / sample / deliver ms | step ÷ greedy step |',
-  '| --- | --- | --- | --- | --- | --- | --- |',
+  '| streams | sampling | on | llama-batched-bench tok/s (step ms) | shimmy tok/s (step ms) | ÷ batched-bench | shimmy step: decode / sample / deliver ms | step ÷ greedy step |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- |',
 ];
 for (const streams of streamCounts) {
-  const model = await loadModel(modelPath, { parallel: streams, contextSize: promptTokens + tokens + 16 /* per slot */, threads,
-    ...(gpuLayers === undefined ? {} : { gpuLayers: Number(gpuLayers) }) });
-  await shimmyRound(model, streams, settings.greedy); // warm-up
-  const best = {};
+  const models = {};
+  for (const on of placements) {
+    models[on] = await loadModel(modelPath, { parallel: streams, contextSize: promptTokens + tokens + 16 /* per slot */, threads,
+      backendSampling: on === 'backend', ...(gpuLayers === undefined ? {} : { gpuLayers: Number(gpuLayers) }) });
+    await shimmyRound(models[on], streams, settings.greedy); // warm-up
+  }
+  const best = Object.fromEntries(placements.map((on) => [on, {}]));
   let llama;
   const keep = (old, next) => (!old || next.tokS > old.tokS ? next : old);
   for (let r = 0; r < rounds; r++) {
     if (useLlama) llama = keep(llama, batchedBench(streams));
-    for (const [name, sampling] of Object.entries(settings)) best[name] = keep(best[name], await shimmyRound(model, streams, sampling));
+    for (const on of placements) {
+      for (const [name, sampling] of Object.entries(settings)) best[on][name] = keep(best[on][name], await shimmyRound(models[on], streams, sampling));
+    }
   }
-  await model.close();
-  for (const [name, s] of Object.entries(best)) {
-    const ratio = llama ? (s.tokS / llama.tokS).toFixed(2) : '–';
-    lines.push(`| ${streams} | ${name} | ${llama ? `${llama.tokS.toFixed(0)} (${llama.stepMs.toFixed(2)})` : '–'} | ${s.tokS.toFixed(0)} (${s.stepMs.toFixed(2)}) | ${ratio} | ${s.decodeMs.toFixed(2)} / ${s.sampleMs.toFixed(2)} / ${s.deliverMs.toFixed(2)} | ${(s.stepMs / best.greedy.stepMs).toFixed(2)} |`);
+  for (const model of Object.values(models)) await model.close();
+  for (const on of placements) {
+    for (const [name, s] of Object.entries(best[on])) {
+      const ratio = llama ? (s.tokS / llama.tokS).toFixed(2) : '–';
+      lines.push(`| ${streams} | ${name} | ${on} | ${llama ? `${llama.tokS.toFixed(0)} (${llama.stepMs.toFixed(2)})` : '–'} | ${s.tokS.toFixed(0)} (${s.stepMs.toFixed(2)}) | ${ratio} | ${s.decodeMs.toFixed(2)} / ${s.sampleMs.toFixed(2)} / ${s.deliverMs.toFixed(2)} | ${(s.stepMs / best[on].greedy.stepMs).toFixed(2)} |`);
+    }
   }
 }
 if (useLlama && process.argv.includes('--llama-bench')) lines.push('', `llama-bench tg${tokens} (1 stream): ${llamaBench().toFixed(0)} tok/s`);
