@@ -1,5 +1,5 @@
 // shimmy's public library API.
-export { loadModel, Model, type LoadOptions, type GenerateOptions, type ModelInfo, type WorkerInfo } from './engine/model.js';
+export { backendSamplingWithheld, loadModel, Model, type LoadOptions, type GenerateOptions, type ModelInfo, type WorkerInfo } from './engine/model.js';
 export { Generation, type Chunk, type CompletionResult, type FinishReason, type TokenLogprob, type Usage } from './engine/generation.js';
 export { ShimmyError, errorCodes, type ErrorCode } from './engine/errors.js';
 export { generationFields, type GenerationOptions } from './engine/options.js';

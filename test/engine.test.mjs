@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadModel, ShimmyError } from '../dist/index.js';
+import { backendSamplingWithheld, loadModel, ShimmyError } from '../dist/index.js';
 import { batchingChangesResults } from './helpers/backend.mjs';
 import { corruptModel, fixtureModel, notAModel, root, truncatedModel } from './helpers/fixtures.mjs';
 
@@ -170,8 +170,10 @@ describe('a loaded model', () => {
 });
 
 // llama.cpp's backend sampling (loadModel's backendSampling): the chain runs inside the decode
-// graph. `npm run test:vulkan` runs these on a GPU backend too.
+// graph. Under `npm run test:vulkan` the option is withheld (sampling stays on the CPU), which
+// these tests then check instead.
 describe('sampling inside the decode graph', () => {
+  const inGraph = (tokens) => (backendSamplingWithheld() ? 0 : tokens);
   let model;
   let cpu;
   before(async () => {
@@ -185,38 +187,43 @@ describe('sampling inside the decode graph', () => {
   const sampledInGraph = async (run) => {
     const before = model.stats().backendSampledTokens;
     const result = await run();
-    return { result, inGraph: model.stats().backendSampledTokens - before };
+    return { result, sampled: model.stats().backendSampledTokens - before };
   };
 
-  test('greedy text is the CPU sampler\'s, with bias, penalties and ignore_eos, every token sampled in the graph', async () => {
-    const settings = [
-      { temperature: 0 },
-      { temperature: 0, ignoreEos: true, logitBias: { 3186: 3 } },
-      { temperature: 0, repeatPenalty: 2, presencePenalty: 1, frequencyPenalty: 0.5 },
-    ];
+  const sameAsCpu = async (settings) => {
     for (const prompt of ['Hello', 'Once upon a time']) {
       for (const options of settings) {
         const request = { prompt, maxTokens: 16, ...options };
-        const { result, inGraph } = await sampledInGraph(() => model.complete(request));
+        const { result, sampled } = await sampledInGraph(() => model.complete(request));
         assert.equal(result.text, (await cpu.complete(request)).text, JSON.stringify(request));
-        assert.equal(inGraph, result.usage.completionTokens);
+        assert.equal(sampled, inGraph(result.usage.completionTokens));
       }
     }
+  };
+  const reproducible = async (settings) => {
+    for (const options of settings) {
+      const request = { prompt: 'The cat', maxTokens: 16, seed: 7, ...options };
+      const { result, sampled } = await sampledInGraph(() => model.complete(request));
+      assert.equal((await model.complete(request)).text, result.text);
+      assert.equal(sampled, inGraph(result.usage.completionTokens));
+    }
+  };
+
+  test('greedy text is the CPU sampler\'s, with logit bias and ignore_eos, every token sampled in the graph', async () => {
+    await sameAsCpu([{ temperature: 0 }, { temperature: 0, ignoreEos: true, logitBias: { 3186: 3 } }]);
     const biased = await model.complete({ prompt: 'Hello', maxTokens: 3, temperature: 0, logitBias: { 3186: 100 } });
     assert.equal(biased.text, ' world world world');
   });
 
-  test('a seed reproduces its text', async () => {
-    for (const options of [{ temperature: 1.5, topK: 0, topP: 1, minP: 0 }, { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.1 }]) {
-      const request = { prompt: 'The cat', maxTokens: 16, seed: 7, ...options };
-      const { result, inGraph } = await sampledInGraph(() => model.complete(request));
-      assert.equal((await model.complete(request)).text, result.text);
-      assert.equal(inGraph, result.usage.completionTokens);
-    }
+  test('a seed reproduces its text', () => reproducible([{ temperature: 1.5, topK: 0, topP: 1, minP: 0 }, { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 }]));
+
+  test('repeat, presence and frequency penalties in the graph', async () => {
+    await sameAsCpu([{ temperature: 0, repeatPenalty: 2, presencePenalty: 1, frequencyPenalty: 0.5 }]);
+    await reproducible([{ temperature: 0.8, topK: 40, topP: 0.95, repeatPenalty: 1.1 }]);
   });
 
   test('requests with a grammar or logprobs sample on the CPU, in the same steps as graph-sampled ones', async () => {
-    const { result: [plain, constrained, withLogprobs], inGraph } = await sampledInGraph(() => Promise.all([
+    const { result: [plain, constrained, withLogprobs], sampled } = await sampledInGraph(() => Promise.all([
       model.complete({ prompt: 'Hello', maxTokens: 12, temperature: 0, ignoreEos: true }),
       model.complete({ prompt: 'Hi', maxTokens: 8, temperature: 0, grammar: 'root ::= "é"+' }),
       model.complete({ prompt: 'The cat', maxTokens: 6, temperature: 0, logprobs: 2 }),
@@ -224,7 +231,7 @@ describe('sampling inside the decode graph', () => {
     assert.match(constrained.text, /^é+$/);
     assert.equal(withLogprobs.logprobs.length, withLogprobs.usage.completionTokens);
     for (const entry of withLogprobs.logprobs) assert.equal(entry.top.length, 2);
-    assert.equal(inGraph, plain.usage.completionTokens);
+    assert.equal(sampled, inGraph(plain.usage.completionTokens));
   });
 
   test('slots pass from request to request, cancelled ones included, and none leaks', async () => {
@@ -236,8 +243,8 @@ describe('sampling inside the decode graph', () => {
     const results = await Promise.all(runs);
     for (const [i, r] of results.entries()) assert.ok(r.finishReason === 'length' || (i % 3 === 0 && r.finishReason === 'cancelled'), `${i}: ${r.finishReason}`);
     assert.equal(model.stats().slotsBusy, 0);
-    const { result, inGraph } = await sampledInGraph(() => model.complete({ prompt: 'Hello', maxTokens: 5, temperature: 0 }));
-    assert.equal(inGraph, 5);
+    const { result, sampled } = await sampledInGraph(() => model.complete({ prompt: 'Hello', maxTokens: 5, temperature: 0 }));
+    assert.equal(sampled, inGraph(5));
     assert.equal(result.text, (await cpu.complete({ prompt: 'Hello', maxTokens: 5, temperature: 0 })).text);
   });
 });

@@ -130,6 +130,17 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   }
 }
 
+/**
+ * Why this build does not sample inside the graph even when asked, or undefined. Vulkan: on
+ * Debian 12's lavapipe a chain with a logit bias or penalties, attached after another chain,
+ * corrupts the driver's heap (a client's logit_bias could then end the server); the same sequence
+ * is clean on the CPU under ASan, and no real Vulkan GPU was at hand to tell driver from ggml.
+ */
+export function backendSamplingWithheld(): string | undefined {
+  return native().systemInfo().gpuBackend === 'vulkan' ? 'backendSampling is not used with Vulkan (it corrupted memory on lavapipe); sampling stays on the CPU' : undefined;
+}
+let warnedWithheld = false;
+
 export class Model {
   readonly info: ModelInfo;
   private readonly engine: NativeEngine;
@@ -148,6 +159,11 @@ export class Model {
     const contextSize = options.contextSize ?? Math.min(loadDefaults.contextSizeCap, meta.contextLength || loadDefaults.contextSizeCap);
     const parallel = options.parallel ?? loadDefaults.parallel;
     this.threads = options.threads ?? defaultThreads();
+    const withheld = options.backendSampling === true ? backendSamplingWithheld() : undefined;
+    if (withheld && !warnedWithheld) {
+      warnedWithheld = true;
+      process.emitWarning(withheld, { code: 'SHIMMY_BACKEND_SAMPLING' });
+    }
     this.engine = new (native().Engine)(
       handle,
       {
@@ -156,7 +172,7 @@ export class Model {
         batchSize: options.batchSize ?? loadDefaults.batchSize,
         threads: this.threads,
         adaptThreads: options.threads === undefined,
-        backendSampling: options.backendSampling ?? false,
+        backendSampling: options.backendSampling === true && !withheld,
         queueLimit: options.queueLimit ?? loadDefaults.queueLimit,
       },
       (events) => this.dispatch(events),
