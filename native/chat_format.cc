@@ -61,7 +61,7 @@ std::shared_ptr<const RenderedChatData> ChatTemplates::render(const std::string&
   }
 
   auto out = std::make_shared<RenderedChatData>();
-  out->model = model_.get();
+  out->model = model_;
   out->prompt = p.prompt;
   if (!tokenize_text(llama_model_get_vocab(model_.get()), p.prompt, true, true, out->prompt_tokens)) {
     throw std::runtime_error("the rendered prompt could not be tokenized");

@@ -237,7 +237,7 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   Request req;
   req.id = info[0].As<Napi::Number>().Int32Value();
   if (chat) {
-    if (chat->model != model_) throw_coded(env, ErrorCode::InvalidRequest, "the chat was rendered by another model");
+    if (chat->model.lock().get() != model_) throw_coded(env, ErrorCode::InvalidRequest, "the chat was rendered by another model");
     req.prompt = chat->prompt_tokens;
   } else {
     auto tokens = info[1].As<Napi::Int32Array>();

@@ -18,7 +18,9 @@
 namespace shimmy {
 
 struct RenderedChatData {
-  const llama_model* model = nullptr;  // whose vocabulary the tokens are in
+  // Whose vocabulary the tokens are in. Weak: a chat kept past its model's close must not match a
+  // later model that happens to get the same address.
+  std::weak_ptr<const llama_model> model;
   std::string prompt;
   std::vector<llama_token> prompt_tokens;
   std::vector<std::string> stops;  // stop strings the format needs besides end-of-generation
