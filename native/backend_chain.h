@@ -2,7 +2,8 @@
 // `backendSampling` models: on a GPU, the logits then never cross to the host and no CPU thread
 // samples. The same samplers in the same order as ChainSampler (logit bias, penalties, then greedy,
 // or top-k, top-p, min-p, temperature and a seeded draw), computed by ggml: greedy picks the same
-// token, while a seeded draw is reproducible but not the CPU chain's token for that seed.
+// token; a seeded draw is reproducible, and on the CPU backend even the CPU chain's token (same
+// random numbers), while a GPU's float sums may tip a draw the other way.
 #pragma once
 
 #include <llama.h>

@@ -333,8 +333,7 @@ void Scheduler::assign_slots() {
 // Attaching or detaching makes llama.cpp rebuild its graph reservation at the next decode (as in
 // llama-server, per request).
 void Scheduler::attach_sampler(Slot& slot) {
-  llama_sampler* chain = config_.backend_sampling ? slot.active->req.sampler->backend_chain() : nullptr;
-  if (chain) slot.sampler_attached = llama_set_sampler(ctx_, slot.seq, chain);
+  if (llama_sampler* chain = slot.active->req.sampler->backend_chain()) slot.sampler_attached = llama_set_sampler(ctx_, slot.seq, chain);
 }
 
 void Scheduler::detach_sampler(Slot& slot) {

@@ -32,7 +32,8 @@ export interface LoadOptions {
    * Sample inside the decode graph (llama.cpp's experimental backend sampling, llama-server's
    * `--backend-sampling`), default false: on a GPU the logits then stay on the device. For
    * requests without a grammar or logprobs (those sample on the CPU as usual). Greedy text is the
-   * same; a seed still reproduces its text, but not the text the CPU sampler gives for that seed.
+   * same; a seed still reproduces its text, though on a GPU not necessarily the CPU sampler's.
+   * Withheld on Vulkan builds (see backendSamplingWithheld).
    */
   backendSampling?: boolean;
   /** Requests that may wait for a free slot before generate() throws queue_full. Default: loadDefaults.queueLimit (64). */
