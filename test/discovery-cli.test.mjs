@@ -123,8 +123,8 @@ describe('cli', () => {
       assert.match(help, new RegExp(`--${field.wire[0].replace(/_/g, '-')} +${field.doc.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${shown}`));
     }
     assert.equal(cliGenerateFields.maxTokens.default, 100); // the seed's defaults for the CLI
-    for (const [flag, value, message] of [['--top-k', '1.5', /'--top-k' must be an integer/], ['--temperature', '9', /'--temperature' must be between 0 and 2/], ['--repeat-last-n=-1', undefined, /'--repeat-last-n' must be between 0/]]) {
-      const error = await run(process.execPath, [cli, 'generate', '--prompt', 'x', flag, ...(value === undefined ? [] : [value]), '--model', model]).then(() => null, (e) => e);
+    for (const [flag, value, message] of [['--top-k', '1.5', /'--top-k' must be an integer/], ['--temperature', '9', /'--temperature' must be between 0 and 2/], ['--repeat-last-n', '-1', /'--repeat-last-n' must be between 0/]]) {
+      const error = await run(process.execPath, [cli, 'generate', '--prompt', 'x', flag, value, '--model', model]).then(() => null, (e) => e);
       assert.equal(error?.code, 1);
       assert.match(error.stderr, message);
       assert.doesNotMatch(error.stderr, /loading/, 'refused before the model loads');
@@ -132,6 +132,9 @@ describe('cli', () => {
     const { stdout } = await run(process.execPath, [cli, 'generate', '--prompt', 'Once upon a time', '--max-tokens', '30', '--ignore-eos', '--temperature', '0', '--repeat-last-n', '32', '--presence-penalty', '2', '--model', model]);
     const plain = (await run(process.execPath, [cli, 'generate', '--prompt', 'Once upon a time', '--max-tokens', '30', '--ignore-eos', '--temperature', '0', '--model', model])).stdout;
     assert.notEqual(stdout, plain, 'the penalty flags reached the sampler');
+    // llama.cpp's spelling of "a random seed": a negative number after a flag is its value.
+    const random = await run(process.execPath, [cli, 'generate', '--prompt', 'Once', '--max-tokens', '4', '--seed', '-1', '--temperature', '0.8', '--model', model]);
+    assert.ok(random.stdout.trim().length > 0);
   });
 
   test('generate streams the completion to stdout', async () => {

@@ -63,6 +63,18 @@ function program() {
   return prog;
 }
 
+// `--seed -1`, as llama.cpp's tools take it: sade's parser reads "-1" as a flag of its own, so a
+// negative number right after a long option is joined to it (`--seed=-1`) before sade sees it.
+function joinNegativeValues(args: string[]): string[] {
+  const joined: string[] = [];
+  for (const arg of args) {
+    const option = joined.at(-1);
+    if (/^-(\d+(\.\d*)?|\.\d+)$/.test(arg) && option?.startsWith('--') && !option.includes('=')) joined[joined.length - 1] = `${option}=${arg}`;
+    else joined.push(arg);
+  }
+  return joined;
+}
+
 // The seed's global flags are -v/--verbose and -V/--version; sade reserves -v for the version,
 // so the flags are translated before sade sees them, and its help text is corrected to match.
 export async function main(argv: string[]): Promise<void> {
@@ -71,7 +83,7 @@ export async function main(argv: string[]): Promise<void> {
     console.log(`shimmy ${version}`);
     return;
   }
-  const translated = argv.map((a, i) => (i >= 2 && a === '-v' ? '--verbose' : a));
+  const translated = [...argv.slice(0, 2), ...joinNegativeValues(args.map((a) => (a === '-v' ? '--verbose' : a)))];
   const prog = program();
   const command = args.find((a) => !a.startsWith('-'));
   const wantsHelp = args.includes('-h') || args.includes('--help');
