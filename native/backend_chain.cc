@@ -23,7 +23,8 @@ llama_sampler* make_backend_chain(const llama_vocab* vocab, const SamplingParams
     llama_sampler_chain_add(chain, llama_sampler_init_greedy());
     return chain;
   }
-  if (p.top_k > 0) llama_sampler_chain_add(chain, llama_sampler_init_top_k(p.top_k));
+  // A k past the vocabulary keeps every token, as on the CPU; ggml's top_k would abort the process.
+  if (p.top_k > 0 && p.top_k < n_vocab) llama_sampler_chain_add(chain, llama_sampler_init_top_k(p.top_k));
   if (p.top_p < 1.0f) llama_sampler_chain_add(chain, llama_sampler_init_top_p(p.top_p, 1));
   if (p.min_p > 0.0f) llama_sampler_chain_add(chain, llama_sampler_init_min_p(p.min_p, 1));
   llama_sampler_chain_add(chain, llama_sampler_init_temp_ext(p.temperature, 0.0f, 1.0f));

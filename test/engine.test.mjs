@@ -222,6 +222,9 @@ describe('sampling inside the decode graph', () => {
     await reproducible([{ temperature: 0.8, topK: 40, topP: 0.95, repeatPenalty: 1.1 }]);
   });
 
+  test('a top_k or repeat_last_n past the vocabulary keeps every token instead of aborting in ggml', () =>
+    reproducible([{ temperature: 0.8, topK: 1 << 20 }, { temperature: 0.8, topK: 32000, penaltyLastN: 1 << 20, repeatPenalty: 1.1 }]));
+
   test('requests with a grammar or logprobs sample on the CPU, in the same steps as graph-sampled ones', async () => {
     const { result: [plain, constrained, withLogprobs], sampled } = await sampledInGraph(() => Promise.all([
       model.complete({ prompt: 'Hello', maxTokens: 12, temperature: 0, ignoreEos: true }),
