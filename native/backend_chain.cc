@@ -1,5 +1,6 @@
 #include "backend_chain.h"
 
+#include "chain_sampler.h"
 #include "sampler.h"
 
 #include <cmath>
@@ -10,11 +11,7 @@ namespace shimmy {
 llama_sampler* make_backend_chain(const llama_vocab* vocab, const SamplingParams& p) {
   const int32_t n_vocab = llama_vocab_n_tokens(vocab);
   llama_sampler* chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
-  // The request's biases, then the vocabulary's suppressed tokens, as common_sampler adds them.
-  std::vector<llama_logit_bias> biases = p.logit_bias;
-  int32_t n_suppress = 0;
-  const llama_token* suppress = llama_vocab_get_suppress_tokens(vocab, &n_suppress);
-  for (int32_t i = 0; i < n_suppress; ++i) biases.push_back({suppress[i], -INFINITY});
+  const std::vector<llama_logit_bias> biases = chain_biases(vocab, p);
   if (!biases.empty()) llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(n_vocab, static_cast<int32_t>(biases.size()), biases.data()));
   if (p.penalized() && p.penalty_last_n > 0) {
     llama_sampler_chain_add(chain, llama_sampler_init_penalties(n_vocab, p.penalty_last_n, p.repeat_penalty, p.frequency_penalty, p.presence_penalty));

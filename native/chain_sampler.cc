@@ -60,6 +60,16 @@ void for_each_above(const float* logits, llama_token from, llama_token to, Thres
 
 }  // namespace
 
+std::vector<llama_logit_bias> chain_biases(const llama_vocab* vocab, const SamplingParams& p) {
+  const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+  std::vector<llama_logit_bias> biases = p.logit_bias;
+  int32_t n_suppress = 0;
+  const llama_token* suppress = llama_vocab_get_suppress_tokens(vocab, &n_suppress);
+  for (int32_t i = 0; i < n_suppress; ++i) biases.push_back({suppress[i], -INFINITY});
+  biases.erase(std::remove_if(biases.begin(), biases.end(), [&](const llama_logit_bias& b) { return b.token < 0 || b.token >= n_vocab; }), biases.end());
+  return biases;
+}
+
 bool ChainSampler::serves(const SamplingParams& p, int32_t n_vocab) {
   if (!p.grammar.empty()) return false;
   return p.temperature <= 0.0f || (p.top_k >= 1 && p.top_k <= kMaxTopK && p.top_k < n_vocab);
@@ -72,20 +82,13 @@ ChainSampler::ChainSampler(const llama_vocab* vocab, const SamplingParams& p)
       top_p_(p.top_p),
       min_p_(p.min_p),
       temperature_(p.temperature),
-      biases_(p.logit_bias),
+      biases_(chain_biases(vocab, p)),
       repeat_penalty_(p.repeat_penalty),
       frequency_penalty_(p.frequency_penalty),
       presence_penalty_(p.presence_penalty),
       penalty_last_n_(p.penalized() ? std::max(p.penalty_last_n, 0) : 0),
       // llama.cpp's dist sampler: a random seed unless one is given.
       rng_(p.seed == LLAMA_DEFAULT_SEED ? std::random_device{}() : p.seed) {
-  // common_sampler adds the vocabulary's suppressed tokens after the request's biases.
-  int32_t n_suppress = 0;
-  const llama_token* suppress = llama_vocab_get_suppress_tokens(vocab, &n_suppress);
-  for (int32_t i = 0; i < n_suppress; ++i) biases_.push_back({suppress[i], -INFINITY});
-  // llama.cpp's logit_bias sampler skips tokens outside the vocabulary.
-  biases_.erase(std::remove_if(biases_.begin(), biases_.end(), [&](const llama_logit_bias& b) { return b.token < 0 || b.token >= n_vocab_; }),
-                biases_.end());
   if (!greedy_) candidates_.reserve(static_cast<size_t>(top_k_) + 1);
 }
 

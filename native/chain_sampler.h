@@ -19,6 +19,10 @@ namespace shimmy {
 
 struct SamplingParams;
 
+// The biases a request's chain applies: its own, then the vocabulary's suppressed tokens at -inf,
+// as common_sampler adds them; ids outside the vocabulary dropped, as llama.cpp's logit_bias does.
+std::vector<llama_logit_bias> chain_biases(const llama_vocab* vocab, const SamplingParams& p);
+
 class ChainSampler {
  public:
   // llama.cpp's top-k switches to a bucket sort above this k; the equivalence holds up to it.
