@@ -146,9 +146,14 @@ export interface NativeEvent {
 }
 
 export interface NativeEngine {
-  /** Queues a request; with a grammar (parsed off the main thread), once the promise resolves. */
-  submit(id: number, prompt: Int32Array | NativeRenderedChat, options: NativeRequestOptions): void | Promise<void>;
+  /**
+   * Queues a request, tokenizing a text prompt itself; a long text or a grammar is prepared off
+   * the main thread, and the request queued once the promise resolves.
+   */
+  submit(id: number, prompt: string | Int32Array | NativeRenderedChat, options: NativeRequestOptions): void | Promise<void>;
   cancel(id: number): void;
+  /** Holds a request in its slot (no decode steps) until called again with false. */
+  pause(id: number, paused: boolean): void;
   stats(): NativeEngineStats;
   ref(): void;
   unref(): void;

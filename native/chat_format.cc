@@ -2,7 +2,9 @@
 
 #include "model.h"
 #include "napi_util.h"
+#include "promise_worker.h"
 #include "rendered_chat.h"
+#include "tokenize.h"
 
 #include <chat.h>
 #include <json.h>
@@ -105,27 +107,17 @@ std::shared_ptr<const RenderedChatData> ChatTemplates::render(const std::string&
 
 namespace {
 
-class RenderWorker : public Napi::AsyncWorker {
+class RenderWorker : public PromiseWorker<> {
  public:
   RenderWorker(Napi::Env env, std::shared_ptr<ChatTemplates> templates, std::string request)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), templates_(std::move(templates)),
-        request_(std::move(request)) {}
-  Napi::Promise promise() const { return deferred_.Promise(); }
+      : PromiseWorker(env, ErrorCode::InvalidRequest), templates_(std::move(templates)), request_(std::move(request)) {}
 
   void Execute() override {
-    try {
-      result_ = templates_->render(request_);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
+    attempt([&] { result_ = templates_->render(request_); }, "the chat request could not be rendered: ");
   }
-  void OnOK() override { deferred_.Resolve(RenderedChat::New(Env(), std::move(result_))); }
-  void OnError(const Napi::Error& e) override {
-    deferred_.Reject(coded_error(Env(), ErrorCode::InvalidRequest, "the chat request could not be rendered: " + e.Message()));
-  }
+  Napi::Value result(Napi::Env env) override { return RenderedChat::New(env, std::move(result_)); }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<ChatTemplates> templates_;
   std::string request_;
   std::shared_ptr<const RenderedChatData> result_;
@@ -134,10 +126,7 @@ class RenderWorker : public Napi::AsyncWorker {
 }  // namespace
 
 Napi::Promise render_chat_async(Napi::Env env, std::shared_ptr<ChatTemplates> templates, std::string request_json) {
-  auto* worker = new RenderWorker(env, std::move(templates), std::move(request_json));
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+  return (new RenderWorker(env, std::move(templates), std::move(request_json)))->start();
 }
 
 }  // namespace shimmy

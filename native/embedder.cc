@@ -1,6 +1,7 @@
 #include "embedder.h"
 
 #include "napi_util.h"
+#include "promise_worker.h"
 
 #include <algorithm>
 #include <cmath>
@@ -106,53 +107,43 @@ void Embedder::decode_group(const std::vector<std::vector<llama_token>>& inputs,
 
 namespace {
 
-class EmbedWorker : public Napi::AsyncWorker {
+class EmbedWorker : public PromiseWorker<> {
  public:
   EmbedWorker(Napi::Env env, std::shared_ptr<Embedder> embedder, std::vector<std::vector<llama_token>> inputs, bool normalize)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), embedder_(std::move(embedder)),
+      : PromiseWorker(env, ErrorCode::GenerationFailed), embedder_(std::move(embedder)),
         inputs_(std::move(inputs)), normalize_(normalize) {}
-  Napi::Promise promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     try {
       result_ = embedder_->embed(inputs_, normalize_);
     } catch (const std::invalid_argument& e) {
-      code_ = ErrorCode::ContextOverflow;
-      SetError(e.what());
+      fail(ErrorCode::ContextOverflow, e.what());
     } catch (const std::exception& e) {
-      code_ = ErrorCode::GenerationFailed;
-      SetError(e.what());
+      fail(ErrorCode::GenerationFailed, e.what());
     }
   }
-  void OnOK() override {
-    Napi::Env env = Env();
+  Napi::Value result(Napi::Env env) override {
     Napi::Array array = Napi::Array::New(env, result_.size());
     for (size_t i = 0; i < result_.size(); ++i) {
       auto v = Napi::Float32Array::New(env, result_[i].size());
       std::copy(result_[i].begin(), result_[i].end(), v.Data());
       array.Set(static_cast<uint32_t>(i), v);
     }
-    deferred_.Resolve(array);
+    return array;
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(coded_error(Env(), code_, e.Message())); }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<Embedder> embedder_;
   std::vector<std::vector<llama_token>> inputs_;
   bool normalize_;
   std::vector<std::vector<float>> result_;
-  ErrorCode code_ = ErrorCode::GenerationFailed;
 };
 
 }  // namespace
 
 Napi::Promise embed_async(Napi::Env env, std::shared_ptr<Embedder> embedder, std::vector<std::vector<llama_token>> inputs,
                           bool normalize) {
-  auto* worker = new EmbedWorker(env, std::move(embedder), std::move(inputs), normalize);
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+  return (new EmbedWorker(env, std::move(embedder), std::move(inputs), normalize))->start();
 }
 
 }  // namespace shimmy

@@ -3,8 +3,10 @@
 #include "grammar_check.h"
 #include "model.h"
 #include "napi_util.h"
+#include "promise_worker.h"
 #include "rendered_chat.h"
 #include "rpc.h"
+#include "tokenize.h"
 
 #include <cmath>
 
@@ -57,56 +59,88 @@ void deliver_events(Napi::Env env, Napi::Function fn, Scheduler* scheduler) {
 }
 
 // Joins the scheduler thread off the main thread (it may be inside a decode step).
-class CloseWorker : public Napi::AsyncWorker {
+class CloseWorker : public PromiseWorker<> {
  public:
   CloseWorker(Napi::Env env, std::shared_ptr<Scheduler> s, Napi::ThreadSafeFunction tsfn, Napi::Function on_events)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), scheduler_(std::move(s)), tsfn_(tsfn) {
+      : PromiseWorker(env, ErrorCode::GenerationFailed), scheduler_(std::move(s)), tsfn_(tsfn) {
     on_events_ = Napi::Persistent(on_events);
   }
-  Napi::Promise promise() const { return deferred_.Promise(); }
   void Execute() override { scheduler_->stop(); }
-  void OnOK() override {
+  Napi::Value result(Napi::Env env) override {
     // The final "cancelled" events reach JavaScript before close() resolves.
-    deliver_events(Env(), on_events_.Value(), scheduler_.get());
+    deliver_events(env, on_events_.Value(), scheduler_.get());
     tsfn_.Release();
-    deferred_.Resolve(Env().Undefined());
+    return env.Undefined();
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<Scheduler> scheduler_;
   Napi::ThreadSafeFunction tsfn_;
   Napi::FunctionReference on_events_;
 };
 
-// Builds a constrained request's sampler on a libuv worker, then queues the request. llama.cpp's
-// grammar parser may take up to ~0.1 s on what check_grammar lets through (kMaxGrammarRepetitions),
-// which must not stall the event loop; unconstrained samplers are built at once.
-class SubmitWorker : public Napi::AsyncWorker {
- public:
-  SubmitWorker(Napi::Env env, std::shared_ptr<Scheduler> scheduler, const llama_model* model, Request request, SamplingParams params)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), scheduler_(std::move(scheduler)),
-        model_(model), request_(std::move(request)), params_(std::move(params)) {}
-  Napi::Promise promise() const { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      request_.sampler = std::make_unique<Sampler>(model_, params_);
-    } catch (const std::exception& e) {
-      SetError(std::string("the grammar could not be parsed: ") + e.what());
+// Prompts longer than this (bytes of text) are tokenized off the main thread.
+constexpr size_t kSyncTokenizeBytes = 16384;
+
+// One request as submit() read it, and the work that may run off the main thread: tokenizing a
+// prompt given as text, the checks that need its tokens, and building the sampler (a grammar's
+// parse may take ~0.1 s on what check_grammar lets through).
+struct Submission {
+  Request req;
+  SamplingParams sampling;
+  std::string text;  // the prompt when given as text (req.prompt is then filled by prepare)
+  bool from_text = false;
+  bool on_backend = false;
+
+  bool heavy() const { return (from_text && text.size() > kSyncTokenizeBytes) || !sampling.grammar.empty(); }
+
+  // "" when the request can be queued; else why not, with `code` set.
+  std::string prepare(const llama_model* model, size_t context_size, ErrorCode& code) {
+    code = ErrorCode::InvalidRequest;
+    const llama_vocab* vocab = llama_model_get_vocab(model);
+    if (from_text && !tokenize_text(vocab, text, true, true, req.prompt)) return "the prompt could not be tokenized";
+    if (req.prompt.empty()) return "the prompt is empty";
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+    for (llama_token t : req.prompt) {
+      if (t < 0 || t >= n_vocab) return "prompt token id out of range";
     }
+    const size_t needed = req.prompt.size() + static_cast<size_t>(req.max_tokens > 0 ? req.max_tokens : 1);
+    if (needed > context_size) {
+      code = ErrorCode::ContextOverflow;
+      return "the prompt (" + std::to_string(req.prompt.size()) + " tokens) plus max_tokens (" +
+             std::to_string(req.max_tokens < 0 ? 0 : req.max_tokens) + ") does not fit the context of " +
+             std::to_string(context_size) + " tokens";
+    }
+    try {
+      req.sampler = std::make_unique<Sampler>(model, sampling, on_backend);
+    } catch (const std::exception& e) {
+      return std::string(sampling.grammar.empty() ? "the sampler could not be created: " : "the grammar could not be parsed: ") + e.what();
+    }
+    return "";
+  }
+};
+
+const char* const kQueueFull = "all slots are busy and the wait queue is full";
+
+// A submission whose preparation is heavy, prepared on a libuv worker, then queued.
+class SubmitWorker : public PromiseWorker<> {
+ public:
+  SubmitWorker(Napi::Env env, std::shared_ptr<Scheduler> scheduler, const llama_model* model, Submission submission)
+      : PromiseWorker(env, ErrorCode::InvalidRequest), scheduler_(std::move(scheduler)), model_(model),
+        submission_(std::move(submission)) {}
+  void Execute() override {
+    ErrorCode code;
+    if (std::string why = submission_.prepare(model_, scheduler_->config().context_size, code); !why.empty()) fail(code, why);
   }
   void OnOK() override {
-    if (scheduler_->submit(std::move(request_))) return deferred_.Resolve(Env().Undefined());
-    deferred_.Reject(coded_error(Env(), ErrorCode::QueueFull, "all slots are busy and the wait queue is full"));
+    if (scheduler_->submit(std::move(submission_.req))) return deferred().Resolve(Env().Undefined());
+    reject(ErrorCode::QueueFull, kQueueFull);
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(coded_error(Env(), ErrorCode::InvalidRequest, e.Message())); }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<Scheduler> scheduler_;  // keeps the model alive too
   const llama_model* model_;
-  Request request_;
-  SamplingParams params_;
+  Submission submission_;
 };
 
 uint32_t positive_u32(Napi::Object o, const char* key, uint32_t max) {
@@ -160,6 +194,7 @@ Napi::Function Engine::Define(Napi::Env env) {
   return DefineClass(env, "Engine", {
     InstanceMethod<&Engine::Submit>("submit"),
     InstanceMethod<&Engine::Cancel>("cancel"),
+    InstanceMethod<&Engine::Pause>("pause"),
     InstanceMethod<&Engine::Stats>("stats"),
     InstanceMethod<&Engine::Ref>("ref"),
     InstanceMethod<&Engine::Unref>("unref"),
@@ -222,48 +257,43 @@ Scheduler& Engine::scheduler(Napi::Env env) {
   return *scheduler_;
 }
 
-// submit(id, prompt: Int32Array | RenderedChat, options) — throws context_overflow, queue_full,
-// invalid_request. A rendered chat brings its prompt tokens, stop strings and grammar with it.
-// With a grammar, returns a promise that settles once the request is queued (or refused).
+// submit(id, prompt: string | Int32Array | RenderedChat, options) — the one way in for a request.
+// A prompt given as text is tokenized here (with the model's special tokens, as llama-server);
+// a rendered chat brings its tokens, stop strings and grammar with it. Throws context_overflow,
+// queue_full or invalid_request at once, or, for a long text or a grammar (prepared off the main
+// thread), returns a promise that settles once the request is queued or refused.
 Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Scheduler& s = scheduler(env);
   const auto chat = info.Length() > 1 ? RenderedChat::from(env, info[1]) : nullptr;
   const bool tokens_given = info.Length() > 1 && info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array;
-  if (info.Length() < 3 || !info[0].IsNumber() || !(chat || tokens_given) || !info[2].IsObject()) {
-    throw_coded(env, ErrorCode::InvalidArgument, "submit(id: number, prompt: Int32Array | RenderedChat, options: object)");
+  const bool text_given = info.Length() > 1 && info[1].IsString();
+  if (info.Length() < 3 || !info[0].IsNumber() || !(chat || tokens_given || text_given) || !info[2].IsObject()) {
+    throw_coded(env, ErrorCode::InvalidArgument, "submit(id: number, prompt: string | Int32Array | RenderedChat, options: object)");
   }
   Napi::Object opts = info[2].As<Napi::Object>();
-  Request req;
+  Submission sub;
+  Request& req = sub.req;
   req.id = info[0].As<Napi::Number>().Int32Value();
   if (chat) {
     if (chat->model.lock().get() != model_) throw_coded(env, ErrorCode::InvalidRequest, "the chat was rendered by another model");
     req.prompt = chat->prompt_tokens;
+  } else if (text_given) {
+    sub.text = info[1].As<Napi::String>().Utf8Value();
+    sub.from_text = true;
   } else {
     auto tokens = info[1].As<Napi::Int32Array>();
     req.prompt.assign(tokens.Data(), tokens.Data() + tokens.ElementLength());
-  }
-  if (req.prompt.empty()) throw_coded(env, ErrorCode::InvalidRequest, "the prompt is empty");
-  for (llama_token t : req.prompt) {
-    if (t < 0 || t >= vocab_size_) throw_coded(env, ErrorCode::InvalidRequest, "prompt token id out of range");
   }
   req.max_tokens = static_cast<int32_t>(required_number(opts, "maxTokens"));
   req.ignore_eos = required_bool(opts, "ignoreEos");
   req.logprobs = static_cast<int32_t>(required_number(opts, "logprobs"));
   if (req.logprobs < -1 || req.logprobs > 20) throw_coded(env, ErrorCode::InvalidRequest, "logprobs must be from 0 to 20");
-
-  const size_t ctx = s.config().context_size;
-  const size_t needed = req.prompt.size() + static_cast<size_t>(req.max_tokens > 0 ? req.max_tokens : 1);
-  if (needed > ctx) {
-    throw_coded(env, ErrorCode::ContextOverflow,
-                "the prompt (" + std::to_string(req.prompt.size()) + " tokens) plus max_tokens (" +
-                    std::to_string(req.max_tokens < 0 ? 0 : req.max_tokens) + ") does not fit the context of " +
-                    std::to_string(ctx) + " tokens");
-  }
   for (std::string& stop : string_array(opts, "stop")) {
     if (!stop.empty()) req.stops.push_back(std::move(stop));
   }
-  SamplingParams sampling = read_sampling(env, opts, vocab_size_);
+  SamplingParams& sampling = sub.sampling;
+  sampling = read_sampling(env, opts, vocab_size_);
   if (chat) {
     if (!chat->constraint.grammar.empty() && !sampling.grammar.empty()) {
       throw_coded(env, ErrorCode::InvalidRequest, "a grammar cannot be combined with a chat's own (response format or tools)");
@@ -277,19 +307,21 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   if (const std::string why = check_grammar(sampling.grammar); !why.empty()) {
     throw_coded(env, ErrorCode::InvalidRequest, "the grammar cannot be used: " + why);
   }
-  if (!sampling.grammar.empty()) {
-    auto* worker = new SubmitWorker(env, scheduler_, model_, std::move(req), std::move(sampling));
-    worker->Queue();
-    return worker->promise();
-  }
-  try {
-    // Logprobs are computed from the raw logits, which a backend-sampled step does not copy out.
-    req.sampler = std::make_unique<Sampler>(model_, sampling, s.config().backend_sampling && req.logprobs < 0);
-  } catch (const std::exception& e) {
-    throw_coded(env, ErrorCode::InvalidRequest, std::string("the sampler could not be created: ") + e.what());
-  }
-  if (!s.submit(std::move(req))) throw_coded(env, ErrorCode::QueueFull, "all slots are busy and the wait queue is full");
+  // Logprobs are computed from the raw logits, which a backend-sampled step does not copy out.
+  sub.on_backend = s.config().backend_sampling && req.logprobs < 0 && sampling.grammar.empty();
+  if (sub.heavy()) return (new SubmitWorker(env, scheduler_, model_, std::move(sub)))->start();
+  ErrorCode code;
+  if (std::string why = sub.prepare(model_, s.config().context_size, code); !why.empty()) throw_coded(env, code, why);
+  if (!s.submit(std::move(req))) throw_coded(env, ErrorCode::QueueFull, kQueueFull);
   return env.Undefined();
+}
+
+// pause(id, paused): a paused request keeps its slot but is not decoded (its client is congested).
+Napi::Value Engine::Pause(const Napi::CallbackInfo& info) {
+  if (scheduler_ && !closing_ && info.Length() > 1 && info[0].IsNumber()) {
+    scheduler_->pause(info[0].As<Napi::Number>().Int32Value(), info[1].ToBoolean());
+  }
+  return info.Env().Undefined();
 }
 
 Napi::Value Engine::Cancel(const Napi::CallbackInfo& info) {
@@ -351,9 +383,7 @@ Napi::Value Engine::Close(const Napi::CallbackInfo& info) {
   napi_remove_env_cleanup_hook(env, StopAtExit, scheduler_.get());
   // The engine lets go of its scheduler here, not when it is garbage-collected: the context and
   // model are freed as soon as the last queued delivery ran (an RPC model's connections with them).
-  auto* worker = new CloseWorker(env, std::move(scheduler_), tsfn_, on_events_.Value());
-  worker->Queue();
-  return worker->promise();
+  return (new CloseWorker(env, std::move(scheduler_), tsfn_, on_events_.Value()))->start();
 }
 
 }  // namespace shimmy

@@ -1,4 +1,4 @@
-// The JavaScript face of a Scheduler: submit/cancel from the main thread, and one thread-safe
+// The JavaScript face of a Scheduler: submit/cancel/pause from the main thread, and one thread-safe
 // function call per decode step that hands JavaScript every event of that step at once.
 #pragma once
 
@@ -20,6 +20,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
  private:
   Napi::Value Submit(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
+  Napi::Value Pause(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);

@@ -5,6 +5,8 @@
 #include "embedder.h"
 #include "log_router.h"
 #include "napi_util.h"
+#include "promise_worker.h"
+#include "tokenize.h"
 #include "rpc.h"
 
 #include <ggml-rpc.h>
@@ -26,17 +28,16 @@ struct ModelDeleter {
 // value) and returns false once abort() was called, which makes llama.cpp stop reading.
 // With RPC endpoints, the workers are connected first and their devices come before this
 // machine's GPUs (llama.cpp's own order: fewer transfers over the network).
-class LoadWorker : public Napi::AsyncProgressWorker<float> {
+class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
  public:
   LoadWorker(Napi::Env env, std::string path, llama_model_params params, std::vector<std::string> endpoints,
              std::vector<float> tensor_split, Napi::Function on_progress)
-      : Napi::AsyncProgressWorker<float>(env), deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env, ErrorCode::InvalidModel),
         path_(std::move(path)), params_(params), endpoints_(std::move(endpoints)),
         tensor_split_(std::move(tensor_split)), aborted_(std::make_shared<std::atomic<bool>>(false)) {
     if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
   }
 
-  Napi::Promise promise() const { return deferred_.Promise(); }
   std::shared_ptr<std::atomic<bool>> abort_flag() const { return aborted_; }
 
  protected:
@@ -92,29 +93,20 @@ class LoadWorker : public Napi::AsyncProgressWorker<float> {
   }
 
   void OnOK() override {
-    Napi::Env env = Env();
-    if (!worker_error_.empty()) {
-      deferred_.Reject(coded_error(env, ErrorCode::WorkerUnavailable, worker_error_));
-      return;
-    }
+    if (!worker_error_.empty()) return reject(ErrorCode::WorkerUnavailable, worker_error_);
     if (!loaded_.model) {
-      if (aborted_->load()) {
-        deferred_.Reject(coded_error(env, ErrorCode::Aborted, "model load was aborted"));
-      } else {
-        std::string why = error_.empty() ? "llama.cpp could not load it" : error_;
-        deferred_.Reject(coded_error(env, ErrorCode::InvalidModel, "invalid GGUF model '" + path_ + "': " + why));
-      }
-      return;
+      if (aborted_->load()) return reject(ErrorCode::Aborted, "model load was aborted");
+      std::string why = error_.empty() ? "llama.cpp could not load it" : error_;
+      return reject(ErrorCode::InvalidModel, "invalid GGUF model '" + path_ + "': " + why);
     }
-    auto* holder = new LoadedModel(std::move(loaded_));
-    auto external = Napi::External<LoadedModel>::New(env, holder);
-    deferred_.Resolve(AddonData::of(env).model_class.New({external}));
+    PromiseWorker::OnOK();
+  }
+  Napi::Value result(Napi::Env env) override {
+    auto external = Napi::External<LoadedModel>::New(env, new LoadedModel(std::move(loaded_)));
+    return AddonData::of(env).model_class.New({external});
   }
 
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
  private:
-  Napi::Promise::Deferred deferred_;
   std::string path_;
   llama_model_params params_;
   std::vector<std::string> endpoints_;
@@ -132,22 +124,19 @@ Napi::Int32Array to_int32_array(Napi::Env env, const std::vector<llama_token>& t
 }
 
 // Tokenizes a large text on a libuv worker: a 4 MB prompt takes about a second of CPU.
-class TokenizeWorker : public Napi::AsyncWorker {
+class TokenizeWorker : public PromiseWorker<> {
  public:
   TokenizeWorker(Napi::Env env, std::shared_ptr<llama_model> model, std::string text, bool add_special, bool parse_special)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), model_(std::move(model)),
+      : PromiseWorker(env, ErrorCode::InvalidRequest), model_(std::move(model)),
         text_(std::move(text)), add_special_(add_special), parse_special_(parse_special) {}
-  Napi::Promise promise() const { return deferred_.Promise(); }
   void Execute() override {
     if (!tokenize_text(llama_model_get_vocab(model_.get()), text_, add_special_, parse_special_, tokens_)) {
       SetError("the text could not be tokenized");
     }
   }
-  void OnOK() override { deferred_.Resolve(to_int32_array(Env(), tokens_)); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(coded_error(Env(), ErrorCode::InvalidRequest, e.Message())); }
+  Napi::Value result(Napi::Env env) override { return to_int32_array(env, tokens_); }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<llama_model> model_;
   std::string text_;
   bool add_special_, parse_special_;
@@ -155,20 +144,6 @@ class TokenizeWorker : public Napi::AsyncWorker {
 };
 
 }  // namespace
-
-// llama_tokenize into a vector, growing it once when the first guess is too small.
-bool tokenize_text(const llama_vocab* v, const std::string& text, bool add_special, bool parse_special, std::vector<llama_token>& tokens) {
-  const int32_t text_len = static_cast<int32_t>(text.size());
-  tokens.resize(text.size() + 2);
-  int32_t n = llama_tokenize(v, text.data(), text_len, tokens.data(), static_cast<int32_t>(tokens.size()), add_special, parse_special);
-  if (n < 0) {
-    tokens.resize(static_cast<size_t>(-n));
-    n = llama_tokenize(v, text.data(), text_len, tokens.data(), -n, add_special, parse_special);
-  }
-  if (n < 0) return false;
-  tokens.resize(static_cast<size_t>(n));
-  return true;
-}
 
 Napi::Function Model::Define(Napi::Env env) {
   return DefineClass(env, "Model", {
@@ -208,13 +183,12 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
 
   auto* worker = new LoadWorker(env, path, params, std::move(endpoints), std::move(tensor_split), on_progress);
   Napi::Object result = Napi::Object::New(env);
-  result.Set("promise", worker->promise());
   auto flag = worker->abort_flag();
   result.Set("abort", Napi::Function::New(env, [flag](const Napi::CallbackInfo& i) {
     flag->store(true);
     return i.Env().Undefined();
   }));
-  worker->Queue();
+  result.Set("promise", worker->start());
   return result;
 }
 
@@ -285,10 +259,8 @@ Napi::Value Model::Tokenize(const Napi::CallbackInfo& info) {
 Napi::Value Model::TokenizeAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string text = require_string(info, 0, "text");
-  auto* worker = new TokenizeWorker(env, shared(env), std::move(text), info.Length() > 1 && info[1].ToBoolean(),
-                                    info.Length() > 2 && info[2].ToBoolean());
-  worker->Queue();
-  return worker->promise();
+  return (new TokenizeWorker(env, shared(env), std::move(text), info.Length() > 1 && info[1].ToBoolean(),
+                              info.Length() > 2 && info[2].ToBoolean()))->start();
 }
 
 // detokenize(Int32Array, renderSpecial) -> string

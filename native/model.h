@@ -16,9 +16,6 @@ namespace shimmy {
 class ChatTemplates;
 class Embedder;
 
-// llama_tokenize into a vector; false when the text cannot be tokenized.
-bool tokenize_text(const llama_vocab* v, const std::string& text, bool add_special, bool parse_special, std::vector<llama_token>& tokens);
-
 // What a load hands to the Model it creates.
 struct LoadedModel {
   std::shared_ptr<llama_model> model;

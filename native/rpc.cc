@@ -1,6 +1,7 @@
 #include "rpc.h"
 
 #include "napi_util.h"
+#include "promise_worker.h"
 
 #include <ggml-rpc.h>
 
@@ -118,23 +119,16 @@ class WorkerThread {
 };
 
 // Connects to workers on a libuv thread and reports what they have.
-class ProbeWorker : public Napi::AsyncWorker {
+class ProbeWorker : public PromiseWorker<> {
  public:
   ProbeWorker(Napi::Env env, std::vector<std::string> endpoints)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), endpoints_(std::move(endpoints)) {}
-  Napi::Promise promise() const { return deferred_.Promise(); }
+      : PromiseWorker(env, ErrorCode::WorkerUnavailable), endpoints_(std::move(endpoints)) {}
   void Execute() override {
-    try {
-      workers_ = rpc_connect(endpoints_);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
+    attempt([&] { workers_ = rpc_connect(endpoints_); });
   }
-  void OnOK() override { deferred_.Resolve(workers_to_js(Env(), workers_, "", "")); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(coded_error(Env(), ErrorCode::WorkerUnavailable, e.Message())); }
+  Napi::Value result(Napi::Env env) override { return workers_to_js(env, workers_, "", ""); }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::vector<std::string> endpoints_;
   std::vector<RpcWorker> workers_;
 };
@@ -225,9 +219,7 @@ Napi::Value ProbeWorkers(const Napi::CallbackInfo& info) {
     if (!v.IsString()) throw_coded(env, ErrorCode::InvalidArgument, "endpoints must be an array of strings");
     endpoints.push_back(v.As<Napi::String>().Utf8Value());
   }
-  auto* worker = new ProbeWorker(env, std::move(endpoints));
-  worker->Queue();
-  return worker->promise();
+  return (new ProbeWorker(env, std::move(endpoints)))->start();
 }
 
 Napi::Value ExitProcess(const Napi::CallbackInfo& info) {

@@ -54,6 +54,7 @@ struct Scheduler::Active {
   Request req;
   TextStream text;
   bool cancelled = false;
+  bool paused = false;         // its client cannot take more text: no decode steps until resumed
   bool generating = false;     // prompt fully decoded
   size_t prompt_done = 0;      // prompt tokens already in the KV cache
   llama_token next_token = 0;  // sampled, not yet decoded
@@ -126,6 +127,14 @@ void Scheduler::cancel(int32_t id) {
   in_cv_.notify_one();
 }
 
+void Scheduler::pause(int32_t id, bool paused) {
+  {
+    std::lock_guard<std::mutex> lock(in_mutex_);
+    incoming_pauses_.emplace_back(id, paused);
+  }
+  in_cv_.notify_one();
+}
+
 std::vector<Event> Scheduler::take_events() {
   std::vector<Event> events;
   std::lock_guard<std::mutex> lock(out_mutex_);
@@ -151,7 +160,7 @@ void Scheduler::emit(Event event) { step_events_.push_back(std::move(event)); }
 
 // One wake-up per step at most: if JavaScript has not yet drained the previous step's events,
 // they are appended to and no new call is queued. The engine never waits for JavaScript.
-void Scheduler::publish() {
+void Scheduler::publish(bool flush) {
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(out_mutex_);
@@ -169,7 +178,7 @@ void Scheduler::publish() {
     if (!outbox_.empty() && !wake_pending_) {
       const auto now = Clock::now();
       const bool idle = busy_.load() == 0 && waiting_.empty();
-      if (idle || now - last_wake_ >= kMinWakeInterval) {
+      if (flush || idle || now - last_wake_ >= kMinWakeInterval) {
         wake_pending_ = true;
         last_wake_ = now;
         wake = true;
@@ -181,18 +190,21 @@ void Scheduler::publish() {
 
 void Scheduler::run() {
   std::vector<int32_t> cancels;
+  std::vector<std::pair<int32_t, bool>> pauses;
+  bool stalled = false;  // the last step found nothing to decode: every request it holds is paused
   while (true) {
     {
       std::unique_lock<std::mutex> lock(in_mutex_);
       const bool idle = busy_.load() == 0 && waiting_.empty();
-      if (idle) {
+      if (idle || stalled) {
         PhaseTimer waiting(timings_, StepPhase::Idle);
-        in_cv_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !incoming_cancels_.empty(); });
+        in_cv_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !incoming_cancels_.empty() || !incoming_pauses_.empty(); });
       }
       if (stopping_) break;
     }
-    take_incoming(cancels);
+    take_incoming(cancels, pauses);
     apply_cancels(cancels);
+    apply_pauses(pauses);
     // A broken model is not decoded again: ggml would try to reconnect to a lost worker.
     if (std::string why = config_.broken ? config_.broken() : ""; !why.empty()) {
       fail_all(why);
@@ -200,6 +212,7 @@ void Scheduler::run() {
       continue;
     }
     assign_slots();
+    stalled = false;
     // Nothing may escape this thread (it would abort the process): a throw fails only the
     // requests of the step it happened in, and the engine keeps serving the others.
     try {
@@ -224,16 +237,19 @@ void Scheduler::run() {
         } else {
           fail_batch("llama_decode failed with status " + std::to_string(rc));
         }
+      } else {
+        stalled = busy_.load() > 0;
       }
     } catch (const std::exception& e) {
       fail_batch(std::string("the engine failed: ") + e.what());
     }
     PhaseTimer delivering(timings_, StepPhase::Deliver);
-    publish();
+    // Before a stall, what the throttle held back must go: the clients may be waiting for it.
+    publish(stalled);
   }
 
   // Shutting down: every request still here ends as cancelled.
-  take_incoming(cancels);
+  take_incoming(cancels, pauses);
   for (auto& slot : slots_) {
     if (slot.active) finish(slot, "cancelled");
   }
@@ -259,14 +275,27 @@ void Scheduler::use_threads(int n) {
   decode_threads_ = n;
 }
 
-void Scheduler::take_incoming(std::vector<int32_t>& cancels) {
+void Scheduler::take_incoming(std::vector<int32_t>& cancels, std::vector<std::pair<int32_t, bool>>& pauses) {
   cancels.clear();
+  pauses.clear();
   std::lock_guard<std::mutex> lock(in_mutex_);
   while (!incoming_.empty()) {
     waiting_.push_back(std::make_unique<Active>(std::move(incoming_.front())));
     incoming_.pop_front();
   }
   cancels.swap(incoming_cancels_);
+  pauses.swap(incoming_pauses_);
+}
+
+void Scheduler::apply_pauses(const std::vector<std::pair<int32_t, bool>>& pauses) {
+  for (const auto& [id, paused] : pauses) {
+    for (auto& slot : slots_) {
+      if (slot.active && slot.active->req.id == id) slot.active->paused = paused;
+    }
+    for (auto& w : waiting_) {
+      if (w->req.id == id) w->paused = paused;
+    }
+  }
 }
 
 void Scheduler::apply_cancels(const std::vector<int32_t>& cancels) {
@@ -375,13 +404,13 @@ bool Scheduler::build_batch() {
     if (!slot.active) continue;
     slot.active->batch_count = 0;
     slot.active->logits_at = -1;
-    if (slot.active->generating) add(slot, slot.active->next_token, true);
+    if (slot.active->generating && !slot.active->paused) add(slot, slot.active->next_token, true);
   }
 
   // Prompt slots by arrival (smaller use clock = assigned earlier).
   std::vector<Slot*> prompting;
   for (auto& slot : slots_) {
-    if (slot.active && !slot.active->generating) prompting.push_back(&slot);
+    if (slot.active && !slot.active->generating && !slot.active->paused) prompting.push_back(&slot);
   }
   std::sort(prompting.begin(), prompting.end(), [](Slot* a, Slot* b) { return a->last_used < b->last_used; });
   for (Slot* slot : prompting) {

@@ -23,6 +23,7 @@
 #include <string>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace shimmy {
@@ -111,6 +112,9 @@ class Scheduler {
   // Returns false when the wait queue is full.
   bool submit(Request request);
   void cancel(int32_t id);
+  // A paused request keeps its slot and KV cells but takes no part in decode steps until resumed
+  // (its client's socket is congested). Unknown ids are ignored.
+  void pause(int32_t id, bool paused);
   std::vector<Event> take_events();
   SchedulerStats stats();
   const StepTimings& timings() const { return timings_; }
@@ -129,8 +133,9 @@ class Scheduler {
 
   void run();
   void use_threads(int n);
-  void take_incoming(std::vector<int32_t>& cancels);
+  void take_incoming(std::vector<int32_t>& cancels, std::vector<std::pair<int32_t, bool>>& pauses);
   void apply_cancels(const std::vector<int32_t>& cancels);
+  void apply_pauses(const std::vector<std::pair<int32_t, bool>>& pauses);
   void assign_slots();
   bool build_batch();
   void after_decode();
@@ -145,7 +150,7 @@ class Scheduler {
   void sample_on_cpu_from_now(Slot& slot);
   void release_cells(Slot& slot);
   void emit(Event event);
-  void publish();
+  void publish(bool flush = false);
 
   std::shared_ptr<llama_model> model_;
   const llama_vocab* vocab_;
@@ -167,6 +172,7 @@ class Scheduler {
   std::condition_variable in_cv_;
   std::deque<Request> incoming_;
   std::vector<int32_t> incoming_cancels_;
+  std::vector<std::pair<int32_t, bool>> incoming_pauses_;
   bool stopping_ = false;
   std::atomic<uint32_t> queued_{0};
 

@@ -8,8 +8,8 @@ import { join, resolve } from 'node:path';
 import { cliGenerateFields } from '../dist/cli/generate.js';
 import { flagName } from '../dist/engine/schema.js';
 import { generationFields } from '../dist/engine/options.js';
-import { generateRequestFields, websocketCancelFields, websocketRequestFields } from '../dist/server/generate-request.js';
-import { chatFields, completionFields, embeddingFields } from '../dist/server/openai-request.js';
+import { generateRequestFields, websocketCancelFields, websocketRequestFields } from '../dist/server/seed/request.js';
+import { chatFields, completionFields, embeddingFields } from '../dist/server/openai/request.js';
 
 const root = resolve(import.meta.dirname, '..');
 const readme = join(root, 'README.md');

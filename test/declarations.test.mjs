@@ -10,8 +10,8 @@ import WebSocket from 'ws';
 import { discoverModels } from '../dist/models/discovery.js';
 import { ModelRegistry } from '../dist/models/registry.js';
 import { startServer } from '../dist/server/app.js';
-import { generateRequestFields, websocketRequestFields } from '../dist/server/generate-request.js';
-import { chatFields, completionFields, embeddingFields } from '../dist/server/openai-request.js';
+import { generateRequestFields, websocketRequestFields } from '../dist/server/seed/request.js';
+import { chatFields, completionFields, embeddingFields } from '../dist/server/openai/request.js';
 import { withTables } from '../scripts/field-tables.mjs';
 import { fixtureModel, root } from './helpers/fixtures.mjs';
 

@@ -20,7 +20,11 @@ export function discover(flags: CommonFlags): Discovery {
 }
 
 /** A one-line failure: `shimmy: message` on stderr, exit status 1, never a stack trace. */
-export class CliError extends Error {}
+export class CliError extends ShimmyError {
+  constructor(message: string) {
+    super('invalid_request', message);
+  }
+}
 
 export function fail(message: string): never {
   throw new CliError(message);

@@ -1,4 +1,4 @@
-import { seedGenerateDefaults } from '../engine/defaults.js';
+import { apiGenerateDefaults } from '../engine/defaults.js';
 import { loadModel } from '../engine/model.js';
 import { generationFields } from '../engine/options.js';
 import { flagName, parseFields, withDefaults, type Schema } from '../engine/schema.js';
@@ -13,7 +13,7 @@ export interface GenerateFlags extends CommonFlags {
 }
 
 /** `shimmy generate`'s options: the generation options with the seed's defaults, under their flags. */
-export const cliGenerateFields = withDefaults(generationFields, seedGenerateDefaults);
+export const cliGenerateFields = withDefaults(generationFields, apiGenerateDefaults);
 
 /** The sampling flags, declared by the generation options: flag, description, default. */
 export function generationFlags(): [flag: string, doc: string, fallback: number | boolean | undefined][] {
@@ -37,7 +37,7 @@ export async function generate(flags: GenerateFlags): Promise<void> {
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   try {
-    const generation = model.generate({ ...options, prompt: flags.prompt, signal: controller.signal });
+    const generation = model.start({ ...options, prompt: flags.prompt, signal: controller.signal });
     for await (const chunk of generation) process.stdout.write(chunk.text);
     const result = await generation.result;
     process.stdout.write('\n');

@@ -8,7 +8,6 @@ import { discoverCommand, list } from './list.js';
 import { probe } from './probe.js';
 import { DEFAULT_WORKER_BIND, worker } from './worker.js';
 
-
 const commands = ['serve', 'generate', 'list', 'probe', 'diag', 'discover', 'worker'];
 
 function program() {
@@ -44,7 +43,9 @@ function program() {
     .example('generate --prompt "Hello" --max-tokens 50 --temperature 0.7')
     .action((flags) => generate(flags));
 
-  prog.command('list').describe('List the available models.').action((flags) => list(flags));
+  prog.command('list').describe('List the available models.')
+    .option('--short', 'Model names only, one per line (for scripts)')
+    .action((flags) => list(flags));
   prog.command('probe [model-name]').describe('Load a model and report whether and how it loads.')
     .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)')
     .action((name, flags) => probe(name, flags));
@@ -75,10 +76,21 @@ function joinNegativeValues(args: string[]): string[] {
   return joined;
 }
 
+/** The seed's global flags that take no value, accepted before the command as after it. */
+const GLOBAL_SWITCHES = new Set(['-v', '--verbose', '-h', '--help']);
+
+// `shimmy -v generate …`: sade reads the word after a leading flag as that flag's value, so
+// switches given before the command are moved after it.
+function commandFirst(args: string[]): string[] {
+  const at = args.findIndex((a) => !a.startsWith('-'));
+  if (at <= 0 || !args.slice(0, at).every((a) => GLOBAL_SWITCHES.has(a))) return args;
+  return [args[at]!, ...args.slice(0, at), ...args.slice(at + 1)];
+}
+
 // The seed's global flags are -v/--verbose and -V/--version; sade reserves -v for the version,
 // so the flags are translated before sade sees them, and its help text is corrected to match.
 export async function main(argv: string[]): Promise<void> {
-  const args = argv.slice(2);
+  const args = commandFirst(argv.slice(2));
   if (args.includes('-V') || args.includes('--version')) {
     console.log(`shimmy ${version}`);
     return;

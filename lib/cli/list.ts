@@ -1,8 +1,12 @@
 import { ModelRegistry } from '../models/registry.js';
 import { discover, formatSize, type CommonFlags } from './common.js';
 
-export function list(flags: CommonFlags): void {
+export function list(flags: CommonFlags & { short?: boolean }): void {
   const discovery = discover(flags);
+  if (flags.short) {
+    for (const m of discovery.models) console.log(m.id);
+    return;
+  }
   const registry = new ModelRegistry(discovery);
   const models = registry.summaries();
   if (models.length === 0) {

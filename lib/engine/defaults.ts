@@ -19,7 +19,7 @@ export function defaultThreads(): number {
 }
 
 /** The seed's defaults for /api/generate, /ws/generate and `shimmy generate` (the OpenAI routes and the library keep llama-server's). */
-export const seedGenerateDefaults = { maxTokens: 100, temperature: 0.7 } as const;
+export const apiGenerateDefaults = { maxTokens: 100, temperature: 0.7 } as const;
 
 /** Models `shimmy serve` keeps loaded at once. */
 export const serveMaxLoaded = 2;

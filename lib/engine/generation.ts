@@ -2,7 +2,7 @@
 // of the final result. The engine's events are pushed in; the consumer pulls. Consumers that
 // want no per-chunk promise (the server) attach listeners with `listen()` instead.
 import type { NativeTokenLogprob } from '../native.js';
-import { ShimmyError } from './errors.js';
+import type { ShimmyError } from './errors.js';
 
 export type FinishReason = 'length' | 'stop' | 'cancelled';
 
@@ -60,9 +60,12 @@ export class Generation implements AsyncIterable<Chunk> {
   private wake: (() => void) | undefined;
   private listener: GenerationListener | undefined;
 
+  private paused = false;
+
   constructor(
     readonly id: number,
     private readonly cancelFn: () => void,
+    private readonly pauseFn: (paused: boolean) => void = () => {},
   ) {
     this.result = new Promise((resolve, reject) => {
       this.resolveResult = resolve;
@@ -85,6 +88,22 @@ export class Generation implements AsyncIterable<Chunk> {
   /** Stops the generation within one decode step; the result's finishReason is 'cancelled'. */
   cancel(): void {
     if (!this.finished) this.cancelFn();
+  }
+
+  /**
+   * Holds the generation in its slot (its KV cells kept, no tokens produced) until resume():
+   * for a consumer that cannot take text as fast as it comes (a congested socket).
+   */
+  pause(): void {
+    if (this.finished || this.paused) return;
+    this.paused = true;
+    this.pauseFn(true);
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (!this.finished) this.pauseFn(false);
   }
 
   /** Push-style consumption: no promise per chunk. Text that came before is handed over first. */

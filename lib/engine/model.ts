@@ -13,9 +13,6 @@ import { parseEndpoints } from './rpc.js';
 /** llama.cpp's LLAMA_MAX_DEVICES: the longest tensorSplit. */
 const MAX_DEVICES = 16;
 
-/** Prompts longer than this (in characters) are tokenized off the main thread. */
-const SYNC_TOKENIZE_CHARS = 16_384;
-
 export interface LoadOptions {
   /** Tokens one request may hold: prompt plus generated. Default: min(loadDefaults.contextSizeCap (4096), the model's training context). */
   contextSize?: number;
@@ -76,6 +73,9 @@ export type GenerateOptions = Partial<Omit<GenerationOptions, 'stop'>> & {
   logitBias?: Record<number, number>;
   signal?: AbortSignal;
 };
+
+/** A request as Model.start() takes it: the generation options parsed, defaults filled. */
+export type GenerationRequest = GenerationOptions & Pick<GenerateOptions, 'prompt' | 'chat' | 'logitBias' | 'signal'>;
 
 export interface ModelInfo {
   path: string;
@@ -183,77 +183,60 @@ export class Model {
 
   /** Streams a completion: `for await (const { text } of model.generate({ prompt }))`. */
   generate(options: GenerateOptions): Generation {
+    if (typeof options !== 'object' || options === null) throw new TypeError('generate() takes an options object');
+    const { prompt, chat, logitBias, signal } = options;
+    if (prompt !== undefined && typeof prompt !== 'string' && !(prompt instanceof Int32Array)) {
+      throw new ShimmyError('invalid_request', "'prompt' must be a string or an Int32Array of tokens");
+    }
+    return this.start({ ...parseGenerationOptions(options as unknown as Record<string, unknown>), prompt, chat, logitBias, signal });
+  }
+
+  /**
+   * Starts a request whose options were already parsed, with every default filled in (a server
+   * route's): nothing is checked again here, and the request crosses into the engine once, which
+   * tokenizes a text prompt itself (off the main thread when it is long).
+   */
+  start(request: GenerationRequest): Generation {
     if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
-    const native = nativeOptions(parseGenerationOptions(options as unknown as Record<string, unknown>), options);
-    const { prompt, chat } = options;
-    if ((prompt === undefined) === (chat === undefined)) throw new ShimmyError('invalid_request', "give either 'prompt' or 'chat'");
+    const prompt = request.chat ?? request.prompt;
+    if (prompt === undefined || (request.chat && request.prompt !== undefined)) throw new ShimmyError('invalid_request', "give either 'prompt' or 'chat'");
     const id = this.nextId;
     this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
-    let pending = true; // not handed to the engine yet: a cancel ends it here
-    let queueing = false; // handed over, its grammar still being parsed: the cancel follows it
+    // While a long prompt is tokenized (or a grammar parsed) off the main thread, the engine does
+    // not know the id yet: a cancel then follows the request into the queue.
+    let queueing = false;
     let cancelWhenQueued = false;
-    const generation = new Generation(id, () => {
-      if (queueing) cancelWhenQueued = true;
-      else if (!pending) this.engine.cancel(id);
-      else {
-        pending = false;
-        generation.finish('cancelled', { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0 }, 0, 0);
-      }
-    });
-    // Hands the tokens to the engine; returns a refusal found at once. A constrained request's
-    // grammar is parsed off the main thread: its refusal arrives through `started` instead.
-    const submit = (prompt: Int32Array | RenderedChat): ShimmyError | undefined => {
-      pending = false;
-      if (this.closed) return new ShimmyError('model_closed', 'the model was closed');
-      let queued: void | Promise<void>;
-      try {
-        queued = this.engine.submit(id, prompt, native);
-      } catch (error) {
-        return toShimmyError(error, 'invalid_request');
-      }
-      this.track(id, generation);
-      if (!queued) generation.submitted();
-      else {
-        queueing = true;
-        queued.then(
-          () => {
-            queueing = false;
-            generation.submitted();
-            if (cancelWhenQueued) this.engine.cancel(id);
-          },
-          (error) => {
-            queueing = false;
-            this.untrack(id);
-            generation.submitted(toShimmyError(error, 'invalid_request'));
-          },
-        );
-      }
-      return undefined;
-    };
-
-    if (chat) {
-      const refusal = submit(chat); // tokenized when it was rendered
-      if (refusal) throw refusal;
-    } else if (typeof prompt === 'string' && prompt.length > SYNC_TOKENIZE_CHARS) {
-      this.tokenizeAsync(prompt).then(
-        (tokens) => {
-          if (!pending) return; // cancelled while the prompt was being tokenized
-          const refusal = submit(tokens);
-          if (refusal) generation.submitted(refusal);
+    const generation = new Generation(
+      id,
+      () => (queueing ? (cancelWhenQueued = true) : this.engine.cancel(id)),
+      (paused) => this.engine.pause(id, paused),
+    );
+    let queued: void | Promise<void>;
+    try {
+      queued = this.engine.submit(id, prompt, nativeOptions(request));
+    } catch (error) {
+      throw toShimmyError(error, 'invalid_request');
+    }
+    this.track(id, generation);
+    if (!queued) generation.submitted();
+    else {
+      queueing = true;
+      queued.then(
+        () => {
+          queueing = false;
+          generation.submitted();
+          if (cancelWhenQueued) this.engine.cancel(id);
         },
-        (error: ShimmyError) => {
-          if (!pending) return;
-          pending = false;
-          generation.submitted(error);
+        (error) => {
+          queueing = false;
+          this.untrack(id);
+          // A request cancelled while it was prepared ends as cancelled, whatever its refusal.
+          if (cancelWhenQueued) generation.finish('cancelled', { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0 }, 0, 0);
+          else generation.submitted(toShimmyError(error, 'invalid_request') as ShimmyError);
         },
       );
-    } else {
-      const tokens = typeof prompt === 'string' ? this.tokenize(prompt, true) : prompt;
-      if (!(tokens instanceof Int32Array)) throw new ShimmyError('invalid_request', "'prompt' must be a string or an Int32Array of tokens");
-      const refusal = submit(tokens);
-      if (refusal) throw refusal; // a prompt tokenized here is refused at once, as before
     }
-    const signal = options.signal;
+    const signal = request.signal;
     if (signal) {
       const onAbort = () => generation.cancel();
       if (signal.aborted) onAbort();
@@ -303,13 +286,13 @@ export class Model {
   }
 
   tokenize(text: string, addSpecial = false, parseSpecial = true): Int32Array {
-    if (typeof text !== 'string') throw new ShimmyError('invalid_request', 'text must be a string');
+    if (typeof text !== 'string') throw new TypeError('text must be a string');
     return this.handle.tokenize(text, addSpecial, parseSpecial);
   }
 
   /** tokenize() on a libuv worker, for large texts. */
   async tokenizeAsync(text: string, addSpecial = true, parseSpecial = true): Promise<Int32Array> {
-    if (typeof text !== 'string') throw new ShimmyError('invalid_request', 'text must be a string');
+    if (typeof text !== 'string') throw new TypeError('text must be a string');
     try {
       return await this.handle.tokenizeAsync(text, addSpecial, parseSpecial);
     } catch (error) {
@@ -379,8 +362,8 @@ export class Model {
   }
 }
 
-/** What the engine's submit() takes: the parsed options with every default filled in. */
-function nativeOptions(parsed: GenerationOptions, options: GenerateOptions): NativeRequestOptions {
+/** What the engine's submit() takes: the parsed options, −1 where an option is absent. */
+function nativeOptions(parsed: GenerationRequest): NativeRequestOptions {
   return {
     maxTokens: parsed.maxTokens ?? -1,
     logprobs: parsed.logprobs ?? -1,
@@ -396,7 +379,7 @@ function nativeOptions(parsed: GenerationOptions, options: GenerateOptions): Nat
     stop: parsed.stop,
     ignoreEos: parsed.ignoreEos,
     grammar: parsed.grammar,
-    logitBias: Object.entries(options.logitBias ?? {}).map(([token, bias]) => [Number(token), bias]),
+    logitBias: Object.entries(parsed.logitBias ?? {}).map(([token, bias]) => [Number(token), bias]),
   };
 }
 

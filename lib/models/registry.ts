@@ -38,6 +38,8 @@ export class ModelRegistry {
     readonly discovery: Discovery,
     private readonly loadOptions: LoadOptions = {},
     private readonly maxLoaded = 2,
+    /** How a model is loaded: loadModel, or a stand-in (the registry's own tests). */
+    private readonly load: (path: string, options: LoadOptions) => Promise<Model> = loadModel,
   ) {
     for (const entry of discovery.models) this.slots.set(entry.id, { entry, leases: 0, lastUsed: 0 });
   }
@@ -104,7 +106,7 @@ export class ModelRegistry {
   }
 
   private startLoad(slot: Slot): Promise<Model> {
-    return loadModel(slot.entry.path, this.loadOptions).then(
+    return this.load(slot.entry.path, this.loadOptions).then(
       (model) => {
         slot.model = model;
         slot.loading = undefined;

@@ -1,14 +1,14 @@
 // The HTTP/WebSocket server: picks a transport, mounts every surface behind one route table,
 // listens, and shuts down gracefully (stop accepting, let in-flight requests finish for a grace
 // period, cancel the rest).
-import { apiRoutes } from './api.js';
 import type { ServerContext, ServerOptions } from './context.js';
-import { DEFAULT_BUFFER_LIMIT } from './exchange.js';
+import { DEFAULT_BUFFER_LIMIT, DEFAULT_STALL_LIMIT_MS } from './exchange.js';
 import { metricsRoutes } from './metrics.js';
-import { openAiRoutes } from './openai.js';
+import { openAiRoutes } from './openai/routes.js';
 import { httpHandler } from './routes.js';
+import { apiRoutes } from './seed/routes.js';
+import { webSocketHandlers } from './seed/websocket.js';
 import { chooseTransport } from './transport/index.js';
-import { webSocketHandlers } from './websocket.js';
 
 export interface RunningServer {
   host: string;
@@ -28,6 +28,7 @@ export async function startServer(options: ServerOptions & { host: string; port:
     registry: options.registry,
     bodyLimit: options.bodyLimit ?? 4 << 20,
     bufferLimit: options.bufferLimit ?? DEFAULT_BUFFER_LIMIT,
+    stallLimitMs: options.stallLimitMs ?? DEFAULT_STALL_LIMIT_MS,
     apiKey: options.apiKey,
     browser: { allowOrigins: options.allowOrigins ?? [], allowHosts: options.allowHosts ?? [] },
     transport: { name: transport.name, description: transport.description },

@@ -8,10 +8,12 @@ export interface ServerOptions {
   registry: ModelRegistry;
   /** Largest request body accepted, in bytes (default 4 MiB). */
   bodyLimit?: number;
-  /** When set, every route but /api/health and /health needs `Authorization: Bearer KEY`. */
+  /** When set, every route but /api/health and /health needs the key (see lib/server/auth.ts). */
   apiKey?: string;
   /** Bytes of output a slow client may fall behind (HTTP streams and WebSockets) before it is cut off (default 8 MiB). */
   bufferLimit?: number;
+  /** Milliseconds a client may stay congested, its generation paused, before it is cut off (default 30 s). */
+  stallLimitMs?: number;
   /** Browser origins allowed besides loopback pages ('*': all). */
   allowOrigins?: string[];
   /** Host names allowed besides IP addresses, loopback names and this machine's name ('*': all). */
@@ -26,6 +28,7 @@ export interface ServerContext {
   registry: ModelRegistry;
   bodyLimit: number;
   bufferLimit: number;
+  stallLimitMs: number;
   apiKey: string | undefined;
   browser: BrowserPolicy;
   /** The transport serving, e.g. "uws" (uWebSockets.js 20.30). */

@@ -1,14 +1,25 @@
 // One HTTP exchange over any transport: abort tracking registered before any await, a bounded
-// body reader, JSON answers, and a streaming writer that honours backpressure.
-import { errorBody, wireError, type WireError } from './errors.js';
+// body reader, JSON answers, and a streaming writer that honours backpressure: while the socket
+// is congested the generation feeding it is paused (Client.onCongestion), and only a client that
+// stays congested past the stall limit, or falls past the byte limit, is cut off.
+import type { Client } from './completion/run-generation.js';
+import { errorBody, headersOf, httpError, statusOf } from './errors.js';
+import type { ShimmyError } from '../engine/errors.js';
 import type { IncomingRequest, RawResponse } from './transport/types.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Default for the most bytes a streaming client may fall behind before it is cut off. */
 export const DEFAULT_BUFFER_LIMIT = 8 << 20;
+/** Default for how long a streaming client may stay congested (its generation paused) before it is cut off. */
+export const DEFAULT_STALL_LIMIT_MS = 30_000;
 
-export class Exchange {
+export interface StreamLimits {
+  bufferLimit: number;
+  stallLimitMs: number;
+}
+
+export class Exchange implements Client {
   aborted = false;
   finished = false;
   /** Headers every response of this exchange carries (CORS for an allowed browser origin). */
@@ -17,11 +28,13 @@ export class Exchange {
   private backlog = '';
   private congested = false;
   private streaming = false;
+  private readonly congestionHandlers: { pause: () => void; resume: () => void }[] = [];
+  private stallTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly req: IncomingRequest,
     private readonly res: RawResponse,
-    private readonly bufferLimit = DEFAULT_BUFFER_LIMIT,
+    private readonly limits: StreamLimits = { bufferLimit: DEFAULT_BUFFER_LIMIT, stallLimitMs: DEFAULT_STALL_LIMIT_MS },
     private readonly onCutOff = () => {},
   ) {
     res.onAborted(() => {
@@ -43,11 +56,16 @@ export class Exchange {
     else this.abortHandlers.push(fn);
   }
 
+  onCongestion(pause: () => void, resume: () => void): void {
+    this.congestionHandlers.push({ pause, resume });
+    if (this.congested) pause();
+  }
+
   /** The body as parsed JSON (whatever the Content-Type says), refusing it past `limit` bytes. */
   readJson(limit: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const declared = Number(this.header('content-length') || 0);
-      if (declared > limit) return reject(wireError('payload_too_large', `the body is ${declared} bytes; the limit is ${limit}`));
+      if (declared > limit) return reject(httpError('payload_too_large', `the body is ${declared} bytes; the limit is ${limit}`));
       const parts: Buffer[] = [];
       let size = 0;
       let refused = false;
@@ -56,7 +74,7 @@ export class Exchange {
         size += chunk.byteLength;
         if (size > limit) {
           refused = true;
-          return reject(wireError('payload_too_large', `the body exceeds the limit of ${limit} bytes`));
+          return reject(httpError('payload_too_large', `the body exceeds the limit of ${limit} bytes`));
         }
         parts.push(chunk);
         if (!isLast) return;
@@ -64,13 +82,13 @@ export class Exchange {
         try {
           text = utf8.decode(Buffer.concat(parts));
         } catch {
-          return reject(wireError('invalid_request', 'the body is not valid UTF-8'));
+          return reject(httpError('invalid_request', 'the body is not valid UTF-8'));
         }
-        if (text.trim() === '') return reject(wireError('invalid_request', 'the body is empty; send a JSON object'));
+        if (text.trim() === '') return reject(httpError('invalid_request', 'the body is empty; send a JSON object'));
         try {
           resolve(JSON.parse(text));
         } catch (error) {
-          reject(wireError('invalid_request', `malformed JSON: ${(error as Error).message}`));
+          reject(httpError('invalid_request', `malformed JSON: ${(error as Error).message}`));
         }
       });
     });
@@ -87,9 +105,10 @@ export class Exchange {
     this.send(code, 'application/json', JSON.stringify(body), headers, closeConnection);
   }
 
-  error(e: WireError): void {
+  /** The seed API's error object; `body` makes another dialect's. */
+  error(e: ShimmyError, body: (e: ShimmyError) => unknown = errorBody): void {
     // A body we refused to read leaves bytes on the wire: close rather than misparse them.
-    this.json(e.status, errorBody(e), e.headers, e.code === 'payload_too_large');
+    this.json(statusOf(e), body(e), headersOf(e), e.code === 'payload_too_large');
   }
 
   /** Starts a streamed response; later `write` calls append to it. */
@@ -101,39 +120,54 @@ export class Exchange {
 
   /**
    * Writes streamed text. While the socket is congested, text waits in a JS backlog that is
-   * flushed when it drains; a client that falls more than `bufferLimit` behind is cut off (its
+   * flushed when it drains, and the generations feeding it are paused; a client that stays
+   * congested past the stall limit, or falls more than the byte limit behind, is cut off (its
    * onAbort handlers cancel the generation).
    */
   write(text: string): void {
     if (!this.open || !this.streaming) return;
     if (this.congested) {
       this.backlog += text;
-      if (this.backlog.length > this.bufferLimit) this.cutOff();
+      if (this.backlog.length > this.limits.bufferLimit) this.cutOff();
       return;
     }
-    if (!this.res.write(text)) {
-      this.congested = true;
-      this.res.onWritable(() => {
-        if (!this.open) return true;
-        const pending = this.backlog;
-        this.backlog = '';
-        const written = pending === '' || this.res.write(pending);
-        if (written) this.congested = false;
-        return written;
-      });
-    }
+    if (!this.res.write(text)) this.congest();
+  }
+
+  private congest(): void {
+    this.congested = true;
+    for (const h of this.congestionHandlers) h.pause();
+    this.stallTimer = setTimeout(() => this.cutOff(), this.limits.stallLimitMs);
+    this.stallTimer.unref?.();
+    this.res.onWritable(() => {
+      if (!this.open) return true;
+      const pending = this.backlog;
+      this.backlog = '';
+      const written = pending === '' || this.res.write(pending);
+      if (written) this.drained();
+      return written;
+    });
+  }
+
+  private drained(): void {
+    this.congested = false;
+    clearTimeout(this.stallTimer);
+    for (const h of this.congestionHandlers) h.resume();
   }
 
   /** Ends a streamed response with its last text (the backlog goes first). */
   endStream(text = ''): void {
     if (!this.open) return;
     this.finished = true;
+    clearTimeout(this.stallTimer);
     const rest = this.backlog + text;
     this.backlog = '';
     this.res.end(rest);
   }
 
   private cutOff(): void {
+    if (!this.open) return;
+    clearTimeout(this.stallTimer);
     this.onCutOff();
     this.backlog = '';
     this.finished = true;

@@ -3,7 +3,9 @@
 // the API key, and the handler, whose every throw or rejection becomes the error object.
 import { browserRefusal, corsHeaders, preflightHeaders } from './browser-guard.js';
 import { countRequest, type ServerContext } from './context.js';
-import { asWireError, errorBody, openAiErrorBody, wireError, type WireError } from './errors.js';
+import type { ShimmyError } from '../engine/errors.js';
+import { API_KEY_HINT, hasApiKey } from './auth.js';
+import { asShimmyError, errorBody, httpError, openAiErrorBody, statusOf } from './errors.js';
 import { Exchange } from './exchange.js';
 import type { IncomingRequest, RawResponse } from './transport/types.js';
 
@@ -16,13 +18,11 @@ export interface Route {
   handler(ctx: ServerContext, ex: Exchange, params: string[]): number | Promise<number>;
 }
 
-/** Writes an error in the shape the path's clients expect: OpenAI's under /v1/, the shimmy API's elsewhere. */
-function sendError(ex: Exchange, e: WireError, openAi: boolean): void {
-  ex.json(e.status, openAi ? openAiErrorBody(e) : errorBody(e), e.headers, e.code === 'payload_too_large');
-}
+/** The error body the path's clients expect: OpenAI's under /v1/, the shimmy API's elsewhere. */
+const bodyFor = (path: string) => (path.startsWith('/v1/') ? openAiErrorBody : errorBody);
 
 /** The route for this method and path with its raw parameters, or the methods the path takes. */
-function match(routes: Route[], method: string, path: string): { route: Route; params: string[] } | { methods: string[] } {
+export function match(routes: Route[], method: string, path: string): { route: Route; params: string[] } | { methods: string[] } {
   const parts = path.split('/');
   const methods: string[] = [];
   for (const route of routes) {
@@ -37,25 +37,19 @@ function match(routes: Route[], method: string, path: string): { route: Route; p
   return { methods };
 }
 
-function authorized(ctx: ServerContext, ex: Exchange): boolean {
-  if (!ctx.apiKey) return true;
-  const key = ex.header('x-api-key');
-  return (ex.header('authorization') || (key ? `Bearer ${key}` : '')) === `Bearer ${ctx.apiKey}`;
-}
-
 async function handle(ctx: ServerContext, routes: Route[], ex: Exchange): Promise<void> {
   const { method, path } = ex.req;
-  const openAi = path.startsWith('/v1/');
+  const body = bodyFor(path);
   const origin = ex.req.headers.origin;
   // Unmatched paths share one label: a client must not grow the metrics without bound.
   const verb = ['GET', 'POST', 'OPTIONS', 'HEAD', 'PUT', 'DELETE', 'PATCH'].includes(method) ? method : 'OTHER';
   let name = `${verb} unmatched`;
-  const fail = (e: WireError) => {
-    sendError(ex, e, openAi);
-    countRequest(ctx, name, e.status);
+  const fail = (e: ShimmyError) => {
+    ex.error(e, body);
+    countRequest(ctx, name, statusOf(e));
   };
   const refusal = browserRefusal(ctx.browser, ex.req.headers.host, origin);
-  if (refusal) return fail(wireError('forbidden', refusal));
+  if (refusal) return fail(httpError('forbidden', refusal));
   Object.assign(ex.extraHeaders, corsHeaders(origin));
   if (method === 'OPTIONS') {
     ex.send(204, 'text/plain', '', origin ? preflightHeaders(origin, ex.req.headers['access-control-request-headers']) : { Allow: 'GET, POST, OPTIONS' });
@@ -64,26 +58,26 @@ async function handle(ctx: ServerContext, routes: Route[], ex: Exchange): Promis
 
   const found = match(routes, method, path);
   if ('methods' in found) {
-    if (found.methods.length === 0) return fail(wireError('not_found', 'see the README for the routes'));
-    return fail(wireError('method_not_allowed', `${path} takes ${found.methods.join(', ')}`));
+    if (found.methods.length === 0) return fail(httpError('not_found', 'see the README for the routes'));
+    return fail(httpError('method_not_allowed', `${path} takes ${found.methods.join(', ')}`));
   }
   const { route, params } = found;
   name = `${route.method} ${route.path}`;
-  if (!route.open && !authorized(ctx, ex)) return fail(wireError('unauthorized', 'send the key as "Authorization: Bearer KEY"'));
+  if (!route.open && !hasApiKey(ctx.apiKey, ex.req.headers, ex.req.query)) return fail(httpError('unauthorized', API_KEY_HINT));
   let decoded: string[];
   try {
     decoded = params.map((p) => decodeURIComponent(p));
   } catch {
-    return fail(wireError('invalid_request', `the path ${JSON.stringify(path)} is not valid percent-encoding`));
+    return fail(httpError('invalid_request', `the path ${JSON.stringify(path)} is not valid percent-encoding`));
   }
   try {
     const status = await route.handler(ctx, ex, decoded);
     countRequest(ctx, name, status);
   } catch (error) {
-    const e = asWireError(error);
-    if (e.status >= 500) ctx.log(`error on ${name}: ${e.details}`);
-    if (ex.open) sendError(ex, e, openAi);
-    countRequest(ctx, name, e.status);
+    const e = asShimmyError(error);
+    if (statusOf(e) >= 500) ctx.log(`error on ${name}: ${e.message}`);
+    if (ex.open) ex.error(e, body);
+    countRequest(ctx, name, statusOf(e));
   }
 }
 
@@ -92,7 +86,7 @@ export function httpHandler(ctx: ServerContext, routes: Route[]) {
   return (req: IncomingRequest, res: RawResponse): void => {
     let ex: Exchange | undefined;
     try {
-      ex = new Exchange(req, res, ctx.bufferLimit, () => ctx.metrics.slowClientsCutOff.http++);
+      ex = new Exchange(req, res, ctx, () => ctx.metrics.slowClientsCutOff.http++);
       handle(ctx, routes, ex).catch((error) => lastResort(ctx, ex, error));
     } catch (error) {
       lastResort(ctx, ex, error);
@@ -103,7 +97,7 @@ export function httpHandler(ctx: ServerContext, routes: Route[]) {
 function lastResort(ctx: ServerContext, ex: Exchange | undefined, error: unknown): void {
   ctx.log(`unexpected error: ${(error as Error)?.stack ?? String(error)}`);
   try {
-    if (ex?.open) ex.error(wireError('server_error', 'an unexpected error occurred; it was logged'));
+    if (ex?.open) ex.error(httpError('server_error', 'an unexpected error occurred; it was logged'));
   } catch {
     // the connection is unusable: nothing more to tell the client
   }

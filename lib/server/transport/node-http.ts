@@ -84,7 +84,7 @@ export function nodeTransport(): Transport {
       const wss = new WebSocketServer({ noServer: true, maxPayload: ws.maxPayload });
       server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
         const incoming = copyRequest(req);
-        const verdict = incoming.path === ws.path ? ws.upgrade(incoming) : { refusal: { status: 404, headers: { 'Content-Type': 'application/json' }, body: '{"error":{"code":"not_found","message":"No such endpoint","details":"WebSocket upgrades are served at ' + ws.path + '"}}' } };
+        const verdict = ws.upgrade(incoming); // it refuses other paths
         if ('refusal' in verdict) {
           const { status, headers, body } = verdict.refusal;
           const lines = [`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];

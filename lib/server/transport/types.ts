@@ -52,7 +52,7 @@ export interface Refusal {
 export interface WsHandlers<State> {
   path: string;
   maxPayload: number;
-  /** Decides on an upgrade: the new connection's state, or a refusal answered over HTTP. */
+  /** Decides on an upgrade (to any path: it refuses those other than `path`): the new connection's state, or a refusal answered over HTTP. */
   upgrade(req: IncomingRequest): { state: State } | { refusal: Refusal };
   open(ws: WsConnection, state: State): void;
   message(ws: WsConnection, state: State, data: Buffer): void;

@@ -1,11 +1,11 @@
 // The OpenAI routes' requests, declared field by field: /v1/completions, /v1/chat/completions and
 // /v1/embeddings. Sampling fields are the shared generation options with OpenAI's defaults
 // (temperature 1, top_p 1, and llama-server's extras top_k and min_p off).
-import type { ChatMessage, ChatRequest, ChatTool, ToolChoice } from '../engine/chat.js';
-import { ShimmyError } from '../engine/errors.js';
-import type { GenerateOptions } from '../engine/model.js';
-import { generationFields } from '../engine/options.js';
-import { fail, parseFields, requestBody, withDefaults } from '../engine/schema.js';
+import type { ChatMessage, ChatRequest, ChatTool, ToolChoice } from '../../engine/chat.js';
+import { ShimmyError } from '../../engine/errors.js';
+import type { GenerationRequest } from '../../engine/model.js';
+import { generationFields } from '../../engine/options.js';
+import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
 
 const { logprobs: _spelledPerRoute, ...samplingFields } = withDefaults(generationFields, { temperature: 1, topP: 1, topK: 0, minP: 0 });
 
@@ -98,7 +98,8 @@ export const embeddingFields = {
   user: { type: 'string', wire: ['user'], doc: 'accepted and ignored' },
 } as const;
 
-export type OpenAiOptions = Omit<GenerateOptions, 'prompt'> & { model: string; stream: boolean; includeUsage: boolean };
+/** An OpenAI request parsed once: the engine's request (prompt or chat added by the route), and what the reply needs. */
+export type OpenAiOptions = Omit<GenerationRequest, 'prompt' | 'chat'> & { model: string; stream: boolean; includeUsage: boolean };
 
 export function parseCompletionRequest(body: unknown): OpenAiOptions & { prompt: string } {
   const { n: _one, user: _ignored, includeUsage, ...options } = parseFields(completionFields, requestBody(body), { wire: true });

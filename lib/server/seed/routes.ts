@@ -1,57 +1,49 @@
 // The shimmy API (the seed's routes): POST /api/generate (JSON or SSE), GET /api/models,
 // GET /api/health (also /health).
-import type { CompletionResult } from '../engine/generation.js';
-import type { Model } from '../engine/model.js';
-import type { ServerContext } from './context.js';
-import { asWireError } from './errors.js';
-import type { Exchange } from './exchange.js';
-import { parseGenerateRequest, type GenerateRequest } from './generate-request.js';
-import type { Route } from './routes.js';
-import { runGeneration } from './run-generation.js';
+import type { CompletionResult } from '../../engine/generation.js';
+import type { Model } from '../../engine/model.js';
+import { runGeneration, type Sink } from '../completion/run-generation.js';
+import { SSE_DONE, sseData } from '../completion/sse.js';
+import type { ServerContext } from '../context.js';
+import { errorBody } from '../errors.js';
+import type { Exchange } from '../exchange.js';
+import type { Route } from '../routes.js';
+import { parseGenerateRequest } from './request.js';
 
 export function formatBytes(bytes: number): string {
   if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)}GB`;
   return `${(bytes / (1 << 20)).toFixed(1)}MB`;
 }
 
+/** The seed API's usage object (/api/generate and the WebSocket). */
 export const usageOf = (r: CompletionResult) => ({
   prompt_tokens: r.usage.promptTokens,
   completion_tokens: r.usage.completionTokens,
   total_tokens: r.usage.totalTokens,
 });
 
-const sse = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
-
-async function generate(ctx: ServerContext, ex: Exchange): Promise<number> {
-  const request = parseGenerateRequest(await ex.readJson(ctx.bodyLimit));
-  return ctx.registry.use(request.model, (model) => generateWith(ctx, ex, request, model));
+/** /api/generate's reply: one JSON object, or SSE events of {choices:[{text}]} ending in [DONE]. */
+function generateSink(ex: Exchange, stream: boolean): Sink {
+  if (!stream) {
+    return {
+      open: () => {},
+      text: () => {},
+      done: (r) => ex.json(200, { choices: [{ text: r.text, index: 0, finish_reason: r.finishReason }], usage: usageOf(r) }),
+      error: (e) => ex.error(e),
+    };
+  }
+  return {
+    open: () => ex.beginStream('text/event-stream'),
+    text: (text) => ex.write(sseData({ choices: [{ text, index: 0 }] })),
+    done: (r) => ex.endStream(sseData({ choices: [{ text: '', index: 0, finish_reason: r.finishReason }], usage: usageOf(r) }) + SSE_DONE),
+    // The head is gone: the error travels as an event, then the stream ends.
+    error: (e) => ex.endStream(sseData(errorBody(e)) + SSE_DONE),
+  };
 }
 
-async function generateWith(ctx: ServerContext, ex: Exchange, request: GenerateRequest, model: Model): Promise<number> {
-  if (!ex.open) return 499;
-  const generation = model.generate(request.generate);
-  const { result: running } = await runGeneration(ctx, generation, (cancel) => ex.onAbort(cancel));
-
-  if (!request.stream) {
-    const result = await running;
-    ex.json(200, { choices: [{ text: result.text, index: 0, finish_reason: result.finishReason }], usage: usageOf(result) });
-    return 200;
-  }
-
-  ex.beginStream('text/event-stream');
-  generation.listen({
-    text: (text) => ex.write(sse({ choices: [{ text, index: 0 }] })),
-    done: (result) => {
-      const closing = { choices: [{ text: '', index: 0, finish_reason: result.finishReason }], usage: usageOf(result) };
-      ex.endStream(`${sse(closing)}data: [DONE]\n\n`);
-    },
-    // The head is gone: the error travels as an event, then the stream ends.
-    error: (error) => {
-      const { code, message, details } = asWireError(error);
-      ex.endStream(`${sse({ error: { code, message, details } })}data: [DONE]\n\n`);
-    },
-  });
-  return running.then(() => 200, () => 500);
+async function generate(ctx: ServerContext, ex: Exchange): Promise<number> {
+  const { model, stream, request } = parseGenerateRequest(await ex.readJson(ctx.bodyLimit));
+  return runGeneration(ctx, model, ex, () => ({ request, sink: generateSink(ex, stream) }));
 }
 
 function health(ctx: ServerContext, ex: Exchange): number {

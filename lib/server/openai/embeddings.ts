@@ -1,9 +1,9 @@
 // POST /v1/embeddings: string or array input (texts or token ids), float or base64 encoding,
 // computed on the model's embedding context (Model.embed).
-import { ShimmyError } from '../engine/errors.js';
-import type { ServerContext } from './context.js';
-import type { Exchange } from './exchange.js';
-import { parseEmbeddingRequest } from './openai-request.js';
+import { ShimmyError } from '../../engine/errors.js';
+import type { ServerContext } from '../context.js';
+import type { Exchange } from '../exchange.js';
+import { parseEmbeddingRequest } from './request.js';
 
 export async function embeddings(ctx: ServerContext, ex: Exchange): Promise<number> {
   const { model: name, input, encodingFormat, dimensions } = parseEmbeddingRequest(await ex.readJson(ctx.bodyLimit));

@@ -1,10 +1,10 @@
 // The shimmy API's requests: POST /api/generate and the WebSocket's messages on /ws/generate.
 // Model, prompt, stream, plus the shared generation options with the defaults the seed fixed
 // (max_tokens 100, temperature 0.7).
-import { seedGenerateDefaults } from '../engine/defaults.js';
-import type { GenerateOptions } from '../engine/model.js';
-import { generationFields } from '../engine/options.js';
-import { fail, parseFields, requestBody, withDefaults } from '../engine/schema.js';
+import { apiGenerateDefaults } from '../../engine/defaults.js';
+import type { GenerationRequest } from '../../engine/model.js';
+import { generationFields } from '../../engine/options.js';
+import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
 
 /** Every frame of a WebSocket request echoes its id: a long one would multiply the output. */
 const MAX_ID_LENGTH = 256;
@@ -13,7 +13,7 @@ export const generateRequestFields = {
   model: { type: 'string', wire: ['model'], max: 1024, required: true, doc: 'model id, file stem, or "default"' },
   prompt: { type: 'string', wire: ['prompt'], required: true, doc: 'the text to continue' },
   stream: { type: 'boolean', wire: ['stream'], default: false, doc: 'stream Server-Sent Events' },
-  ...withDefaults(generationFields, seedGenerateDefaults),
+  ...withDefaults(generationFields, apiGenerateDefaults),
 } as const;
 
 function requestId(value: unknown, name: string): string | number {
@@ -35,18 +35,19 @@ export const websocketCancelFields = {
   cancel: { type: 'any', wire: ['cancel'], required: true, check: requestId, shape: 'string or number', doc: 'the id of a running request to stop (a message with `cancel` needs no other field)' },
 } as const;
 
+/** A seed API request, parsed once: the model's name, and the request as the engine takes it. */
 export interface GenerateRequest {
   model: string;
   stream: boolean;
-  generate: Omit<GenerateOptions, 'signal'>;
+  request: GenerationRequest;
 }
 
 export function parseGenerateRequest(body: unknown): GenerateRequest {
-  const { model, prompt, stream, ...options } = parseFields(generateRequestFields, requestBody(body), { wire: true });
-  return { model, stream, generate: { ...options, prompt } };
+  const { model, stream, ...request } = parseFields(generateRequestFields, requestBody(body), { wire: true });
+  return { model, stream, request };
 }
 
 export function parseWebSocketRequest(message: Record<string, unknown>): GenerateRequest & { id?: string | number } {
-  const { id, model, prompt, ...options } = parseFields(websocketRequestFields, message, { wire: true });
-  return { id, model, stream: true, generate: { ...options, prompt } };
+  const { id, model, ...request } = parseFields(websocketRequestFields, message, { wire: true });
+  return { id, model, stream: true, request };
 }

@@ -1,7 +1,7 @@
 // OpenAI's response shapes, built from the library's results: usage, chat messages and streamed
 // deltas (tool calls included), finish reasons, and logprobs in the completions and chat forms.
-import type { ParsedReply } from '../engine/chat.js';
-import type { CompletionResult, TokenLogprob } from '../engine/generation.js';
+import type { ParsedReply } from '../../engine/chat.js';
+import type { CompletionResult, TokenLogprob } from '../../engine/generation.js';
 
 export const usage = (r: CompletionResult) => ({
   prompt_tokens: r.usage.promptTokens,

@@ -2,20 +2,21 @@
 // POST /v1/embeddings. Same engine and option schema as the shimmy API; errors in OpenAI's shape
 // so the official client raises its typed errors.
 import { randomUUID } from 'node:crypto';
-import { ReplyParser, type ParsedReply } from '../engine/chat.js';
-import { ShimmyError } from '../engine/errors.js';
-import type { CompletionResult, Generation, TokenLogprob } from '../engine/generation.js';
-import type { ServerContext } from './context.js';
-import { openAiErrorBody, wireError } from './errors.js';
-import type { Exchange } from './exchange.js';
-import { embeddings } from './openai-embeddings.js';
-import { parseChatRequest, parseCompletionRequest, type OpenAiOptions } from './openai-request.js';
-import { assistantMessage, chatLogprobs, completionLogprobs, delta, finishReason, usage } from './openai-shapes.js';
-import type { Route } from './routes.js';
-import { runGeneration } from './run-generation.js';
+import { ReplyParser, type ParsedReply } from '../../engine/chat.js';
+import { ShimmyError } from '../../engine/errors.js';
+import type { CompletionResult, TokenLogprob } from '../../engine/generation.js';
+import { runGeneration, type Sink } from '../completion/run-generation.js';
+import { SSE_DONE, sseData } from '../completion/sse.js';
+import type { ServerContext } from '../context.js';
+import { httpError, openAiErrorBody } from '../errors.js';
+import type { Exchange } from '../exchange.js';
+import type { Route } from '../routes.js';
+import { embeddings } from './embeddings.js';
+import { parseChatRequest, parseCompletionRequest } from './request.js';
+import { assistantMessage, chatLogprobs, completionLogprobs, delta, finishReason, usage } from './shapes.js';
 
 // OpenAI has no finish reason for a generation the server stopped (a shutdown): it is an error.
-const cancelled = () => wireError('overloaded', 'the generation was cancelled: the server is shutting down');
+const cancelled = () => httpError('overloaded', 'the generation was cancelled: the server is shutting down');
 
 /** How one kind of reply is shaped: whole, and as stream events. */
 interface Shape {
@@ -76,61 +77,58 @@ function chatShape(parser: ReplyParser): Shape {
   };
 }
 
-/** Runs a started generation and answers with `shape`, whole or streamed. */
-async function reply(ctx: ServerContext, ex: Exchange, generation: Generation, options: Pick<OpenAiOptions, 'model' | 'stream' | 'includeUsage'>, shape: Shape): Promise<number> {
-  const { result: running } = await runGeneration(ctx, generation, (cancel) => ex.onAbort(cancel));
+/** The sink that answers with `shape`, whole or as chunks, ending in [DONE]. */
+function replySink(ex: Exchange, options: { model: string; stream: boolean; includeUsage: boolean }, shape: Shape): Sink {
   const id = `${shape.object === 'text_completion' ? 'cmpl' : 'chatcmpl'}-${randomUUID()}`;
   const created = Math.floor(Date.now() / 1000);
   const model = options.model;
+  const fail = (e: ShimmyError) => (options.stream ? ex.endStream(sseData(openAiErrorBody(e)) + SSE_DONE) : ex.error(e, openAiErrorBody));
 
   if (!options.stream) {
-    const r = await running;
-    if (r.finishReason === 'cancelled') throw cancelled();
-    ex.json(200, { id, object: shape.object, created, model, choices: [shape.whole(r)], usage: usage(r) });
-    return 200;
+    return {
+      open: () => {},
+      text: () => {},
+      done: (r) => {
+        if (r.finishReason === 'cancelled') return fail(cancelled());
+        ex.json(200, { id, object: shape.object, created, model, choices: [shape.whole(r)], usage: usage(r) });
+      },
+      error: fail,
+    };
   }
-
   const head = { id, object: shape.chunkObject, created, model };
   const event = (choice: Record<string, unknown> | null, extra: Record<string, unknown> = {}) =>
-    `data: ${JSON.stringify({ ...head, choices: choice ? [{ index: 0, logprobs: null, finish_reason: null, ...choice }] : [], ...extra })}\n\n`;
-  const failure = (body: unknown) => `data: ${JSON.stringify(body)}\n\ndata: [DONE]\n\n`;
-  ex.beginStream('text/event-stream');
-  if (shape.opening) ex.write(event(shape.opening));
-  generation.listen({
+    sseData({ ...head, choices: choice ? [{ index: 0, logprobs: null, finish_reason: null, ...choice }] : [], ...extra });
+  return {
+    open: () => {
+      ex.beginStream('text/event-stream');
+      if (shape.opening) ex.write(event(shape.opening));
+    },
     text: (text, logprobs) => {
       const out = shape.pieces(text, logprobs).map((p) => event(p)).join('');
       if (out) ex.write(out);
     },
     done: (r) => {
-      if (r.finishReason === 'cancelled') return ex.endStream(failure(openAiErrorBody(cancelled())));
+      if (r.finishReason === 'cancelled') return fail(cancelled());
       const { pieces, choice } = shape.closing(r);
       let tail = pieces.map((p) => event(p)).join('') + event(choice);
       if (options.includeUsage) tail += event(null, { usage: usage(r) });
-      ex.endStream(`${tail}data: [DONE]\n\n`);
+      ex.endStream(tail + SSE_DONE);
     },
-    error: (error) => ex.endStream(failure({ error: { message: error.message, type: 'server_error', param: null, code: error.code } })),
-  });
-  return running.then(() => 200, () => 500);
+    error: fail,
+  };
 }
 
 async function completions(ctx: ServerContext, ex: Exchange): Promise<number> {
-  const { model: name, stream, includeUsage, ...options } = parseCompletionRequest(await ex.readJson(ctx.bodyLimit));
-  return ctx.registry.use(name, (model) => {
-    if (!ex.open) return 499;
-    const generation = model.generate(options);
-    return reply(ctx, ex, generation, { model: name, stream, includeUsage }, completionShape());
-  });
+  const { model, stream, includeUsage, ...request } = parseCompletionRequest(await ex.readJson(ctx.bodyLimit));
+  return runGeneration(ctx, model, ex, () => ({ request, sink: replySink(ex, { model, stream, includeUsage }, completionShape()) }));
 }
 
 async function chat(ctx: ServerContext, ex: Exchange): Promise<number> {
-  const { options, chat: request } = parseChatRequest(await ex.readJson(ctx.bodyLimit));
+  const { options, chat: chatRequest } = parseChatRequest(await ex.readJson(ctx.bodyLimit));
   const { model: name, stream, includeUsage, ...sampling } = options;
-  return ctx.registry.use(name, async (model) => {
-    if (!ex.open) return 499;
-    const rendered = await model.renderChat(request);
-    if (!ex.open) return 499;
-    const generation = model.generate({ ...sampling, chat: rendered });
-    return reply(ctx, ex, generation, { model: name, stream, includeUsage }, chatShape(new ReplyParser(rendered)));
+  return runGeneration(ctx, name, ex, async (model) => {
+    const rendered = await model.renderChat(chatRequest);
+    return { request: { ...sampling, chat: rendered }, sink: replySink(ex, { model: name, stream, includeUsage }, chatShape(new ReplyParser(rendered))) };
   });
 }
 

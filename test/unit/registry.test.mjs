@@ -1,0 +1,55 @@
+// The model registry's loading and eviction with a stand-in loader (no addon, no model): one load
+// for concurrent first requests, the least recently used model unloaded past the cap, never one
+// that a request holds.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ModelRegistry } from '../../dist/models/registry.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'shimmy-registry-'));
+const entries = ['a', 'b', 'c'].map((id) => {
+  const path = join(dir, `${id}.gguf`);
+  writeFileSync(path, 'GGUF');
+  return { id, path, source: 'directory', sizeBytes: 4 };
+});
+const discovery = { base: entries[0], models: entries, searched: [] };
+
+function standIn() {
+  const log = [];
+  const load = async (path) => {
+    log.push(`load ${path.split('/').pop()}`);
+    await new Promise((r) => setTimeout(r, 5));
+    return { path, activeRequests: 0, brokenBecause: undefined, close: async () => void log.push(`close ${path.split('/').pop()}`) };
+  };
+  return { log, load };
+}
+
+test('concurrent first requests share one load; an unknown name is model_not_found', async () => {
+  const { log, load } = standIn();
+  const registry = new ModelRegistry(discovery, {}, 2, load);
+  const [x, y] = await Promise.all([registry.get('a'), registry.get('default')]);
+  assert.equal(x, y);
+  assert.deepEqual(log, ['load a.gguf']);
+  await assert.rejects(registry.get('nope'), { code: 'model_not_found' });
+});
+
+test('past the cap the least recently used model goes, not one a request holds', async () => {
+  const { log, load } = standIn();
+  const registry = new ModelRegistry(discovery, {}, 1, load);
+  let release;
+  const held = registry.use('a', () => new Promise((r) => (release = r)));
+  await new Promise((r) => setTimeout(r, 20));
+  await registry.get('b'); // a is held: both stay loaded for now
+  assert.equal(registry.loadedCount, 2);
+  release();
+  await held; // the hold ends: a, the least recently used, goes
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(log, ['load a.gguf', 'load b.gguf', 'close a.gguf']);
+  await registry.get('c');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(log.slice(3), ['load c.gguf', 'close b.gguf']);
+  await registry.closeAll();
+  assert.equal(log.at(-1), 'close c.gguf');
+});
