@@ -1,5 +1,5 @@
-// The codes native errors carry (as the JavaScript error's `code`). lib/engine/errors.ts lists
-// the same names with their meanings; test/engine.test.mjs keeps the two lists in sync.
+// The codes native errors carry (as the JavaScript error's `code`). lib/engine/errors.ts, the registry,
+// lists the same names with their meanings; test/unit/errors.test.mjs keeps the two in sync.
 #pragma once
 
 namespace shimmy {

@@ -366,13 +366,3 @@ describe('the native engine keeps no defaults of its own', () => {
     }
   });
 });
-
-describe('error codes', () => {
-  test('every code native code can raise is one lib/engine/errors.ts documents', async () => {
-    const { errorCodes } = await import('../dist/engine/errors.js');
-    const header = readFileSync(join(root, 'native', 'error_codes.h'), 'utf8');
-    const native = [...header.matchAll(/return "([a-z_]+)";/g)].map((m) => m[1]);
-    assert.ok(native.length >= 9);
-    for (const code of native) assert.ok(code in errorCodes, `${code} is raised natively but not listed in errors.ts`);
-  });
-});
