@@ -12,7 +12,6 @@ import { ModelRegistry } from '../dist/models/registry.js';
 import { startServer } from '../dist/server/app.js';
 import { generateRequestFields, websocketRequestFields } from '../dist/server/seed/request.js';
 import { chatFields, completionFields, embeddingFields } from '../dist/server/openai/request.js';
-import { withTables } from '../scripts/field-tables.mjs';
 import { fixtureModel, root } from './helpers/fixtures.mjs';
 
 const hi = [{ role: 'user', content: 'Hi' }];
@@ -108,10 +107,4 @@ describe('request declarations', () => {
     assert.equal(websocketRequestFields.stream, undefined, 'a WebSocket request always streams');
     ws.close();
   });
-});
-
-test("the README's field tables are the declarations'", () => {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  assert.equal(withTables(readme), readme, 'run npm run docs:fields');
-  assert.ok((readme.match(/<!-- fields:/g) ?? []).length >= 7);
 });

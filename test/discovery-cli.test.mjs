@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { discoverModels } from '../dist/models/discovery.js';
@@ -148,6 +148,29 @@ describe('cli', () => {
     const verbose = await run(process.execPath, [...args, '-v']);
     assert.match(verbose.stderr, /^llama\.cpp: llama_model_loader: /m);
     assert.doesNotMatch((await run(process.execPath, args)).stderr, /llama\.cpp:/);
+  });
+
+  test("the seed's global flags work before the command as after it", async () => {
+    const gen = ['--prompt', 'Once', '--max-tokens', '2', '--temperature', '0', '--model', model];
+    for (const args of [['-v', 'generate', ...gen], ['--verbose', 'generate', ...gen], ['generate', '-v', ...gen], ['generate', ...gen, '--verbose']]) {
+      const { stdout, stderr } = await run(process.execPath, [cli, ...args]);
+      assert.ok(stdout.trim().length > 0, args.join(' '));
+      assert.match(stderr, /^llama\.cpp: /m, `${args.join(' ')}: verbose`);
+    }
+    for (const args of [['-v', 'diag', '--model', model], ['--verbose', 'diag', '--model', model], ['diag', '-v', '--model', model]]) {
+      assert.match((await run(process.execPath, [cli, ...args])).stdout, /cpu features:/, args.join(' '));
+    }
+    for (const args of [['-h', 'list'], ['--help', 'list'], ['list', '-h'], ['list', '--help']]) {
+      assert.match((await run(process.execPath, [cli, ...args])).stdout, /List the available models/, args.join(' '));
+    }
+    for (const args of [['-V'], ['--version'], ['list', '-V'], ['-V', 'list'], ['generate', '--version']]) {
+      assert.match((await run(process.execPath, [cli, ...args])).stdout, /^shimmy \d+\.\d+\.\d+/, args.join(' '));
+    }
+  });
+
+  test('list --short prints model names only, one per line', async () => {
+    const { stdout } = await run(process.execPath, [cli, 'list', '--short', '--model', model]);
+    assert.deepEqual(stdout.trim().split('\n'), [basename(model, '.gguf')]);
   });
 
   test('list, probe and diag report on the model', async () => {

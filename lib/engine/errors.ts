@@ -29,7 +29,7 @@ export const errorRegistry = {
   generation_failed: { raisedBy: 'library', status: 500, title: 'Text generation failed', openAiType: 'server_error', meaning: 'llama.cpp failed while generating (a lost RPC worker, a failed decode)' },
   server_error: { raisedBy: 'server', status: 500, title: 'Internal server error', openAiType: 'server_error', meaning: 'anything else (logged)' },
   overloaded: { raisedBy: 'server', status: 503, title: 'The server is busy; retry shortly', openAiType: 'server_error', retry: true, meaning: 'the server is shutting down and cancelled the generation' },
-  unauthorized: { raisedBy: 'server', status: 401, title: 'A valid API key is required', openAiType: 'authentication_error', meaning: '`--api-key` set and the request lacks `Authorization: Bearer KEY` (or `X-Api-Key: KEY`)' },
+  unauthorized: { raisedBy: 'server', status: 401, title: 'A valid API key is required', openAiType: 'authentication_error', meaning: '`--api-key` set and the request carries the key neither as `Authorization: Bearer KEY`, `X-Api-Key: KEY` nor `?api_key=KEY`' },
   forbidden: { raisedBy: 'server', status: 403, title: 'This client is not allowed', openAiType: 'permission_error', meaning: 'a browser page on an origin not allowed, or a `Host` not allowed (see Security)' },
   not_found: { raisedBy: 'server', status: 404, title: 'No such endpoint', openAiType: 'not_found_error', meaning: 'no such route' },
   method_not_allowed: { raisedBy: 'server', status: 405, title: 'This endpoint does not take that method', openAiType: 'invalid_request_error', meaning: 'the route exists for another method' },

@@ -1,6 +1,6 @@
 // One declaration per request field (name, type, range, default, the names clients may use for
 // it, any check of its own), from which validation, defaults, the CLI's flags and the README's
-// field tables (scripts/field-tables.mjs) are derived, so the library, the seed API, the
+// field tables (scripts/doc-tables.mjs) are derived, so the library, the seed API, the
 // WebSocket, the OpenAI routes and the CLI cannot drift apart.
 import { ShimmyError } from './errors.js';
 

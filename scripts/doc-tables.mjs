@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// npm run docs:fields — writes the README's request-field tables from the declarations in
-// lib/ (lib/engine/schema.ts), between <!-- fields:NAME --> and <!-- /fields --> markers.
-// `--check` writes nothing and exits 1 when the README is not what the declarations say (the
-// test suite runs it).
+// npm run docs:tables — writes the README's tables from what lib/ declares: the request-field
+// tables from the declarations (lib/engine/schema.ts), between <!-- fields:NAME --> and
+// <!-- /fields --> markers, and the error tables from the registry (lib/engine/errors.ts), between
+// <!-- errors:NAME --> and <!-- /errors -->. `--check` writes nothing and exits 1 when the README
+// is not what lib/ says (test/unit/readme.test.mjs checks the same).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cliGenerateFields } from '../dist/cli/generate.js';
+import { errorRegistry } from '../dist/engine/errors.js';
 import { flagName } from '../dist/engine/schema.js';
 import { generationFields } from '../dist/engine/options.js';
 import { generateRequestFields, websocketCancelFields, websocketRequestFields } from '../dist/server/seed/request.js';
@@ -58,12 +60,35 @@ export function renderTable(name) {
   return ['| field | type | default | range | what |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
+/**
+ * The error tables: `wire`, the codes an error object carries on the server (with their HTTP
+ * status, OpenAI type and the library codes reported as each); `library`, the codes ShimmyError
+ * carries in the library.
+ */
+export function renderErrors(name) {
+  const entries = Object.entries(errorRegistry);
+  if (name === 'wire') {
+    const rows = entries.filter(([, e]) => !e.sentAs).map(([sent, e]) => {
+      const also = entries.filter(([, other]) => other.sentAs === sent).map(([c, other]) => `${code(c)}: ${other.meaning}`);
+      return `| ${code(sent)} | ${e.status} | ${e.openAiType} | ${cell([e.meaning, ...also].join('; '))}${e.retry ? ' (sent with `Retry-After: 1`)' : ''} |`;
+    });
+    return ['| code | status | OpenAI type | when |', '| --- | --- | --- | --- |', ...rows].join('\n');
+  }
+  if (name === 'library') {
+    const rows = entries.filter(([, e]) => e.raisedBy === 'library').map(([c, e]) => `| ${code(c)} | ${cell(e.meaning)} | ${code(e.sentAs ?? c)} (${e.status}) |`);
+    return ['| code | when | on the server |', '| --- | --- | --- |', ...rows].join('\n');
+  }
+  throw new Error(`README names an unknown error table: ${name}`);
+}
+
 /** The README with every marked table regenerated. */
 export function withTables(text) {
-  return text.replace(/<!-- fields:([\w-]+) -->[\s\S]*?<!-- \/fields -->/g, (_, name) => {
-    if (!tables[name]) throw new Error(`README names an unknown field table: ${name}`);
-    return `<!-- fields:${name} -->\n${renderTable(name)}\n<!-- /fields -->`;
-  });
+  return text
+    .replace(/<!-- fields:([\w-]+) -->[\s\S]*?<!-- \/fields -->/g, (_, name) => {
+      if (!tables[name]) throw new Error(`README names an unknown field table: ${name}`);
+      return `<!-- fields:${name} -->\n${renderTable(name)}\n<!-- /fields -->`;
+    })
+    .replace(/<!-- errors:([\w-]+) -->[\s\S]*?<!-- \/errors -->/g, (_, name) => `<!-- errors:${name} -->\n${renderErrors(name)}\n<!-- /errors -->`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -71,11 +96,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const next = withTables(text);
   if (process.argv.includes('--check')) {
     if (next !== text) {
-      console.error('README.md: the field tables differ from the declarations; run npm run docs:fields');
+      console.error('README.md: its tables differ from the declarations and the error registry; run npm run docs:tables');
       process.exit(1);
     }
   } else if (next !== text) {
     writeFileSync(readme, next);
-    console.log('README.md: field tables rewritten');
+    console.log('README.md: tables rewritten');
   }
 }
