@@ -252,6 +252,48 @@ describe('sampling inside the decode graph', () => {
   });
 });
 
+describe('pausing', () => {
+  let model;
+  before(async () => {
+    model = await loadModel(fixtureModel(), { contextSize: 2048, parallel: 2, batchSize: 64 });
+  });
+  after(() => model.close());
+
+  test('a paused generation keeps its slot and produces nothing; resumed, it runs to the end while the other slot went on', async () => {
+    const paused = model.generate({ prompt: 'Hello', maxTokens: 600, temperature: 0, ignoreEos: true });
+    let text = '';
+    paused.listen({ text: (t) => (text += t), done: () => {}, error: () => {} });
+    await paused.started;
+    paused.pause();
+    await new Promise((r) => setTimeout(r, 50));
+    const held = model.stats().tokensGenerated;
+    const other = await model.complete({ prompt: 'Once', maxTokens: 40, temperature: 0, ignoreEos: true });
+    assert.equal(other.usage.completionTokens, 40, 'the other slot generates meanwhile');
+    assert.equal(model.stats().tokensGenerated, held + 40, 'the paused request produced nothing');
+    assert.equal(model.stats().slotsBusy, 1, 'and kept its slot');
+    paused.resume();
+    const result = await paused.result;
+    assert.equal(result.usage.completionTokens, 600);
+    assert.equal(result.text, text);
+  });
+
+  test('a paused request can be cancelled, and one paused before it got a slot starts when resumed', async () => {
+    const a = model.generate({ prompt: 'Hello', maxTokens: 2000, temperature: 0, ignoreEos: true });
+    await a.started;
+    a.pause();
+    a.cancel();
+    assert.equal((await a.result).finishReason, 'cancelled');
+    const b = model.generate({ prompt: 'word '.repeat(400), maxTokens: 5, temperature: 0 });
+    const before = model.stats().tokensGenerated;
+    b.pause();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(model.stats().tokensGenerated, before, 'nothing was generated for the paused request');
+    b.resume();
+    assert.equal((await b.result).usage.completionTokens, 5);
+    assert.equal(model.stats().slotsBusy, 0);
+  });
+});
+
 describe('cancellation', () => {
   let model;
   before(async () => {

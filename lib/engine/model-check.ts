@@ -1,5 +1,5 @@
 // A model file is checked before the server's (or the caller's) process hands it to llama.cpp,
-// which aborts the process on some damaged files: first its header (lib/models/gguf-check.ts),
+// which aborts the process on some damaged files: first its header (lib/engine/gguf-check.ts),
 // then a test load with one generated token in a child process. A file that passed is remembered
 // by path, size and modification time (in memory and in the cache directory), so each file is
 // test-loaded once; a failure is remembered for this process only.

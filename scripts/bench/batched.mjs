@@ -19,9 +19,9 @@ import { join, resolve } from 'node:path';
 import { loadModel } from '../../dist/index.js';
 import { makeFixtureModel } from '../make-fixture-model.mjs';
 import { buildLlamaTools, toolsDir as ownToolsDir } from './build-llama-tools.mjs';
+import { arg, flag } from './args.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const arg = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const tokens = Number(arg('tokens', 128));
 const threads = Number(arg('threads', Math.min(8, availableParallelism())));
 const rounds = Number(arg('rounds', 3));
@@ -77,7 +77,7 @@ function llamaBench() {
   return JSON.parse(out).find((r) => r.n_gen > 0)?.avg_ts;
 }
 
-const useLlama = !process.argv.includes('--no-llama');
+const useLlama = !flag('no-llama');
 if (useLlama && !existsSync(join(toolsDir, 'llama-batched-bench'))) {
   if (toolsDir !== ownToolsDir) throw new Error(`no llama-batched-bench in ${toolsDir}`);
   buildLlamaTools(['llama-bench', 'llama-batched-bench']);
@@ -113,5 +113,5 @@ for (const streams of streamCounts) {
     }
   }
 }
-if (useLlama && process.argv.includes('--llama-bench')) lines.push('', `llama-bench tg${tokens} (1 stream): ${llamaBench().toFixed(0)} tok/s`);
+if (useLlama && flag('llama-bench')) lines.push('', `llama-bench tg${tokens} (1 stream): ${llamaBench().toFixed(0)} tok/s`);
 console.log(lines.join('\n'));

@@ -11,9 +11,9 @@ import { join, resolve } from 'node:path';
 import { discoverModels } from '../../dist/models/discovery.js';
 import { ModelRegistry } from '../../dist/models/registry.js';
 import { startServer } from '../../dist/server/app.js';
+import { arg } from './args.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const arg = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const modelPath = arg('model', process.env.SHIMMY_TEST_MODEL ?? join(root, '..', 'shared', 'models', 'stories260K.gguf'));
 const rounds = Number(arg('rounds', 4));
 

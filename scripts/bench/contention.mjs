@@ -15,9 +15,9 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../dist/index.js';
 import { makeFixtureModel } from '../make-fixture-model.mjs';
+import { arg } from './args.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const arg = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const cores = availableParallelism();
 const tokens = Number(arg('tokens', 256));
 const rounds = Number(arg('rounds', 3));

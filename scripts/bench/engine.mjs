@@ -13,9 +13,9 @@ import { loadModel } from '../../dist/index.js';
 import { makeFixtureModel } from '../make-fixture-model.mjs';
 import { toolsDir } from './build-llama-tools.mjs';
 import { nodeLlamaCppTokS } from './node-llama-cpp.mjs';
+import { arg, flag } from './args.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const arg = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const tokens = Number(arg('tokens', 128));
 const threads = Number(arg('threads', Math.min(8, availableParallelism())));
 const presets = arg('presets', 'tiny').split(',');
@@ -51,7 +51,7 @@ async function shimmy(path, parallel, streams) {
 
 function llamaBench(path) {
   const bin = join(toolsDir, 'llama-bench');
-  if (process.argv.includes('--no-llama-bench') || !existsSync(bin)) return undefined;
+  if (flag('no-llama-bench') || !existsSync(bin)) return undefined;
   const out = execFileSync(bin, ['-m', path, '-t', String(threads), '-p', '0', '-n', String(tokens), '-r', '2', '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   return JSON.parse(out).find((r) => r.n_gen > 0)?.avg_ts;
 }
@@ -69,7 +69,7 @@ for (const m of models) {
   for (let round = 0; round < rounds; round++) {
     samples.ref.push(llamaBench(m.path));
     samples.one.push(await shimmy(m.path, 1, 1));
-    if (process.argv.includes('--node-llama-cpp')) samples.nlc.push(nodeLlamaCppTokS(m.path, threads, tokens));
+    if (flag('node-llama-cpp')) samples.nlc.push(nodeLlamaCppTokS(m.path, threads, tokens));
     samples.oneOfEight.push(await shimmy(m.path, 8, 1));
     samples.eight.push(await shimmy(m.path, 8, 8));
   }

@@ -12,9 +12,9 @@ import { join, resolve } from 'node:path';
 import { loadModel } from '../../dist/index.js';
 import { makeFixtureModel } from '../make-fixture-model.mjs';
 import { buildLlamaTools } from './build-llama-tools.mjs';
+import { arg } from './args.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const arg = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const tokens = Number(arg('tokens', 32));
 const promptTokens = Number(arg('prompt', 32));
 const threads = Number(arg('threads', 1));

@@ -16,9 +16,9 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { makeFixtureModel } from '../make-fixture-model.mjs';
 import { toolsDir } from './build-llama-tools.mjs';
+import { arg } from './args.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const arg = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const threads = Number(arg('threads', Math.min(8, availableParallelism())));
 const slots = Number(arg('slots', 8));
 const rounds = Number(arg('rounds', 2));

@@ -10,9 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join, resolve } from 'node:path';
 import { toolsDir } from './build-llama-tools.mjs';
+import { arg, flag } from './args.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const arg = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const total = Number(arg('requests', 10000));
 const concurrency = Number(arg('concurrency', 16));
 const model = process.env.SHIMMY_TEST_MODEL ?? join(root, '..', 'shared', 'models', 'stories260K.gguf');
@@ -88,7 +88,7 @@ async function start(kind, port) {
 const runs = [];
 let port = 19000 + Math.floor(Math.random() * 1000);
 for (const kind of ['shimmy', 'llama-server']) {
-  if (kind === 'llama-server' && (process.argv.includes('--no-llama-server') || !existsSync(join(toolsDir, 'llama-server')))) continue;
+  if (kind === 'llama-server' && (flag('no-llama-server') || !existsSync(join(toolsDir, 'llama-server')))) continue;
   const child = await start(kind, ++port);
   try {
     // llama-server has the OpenAI routes (and embeddings with --embeddings), not the seed API.

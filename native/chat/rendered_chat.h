@@ -4,7 +4,7 @@
 // ChatParser accept, so none of it is serialised or re-read on the way.
 #pragma once
 
-#include "sampler.h"
+#include "sampling_params.h"
 
 #include <chat.h>
 #include <llama.h>

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "sampler.h"
+#include "sampling_params.h"
 
 namespace shimmy {
 

@@ -7,6 +7,7 @@
 
 #include "helper_threads.h"
 #include "sampler.h"
+#include "text_stream.h"
 #include "thread_governor.h"
 #include "step_timings.h"
 

@@ -1,7 +1,7 @@
 #include "backend_chain.h"
 
 #include "chain_sampler.h"
-#include "sampler.h"
+#include "sampling_params.h"
 
 #include <cmath>
 #include <vector>
