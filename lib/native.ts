@@ -1,5 +1,5 @@
 // The one place that loads the addon and describes it. Everything else in TypeScript goes
-// through these types; the C++ side re-checks them (native/napi_util.h).
+// through these types; the C++ side re-checks them (native/napi/napi_util.h).
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +51,7 @@ export interface NativeWorker {
 }
 
 /**
- * One chat request as the model's template rendered it (native/rendered_chat.h): an opaque
+ * One chat request as the model's template rendered it (native/chat/rendered_chat.h): an opaque
  * handle that keeps the prompt's tokens, the reply's grammar and its parser on the native side.
  * The engine's submit() takes it in place of prompt tokens; a ChatParser is made from it.
  */

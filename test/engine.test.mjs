@@ -277,6 +277,25 @@ describe('pausing', () => {
     assert.equal(result.text, text);
   });
 
+  test('a paused request does not hold its slot against requests waiting for one: it runs on', async () => {
+    const paused = model.generate({ prompt: 'Hello', maxTokens: 300, temperature: 0, ignoreEos: true });
+    let pieces = 0;
+    paused.listen({ text: () => pieces++, done: () => {}, error: () => {} });
+    await paused.started;
+    paused.pause();
+    await new Promise((r) => setTimeout(r, 30));
+    const before = pieces;
+    // Both slots taken (the paused one and this), so the third waits: the pause is not honoured
+    // until it has a slot.
+    const busy = model.complete({ prompt: 'Once', maxTokens: 200, temperature: 0, ignoreEos: true });
+    const waiting = model.complete({ prompt: 'Twice', maxTokens: 5, temperature: 0 });
+    const results = await Promise.all([busy, waiting]);
+    assert.deepEqual(results.map((r) => r.usage.completionTokens), [200, 5]);
+    assert.ok(pieces > before, 'the paused request ran on while another waited for a slot');
+    paused.resume();
+    assert.equal((await paused.result).usage.completionTokens, 300);
+  });
+
   test('a paused request can be cancelled, and one paused before it got a slot starts when resumed', async () => {
     const a = model.generate({ prompt: 'Hello', maxTokens: 2000, temperature: 0, ignoreEos: true });
     await a.started;

@@ -46,7 +46,7 @@ describe('stories260K', { skip: storiesSkip }, () => {
     assert.equal(r.text, ', there was a little girl named ');
   });
 
-  // Without a grammar, shimmy samples on the logits in place (native/chain_sampler.cc); with one,
+  // Without a grammar, shimmy samples on the logits in place (native/inference/chain_sampler.cc); with one,
   // through llama.cpp's common_sampler. A grammar that allows any text never rejects the token
   // the chain draws, so the two must agree token for token under the same seed.
   test("sampling without a grammar draws what llama.cpp's sampler chain draws, seed for seed", async () => {

@@ -1,5 +1,5 @@
 // Chat: OpenAI-style messages rendered by the model's own Jinja template (llama.cpp's common/, in
-// native/chat_format.cc), and the reply parsed back into content, reasoning and tool calls. A
+// native/chat/chat_format.cc), and the reply parsed back into content, reasoning and tool calls. A
 // model without a template, or with one the Jinja engine cannot parse, gets ChatML, as in
 // llama-server. Requests are bounded before they reach the native JSON and grammar code, which
 // recurses: llama-server was measured to run out of memory on a schema nested 5,000 levels deep.
@@ -146,7 +146,7 @@ export async function renderChat(renderNative: (json: string) => Promise<Rendere
 
 /**
  * Parses a reply as it grows. A content-only format needs no parsing: each piece is content, and
- * nothing crosses into native code. Otherwise the native parser (native/chat_parser.cc) extends
+ * nothing crosses into native code. Otherwise the native parser (native/chat/chat_parser.cc) extends
  * free content or reasoning in place and parses the whole reply again only where a marker may
  * begin, and returns what changed.
  */

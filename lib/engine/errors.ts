@@ -1,7 +1,7 @@
 // The one registry of error codes: what each means, who raises it (the library, or only the
 // server), the HTTP status it answers with, the code the seed's error object sends for it, and
 // OpenAI's error type. Every wire body (lib/server/errors.ts), the README's error tables
-// (scripts/doc-tables.mjs) and native/error_codes.h (checked by test/unit/errors.test.mjs) follow it.
+// (scripts/doc-tables.mjs) and native/napi/error_codes.h (checked by test/unit/errors.test.mjs) follow it.
 
 interface ErrorEntry {
   /** Raised by the library (`ShimmyError` from loadModel, generate…) or only by the server. */
@@ -29,7 +29,7 @@ export const errorRegistry = {
   generation_failed: { raisedBy: 'library', status: 500, title: 'Text generation failed', openAiType: 'server_error', meaning: 'llama.cpp failed while generating (a lost RPC worker, a failed decode)' },
   server_error: { raisedBy: 'server', status: 500, title: 'Internal server error', openAiType: 'server_error', meaning: 'anything else (logged)' },
   overloaded: { raisedBy: 'server', status: 503, title: 'The server is busy; retry shortly', openAiType: 'server_error', retry: true, meaning: 'the server is shutting down and cancelled the generation' },
-  unauthorized: { raisedBy: 'server', status: 401, title: 'A valid API key is required', openAiType: 'authentication_error', meaning: '`--api-key` set and the request carries the key neither as `Authorization: Bearer KEY`, `X-Api-Key: KEY` nor `?api_key=KEY`' },
+  unauthorized: { raisedBy: 'server', status: 401, title: 'A valid API key is required', openAiType: 'authentication_error', meaning: '`--api-key` set and the request carries the key neither as `Authorization: Bearer KEY` nor as `X-Api-Key: KEY` (a WebSocket upgrade may also send `?api_key=KEY`)' },
   forbidden: { raisedBy: 'server', status: 403, title: 'This client is not allowed', openAiType: 'permission_error', meaning: 'a browser page on an origin not allowed, or a `Host` not allowed (see Security)' },
   not_found: { raisedBy: 'server', status: 404, title: 'No such endpoint', openAiType: 'not_found_error', meaning: 'no such route' },
   method_not_allowed: { raisedBy: 'server', status: 405, title: 'This endpoint does not take that method', openAiType: 'invalid_request_error', meaning: 'the route exists for another method' },
@@ -50,10 +50,13 @@ export type ErrorCode = keyof typeof errorRegistry;
 /** The codes a seed error object can carry: those sent as themselves. */
 export type SentCode = { [K in ErrorCode]: (typeof errorRegistry)[K] extends { sentAs: string } ? never : K }[ErrorCode];
 
-/** Meanings by code, for the library's codes (kept for callers of 0.1). */
+/** The codes the library raises (the others come only from the server). */
+export type LibraryErrorCode = { [K in ErrorCode]: (typeof errorRegistry)[K]['raisedBy'] extends 'library' ? K : never }[ErrorCode];
+
+/** Meanings by code, for the library's codes. */
 export const errorCodes = Object.fromEntries(
   Object.entries(errorRegistry as Record<string, ErrorEntry>).filter(([, e]) => e.raisedBy === 'library').map(([code, e]) => [code, e.meaning]),
-) as Record<ErrorCode, string>;
+) as Record<LibraryErrorCode, string>;
 
 export function errorEntry(code: ErrorCode): ErrorEntry & { sentAs?: SentCode } {
   return errorRegistry[code] as ErrorEntry & { sentAs?: SentCode };

@@ -57,6 +57,7 @@ export class Generation implements AsyncIterable<Chunk> {
   private allLogprobs: TokenLogprob[] | undefined;
   private finished = false;
   private failure: ShimmyError | undefined;
+  private outcome: CompletionResult | undefined;
   private wake: (() => void) | undefined;
   private listener: GenerationListener | undefined;
 
@@ -106,10 +107,15 @@ export class Generation implements AsyncIterable<Chunk> {
     if (!this.finished) this.pauseFn(false);
   }
 
-  /** Push-style consumption: no promise per chunk. Text that came before is handed over first. */
+  /**
+   * Push-style consumption: no promise per chunk. Text that came before is handed over first,
+   * and the end too when the generation is already over.
+   */
   listen(listener: GenerationListener): void {
     this.listener = listener;
     for (const c of this.chunks.splice(0)) listener.text(c.text, c.logprobs);
+    if (this.failure) listener.error(this.failure);
+    else if (this.outcome) listener.done(this.outcome);
   }
 
   pushText(text: string, logprobs?: TokenLogprob[]): void {
@@ -126,6 +132,7 @@ export class Generation implements AsyncIterable<Chunk> {
     const tokensPerSecond = generationMs > 0 ? (usage.completionTokens * 1000) / generationMs : 0;
     const result: CompletionResult = { text: this.fullText, finishReason: reason, usage, timings: { promptMs, generationMs, tokensPerSecond } };
     if (this.allLogprobs) result.logprobs = this.allLogprobs;
+    this.outcome = result;
     this.resolveResult(result);
     this.listener?.done(result);
     this.wakeUp();

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { EventKind, native, type NativeEngine, type NativeEvent, type NativeMetadata, type NativeModel, type NativeRequestOptions, type NativeWorker } from '../native.js';
 import { renderChat, type ChatMessage, type ChatRequest, type RenderedChat } from './chat.js';
-import { ShimmyError, toShimmyError } from './errors.js';
+import { ShimmyError, ShimmyTypeError, toShimmyError } from './errors.js';
 import { checkModelFile } from './model-check.js';
 import { defaultThreads, loadDefaults } from './defaults.js';
 import { Generation, type CompletionResult, type FinishReason } from './generation.js';
@@ -183,7 +183,7 @@ export class Model {
 
   /** Streams a completion: `for await (const { text } of model.generate({ prompt }))`. */
   generate(options: GenerateOptions): Generation {
-    if (typeof options !== 'object' || options === null) throw new TypeError('generate() takes an options object');
+    if (typeof options !== 'object' || options === null) throw new ShimmyTypeError('generate() takes an options object');
     const { prompt, chat, logitBias, signal } = options;
     if (prompt !== undefined && typeof prompt !== 'string' && !(prompt instanceof Int32Array)) {
       throw new ShimmyError('invalid_request', "'prompt' must be a string or an Int32Array of tokens");
@@ -193,8 +193,10 @@ export class Model {
 
   /**
    * Starts a request whose options were already parsed, with every default filled in (a server
-   * route's): nothing is checked again here, and the request crosses into the engine once, which
-   * tokenizes a text prompt itself (off the main thread when it is long).
+   * route's, from the declarations in options.ts): its values are trusted, not checked again,
+   * so give it only what parseGenerationOptions (or a route's parse) returned; generate() is the
+   * entry for anything else. The request crosses into the engine once, which tokenizes a text
+   * prompt itself (off the main thread when it is long).
    */
   start(request: GenerationRequest): Generation {
     if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
@@ -203,13 +205,14 @@ export class Model {
     const id = this.nextId;
     this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
     // While a long prompt is tokenized (or a grammar parsed) off the main thread, the engine does
-    // not know the id yet: a cancel then follows the request into the queue.
+    // not know the id yet: a cancel or pause then follows the request into the queue.
     let queueing = false;
     let cancelWhenQueued = false;
+    let pausedWhenQueued = false;
     const generation = new Generation(
       id,
       () => (queueing ? (cancelWhenQueued = true) : this.engine.cancel(id)),
-      (paused) => this.engine.pause(id, paused),
+      (paused) => (queueing ? (pausedWhenQueued = paused) : this.engine.pause(id, paused)),
     );
     let queued: void | Promise<void>;
     try {
@@ -226,6 +229,7 @@ export class Model {
           queueing = false;
           generation.submitted();
           if (cancelWhenQueued) this.engine.cancel(id);
+          else if (pausedWhenQueued) this.engine.pause(id, true);
         },
         (error) => {
           queueing = false;
@@ -286,13 +290,13 @@ export class Model {
   }
 
   tokenize(text: string, addSpecial = false, parseSpecial = true): Int32Array {
-    if (typeof text !== 'string') throw new TypeError('text must be a string');
+    if (typeof text !== 'string') throw new ShimmyTypeError('text must be a string');
     return this.handle.tokenize(text, addSpecial, parseSpecial);
   }
 
   /** tokenize() on a libuv worker, for large texts. */
   async tokenizeAsync(text: string, addSpecial = true, parseSpecial = true): Promise<Int32Array> {
-    if (typeof text !== 'string') throw new TypeError('text must be a string');
+    if (typeof text !== 'string') throw new ShimmyTypeError('text must be a string');
     try {
       return await this.handle.tokenizeAsync(text, addSpecial, parseSpecial);
     } catch (error) {

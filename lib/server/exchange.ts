@@ -1,7 +1,7 @@
 // One HTTP exchange over any transport: abort tracking registered before any await, a bounded
 // body reader, JSON answers, and a streaming writer that honours backpressure: while the socket
 // is congested the generation feeding it is paused (Client.onCongestion), and only a client that
-// stays congested past the stall limit, or falls past the byte limit, is cut off.
+// takes nothing for the stall limit, or falls past the byte limit, is cut off.
 import type { Client } from './completion/run-generation.js';
 import { errorBody, headersOf, httpError, statusOf } from './errors.js';
 import type { ShimmyError } from '../engine/errors.js';
@@ -11,7 +11,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Default for the most bytes a streaming client may fall behind before it is cut off. */
 export const DEFAULT_BUFFER_LIMIT = 8 << 20;
-/** Default for how long a streaming client may stay congested (its generation paused) before it is cut off. */
+/** Default for how long a congested streaming client may take nothing (its generation paused) before it is cut off. */
 export const DEFAULT_STALL_LIMIT_MS = 30_000;
 
 export interface StreamLimits {
@@ -137,16 +137,23 @@ export class Exchange implements Client {
   private congest(): void {
     this.congested = true;
     for (const h of this.congestionHandlers) h.pause();
-    this.stallTimer = setTimeout(() => this.cutOff(), this.limits.stallLimitMs);
-    this.stallTimer.unref?.();
+    this.armStallTimer();
     this.res.onWritable(() => {
       if (!this.open) return true;
+      this.armStallTimer(); // the socket took some: the client reads, however slowly
       const pending = this.backlog;
       this.backlog = '';
       const written = pending === '' || this.res.write(pending);
       if (written) this.drained();
       return written;
     });
+  }
+
+  /** A client that takes nothing for the stall limit is cut off. */
+  private armStallTimer(): void {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(() => this.cutOff(), this.limits.stallLimitMs);
+    this.stallTimer.unref?.();
   }
 
   private drained(): void {

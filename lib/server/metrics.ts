@@ -20,7 +20,7 @@ function metrics(c: ServerContext, ex: Exchange): number {
   const models = c.registry.loadedModels().map((model) => ({ name: label(model.info.name || model.path), stats: model.stats() }));
   lines.push('# TYPE shimmy_slots_busy gauge');
   for (const { name, stats } of models) lines.push(`shimmy_slots_busy{model="${name}"} ${stats.slotsBusy}`);
-  // Where each model's engine thread spends its steps (native/step_timings.h).
+  // Where each model's engine thread spends its steps (native/inference/step_timings.h).
   lines.push('# TYPE shimmy_step_phase_seconds histogram');
   for (const { name, stats } of models) {
     for (const [phase, { seconds, counts }] of Object.entries(stats.phases)) {

@@ -63,7 +63,7 @@ async function handle(ctx: ServerContext, routes: Route[], ex: Exchange): Promis
   }
   const { route, params } = found;
   name = `${route.method} ${route.path}`;
-  if (!route.open && !hasApiKey(ctx.apiKey, ex.req.headers, ex.req.query)) return fail(httpError('unauthorized', API_KEY_HINT));
+  if (!route.open && !hasApiKey(ctx.apiKey, ex.req.headers)) return fail(httpError('unauthorized', API_KEY_HINT));
   let decoded: string[];
   try {
     decoded = params.map((p) => decodeURIComponent(p));

@@ -390,6 +390,10 @@ void Scheduler::sample_on_cpu_from_now(Slot& slot) {
 // of new requests in arrival order until the batch is full.
 bool Scheduler::build_batch() {
   batch_.n_tokens = 0;
+  // A paused request waits only while no other request waits for its slot: a client that reads
+  // slowly must not keep others from being served (its text then queues up in JavaScript, where
+  // the server's buffer limit bounds it).
+  const bool honour_pauses = waiting_.empty();
   auto add = [&](Slot& slot, llama_token token, bool logits) {
     const int32_t i = batch_.n_tokens++;
     batch_.token[i] = token;
@@ -404,13 +408,13 @@ bool Scheduler::build_batch() {
     if (!slot.active) continue;
     slot.active->batch_count = 0;
     slot.active->logits_at = -1;
-    if (slot.active->generating && !slot.active->paused) add(slot, slot.active->next_token, true);
+    if (slot.active->generating && !(slot.active->paused && honour_pauses)) add(slot, slot.active->next_token, true);
   }
 
   // Prompt slots by arrival (smaller use clock = assigned earlier).
   std::vector<Slot*> prompting;
   for (auto& slot : slots_) {
-    if (slot.active && !slot.active->generating && !slot.active->paused) prompting.push_back(&slot);
+    if (slot.active && !slot.active->generating && !(slot.active->paused && honour_pauses)) prompting.push_back(&slot);
   }
   std::sort(prompting.begin(), prompting.end(), [](Slot* a, Slot* b) { return a->last_used < b->last_used; });
   for (Slot* slot : prompting) {

@@ -114,7 +114,8 @@ class Scheduler {
   bool submit(Request request);
   void cancel(int32_t id);
   // A paused request keeps its slot and KV cells but takes no part in decode steps until resumed
-  // (its client's socket is congested). Unknown ids are ignored.
+  // (its client's socket is congested), as long as no other request waits for a slot. Unknown
+  // ids are ignored.
   void pause(int32_t id, bool paused);
   std::vector<Event> take_events();
   SchedulerStats stats();

@@ -317,6 +317,19 @@ describe(`server over ${transport}`, { skip }, () => {
       ws.close();
     });
 
+    test('a request cancelled while its long prompt is tokenized ends as cancelled, and its id is free again', async () => {
+      const { ws, frames, until } = await open();
+      ws.send(JSON.stringify({ id: 'long', model: 'default', prompt: 'word '.repeat(5000), max_tokens: 4 })); // tokenized off the main thread
+      ws.send(JSON.stringify({ cancel: 'long' }));
+      await until((f) => f.some((x) => x.id === 'long' && (x.done || x.error)));
+      assert.equal(frames.find((x) => x.id === 'long' && x.done)?.finish_reason, 'cancelled', JSON.stringify(frames));
+      frames.length = 0;
+      ws.send(JSON.stringify({ id: 'long', model: 'default', prompt: 'Once', max_tokens: 3 }));
+      await until((f) => f.some((x) => x.id === 'long' && (x.done || x.error)));
+      assert.equal(frames.at(-1).done, true, JSON.stringify(frames.at(-1)));
+      ws.close();
+    });
+
     test('closing the socket frees its slots', async () => {
       const { ws, until } = await open();
       ws.send(JSON.stringify({ model: 'default', prompt: 'Go', max_tokens: 400, ignore_eos: true }));

@@ -1,4 +1,4 @@
-// The error registry (lib/engine/errors.ts) against native/error_codes.h, and the wire bodies made from it.
+// The error registry (lib/engine/errors.ts) against native/napi/error_codes.h, and the wire bodies made from it.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,12 +9,12 @@ import { errorBody, HttpError, headersOf, openAiErrorBody, statusOf } from '../.
 const root = join(import.meta.dirname, '..', '..');
 
 describe('error registry', () => {
-  test('native/error_codes.h raises exactly the library codes the registry lists, apart from model_not_found (raised in TypeScript)', () => {
-    const header = readFileSync(join(root, 'native', 'error_codes.h'), 'utf8');
+  test('native/napi/error_codes.h raises exactly the library codes the registry lists, apart from model_not_found (raised in TypeScript)', () => {
+    const header = readFileSync(join(root, 'native', 'napi', 'error_codes.h'), 'utf8');
     const native = [...header.matchAll(/return "([a-z_]+)";/g)].map((m) => m[1]).filter((c, i, all) => all.indexOf(c) === i);
     const library = Object.entries(errorRegistry).filter(([, e]) => e.raisedBy === 'library').map(([code]) => code);
     for (const code of native) assert.ok(library.includes(code), `${code} is raised natively but is not a library code in the registry`);
-    for (const code of library) assert.ok(native.includes(code) || code === 'model_not_found', `${code} is in the registry but native/error_codes.h cannot raise it`);
+    for (const code of library) assert.ok(native.includes(code) || code === 'model_not_found', `${code} is in the registry but native/napi/error_codes.h cannot raise it`);
   });
 
   test('every code is sent as a code the seed error object carries, with a title', () => {

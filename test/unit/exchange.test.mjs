@@ -94,6 +94,21 @@ describe('exchange', () => {
     assert.equal(ex.open, true);
   });
 
+  test('a client that keeps taking a little, however slowly, is not cut off', async () => {
+    const res = standInResponse({ room: 0 });
+    const ex = new Exchange(request, res, limits(1 << 20, 60));
+    ex.beginStream('text/event-stream');
+    ex.write('x');
+    ex.write('y'.repeat(10));
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      res.writable(); // the socket took some, not all: still congested
+    }
+    assert.equal(res.closed, false);
+    res.drain();
+    assert.equal(ex.open, true);
+  });
+
   test('a backlog past the byte limit is cut off', () => {
     const res = standInResponse({ room: 0 });
     const ex = new Exchange(request, res, limits(100));

@@ -19,11 +19,12 @@ test('routes match by method and path; parameters come raw; other methods are li
   assert.deepEqual(match(routes, 'GET', '/v1/models/a/b'), { methods: [] });
 });
 
-test('the API key: Bearer, X-Api-Key or ?api_key=, nothing else', () => {
+test('the API key: Bearer or X-Api-Key, and ?api_key= on a WebSocket upgrade only', () => {
   assert.equal(hasApiKey(undefined, {}, ''), true);
   assert.equal(hasApiKey('k', { authorization: 'Bearer k' }, ''), true);
   assert.equal(hasApiKey('k', { 'x-api-key': 'k' }, ''), true);
-  assert.equal(hasApiKey('k', {}, 'a=1&api_key=k'), true);
+  assert.equal(hasApiKey('k', {}, 'a=1&api_key=k'), true); // a WebSocket upgrade's query
+  assert.equal(hasApiKey('k', {}), false); // an HTTP route passes none
   assert.equal(hasApiKey('k', { authorization: 'Bearer wrong', 'x-api-key': 'k' }, ''), true);
   assert.equal(hasApiKey('k', {}, ''), false);
   assert.equal(hasApiKey('k', { authorization: 'k' }, ''), false);

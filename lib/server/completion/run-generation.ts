@@ -4,6 +4,7 @@
 // thrown while the client can still get a status), counts it in flight, cancels it when the
 // client goes, pauses it while the client's socket is congested, and adds its tokens to the metrics.
 import type { ShimmyError } from '../../engine/errors.js';
+import { statusOf } from '../errors.js';
 import type { CompletionResult, TokenLogprob } from '../../engine/generation.js';
 import type { GenerationRequest, Model } from '../../engine/model.js';
 import type { ServerContext } from '../context.js';
@@ -13,7 +14,8 @@ export interface Sink {
   /** The engine took the request: a stream's head and opening events may be written. */
   open(): void;
   text(text: string, logprobs?: TokenLogprob[]): void;
-  done(result: CompletionResult): void;
+  /** Returns the status it answered with when that is not 200 (a cancelled reply sent as an error). */
+  done(result: CompletionResult): number | void;
   /** The generation failed after open() (a refusal before it is thrown instead). */
   error(error: ShimmyError): void;
 }
@@ -35,8 +37,9 @@ export interface Completion {
 }
 
 /**
- * Runs one generation for `client` on the model `name`. Resolves with the status to count
- * (200; 499 when the client left before it started; 500 when it failed after the head was sent).
+ * Runs one generation for `client` on the model `name`. Resolves with the status to count: the
+ * sink's, 499 when the client left before it started, or the failure's when it failed after the
+ * engine took it (a refusal before that is thrown, for the route's error boundary to answer).
  */
 export function runGeneration(
   ctx: ServerContext,
@@ -50,16 +53,31 @@ export function runGeneration(
     if (!client.open) return 499;
     const generation = model.start(request);
     ctx.inFlight.add(generation);
+    let status = 200;
     try {
       client.onAbort(() => generation.cancel());
       client.onCongestion(() => generation.pause(), () => generation.resume());
       await generation.started;
-      sink.open();
-      generation.listen(sink);
-      const result = await generation.result.catch(() => undefined);
-      if (!result) return 500;
-      ctx.metrics.tokensGenerated += result.usage.completionTokens;
-      return 200;
+      try {
+        sink.open();
+      } catch (error) {
+        generation.cancel(); // nothing may run on for a reply that cannot be written
+        throw error;
+      }
+      generation.listen({
+        text: (text, logprobs) => sink.text(text, logprobs),
+        done: (result) => {
+          ctx.metrics.tokensGenerated += result.usage.completionTokens;
+          status = sink.done(result) ?? 200;
+        },
+        error: (error) => {
+          status = statusOf(error);
+          if (status >= 500) ctx.log(`generation failed on ${name}: ${error.message}`);
+          sink.error(error);
+        },
+      });
+      await generation.result.catch(() => {});
+      return status;
     } finally {
       ctx.inFlight.delete(generation);
     }

@@ -8,7 +8,7 @@ import type { CompletionResult, TokenLogprob } from '../../engine/generation.js'
 import { runGeneration, type Sink } from '../completion/run-generation.js';
 import { SSE_DONE, sseData } from '../completion/sse.js';
 import type { ServerContext } from '../context.js';
-import { httpError, openAiErrorBody } from '../errors.js';
+import { httpError, openAiErrorBody, statusOf } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { Route } from '../routes.js';
 import { embeddings } from './embeddings.js';
@@ -82,7 +82,11 @@ function replySink(ex: Exchange, options: { model: string; stream: boolean; incl
   const id = `${shape.object === 'text_completion' ? 'cmpl' : 'chatcmpl'}-${randomUUID()}`;
   const created = Math.floor(Date.now() / 1000);
   const model = options.model;
-  const fail = (e: ShimmyError) => (options.stream ? ex.endStream(sseData(openAiErrorBody(e)) + SSE_DONE) : ex.error(e, openAiErrorBody));
+  const fail = (e: ShimmyError) => {
+    if (options.stream) ex.endStream(sseData(openAiErrorBody(e)) + SSE_DONE);
+    else ex.error(e, openAiErrorBody);
+    return statusOf(e);
+  };
 
   if (!options.stream) {
     return {
@@ -92,7 +96,7 @@ function replySink(ex: Exchange, options: { model: string; stream: boolean; incl
         if (r.finishReason === 'cancelled') return fail(cancelled());
         ex.json(200, { id, object: shape.object, created, model, choices: [shape.whole(r)], usage: usage(r) });
       },
-      error: fail,
+      error: (e) => void fail(e),
     };
   }
   const head = { id, object: shape.chunkObject, created, model };
@@ -114,7 +118,7 @@ function replySink(ex: Exchange, options: { model: string; stream: boolean; incl
       if (options.includeUsage) tail += event(null, { usage: usage(r) });
       ex.endStream(tail + SSE_DONE);
     },
-    error: fail,
+    error: (e) => void fail(e),
   };
 }
 

@@ -6,7 +6,7 @@
 // than the buffer limit behind, has its requests cancelled and is closed with 1008.
 import type { ShimmyError } from '../../engine/errors.js';
 import { parseFields } from '../../engine/schema.js';
-import { API_KEY_HINT, hasApiKey } from '../auth.js';
+import { hasApiKey, WS_API_KEY_HINT } from '../auth.js';
 import { browserRefusal } from '../browser-guard.js';
 import { runGeneration, type Client, type Sink } from '../completion/run-generation.js';
 import { countRequest, type ServerContext } from '../context.js';
@@ -25,6 +25,7 @@ interface Socket {
   authorized: boolean;
   /** Running requests by id: their cancel, and pause/resume while the socket is congested. */
   running: Map<string, { cancel(): void; pause(): void; resume(): void }>;
+  /** While congested: when the client last took some of what is queued for it. */
   congestedSince: number | undefined;
 }
 
@@ -42,9 +43,13 @@ function send(ctx: ServerContext, ws: WsConnection, s: Socket, frame: unknown): 
 function congest(ctx: ServerContext, ws: WsConnection, s: Socket): void {
   s.congestedSince = Date.now();
   for (const r of s.running.values()) r.pause();
+  let behind = ws.bufferedAmount();
   const check = () => {
     if (s.closed) return;
-    if (ws.bufferedAmount() === 0) {
+    const now = ws.bufferedAmount();
+    if (now < behind) s.congestedSince = Date.now(); // the client reads, however slowly
+    behind = now;
+    if (now <= PAUSE_AT_BYTES / 2) {
       s.congestedSince = undefined;
       for (const r of s.running.values()) r.resume();
     } else if (Date.now() - s.congestedSince! > ctx.stallLimitMs) {
@@ -166,7 +171,7 @@ export function webSocketHandlers(ctx: ServerContext): WsHandlers<Socket> {
     },
     open: (ws, s) => {
       if (s.authorized) return;
-      sendError(ctx, ws, s, httpError('unauthorized', API_KEY_HINT), undefined);
+      sendError(ctx, ws, s, httpError('unauthorized', WS_API_KEY_HINT), undefined);
       s.closed = true;
       ws.end(4401, 'unauthorized');
     },
