@@ -77,7 +77,8 @@ describe('a client that stops reading', { skip: namespaceSkip() || curlSkip(), t
         const tokens = events.flatMap((e) => e.choices?.[0]?.logprobs?.content ?? []);
         const text = events.map((e) => e.choices?.[0]?.delta?.content ?? '').join('');
         assert.equal(tokens.length, maxTokens);
-        assert.equal(tokens.map((t) => t.token).join(''), text);
+        // A token that is part of a multi-byte character names it as U+FFFD: compare where none is.
+        if (!tokens.some((t) => t.token.includes('\uFFFD'))) assert.equal(tokens.map((t) => t.token).join(''), text);
         assert.equal(events.at(-1).choices[0].finish_reason, 'length');
       } finally {
         server?.kill();
