@@ -270,6 +270,37 @@ describe(`server over ${transport}`, { skip }, () => {
     });
   });
 
+  test('each request crosses into the engine once: one submit, no separate tokenize', async () => {
+    const model = await server.context.registry.get('default');
+    // Counts the calls into the addon that carry a request (the engine's and the model handle's).
+    const calls = { submit: 0, tokenize: 0 };
+    const engine = model.engine;
+    const handle = model.handle;
+    const originals = { submit: engine.submit, tokenize: handle.tokenize, tokenizeAsync: handle.tokenizeAsync };
+    // The addon's methods are read-only on its prototype: the counters shadow them on the instances.
+    const count = (target, name, counter) => Object.defineProperty(target, name, {
+      configurable: true,
+      value(...args) {
+        calls[counter]++;
+        return originals[name].apply(this, args);
+      },
+    });
+    count(engine, 'submit', 'submit');
+    count(handle, 'tokenize', 'tokenize');
+    count(handle, 'tokenizeAsync', 'tokenize');
+    try {
+      await (await post('/api/generate', { model: 'default', prompt: 'Once upon a time', max_tokens: 3 })).json();
+      await (await post('/api/generate', { model: 'default', prompt: 'Once upon a time '.repeat(1200), max_tokens: 3 })).text(); // tokenized off the main thread
+      await (await post('/v1/completions', { model: 'default', prompt: 'Once', max_tokens: 3, stream: true })).text();
+      await (await post('/v1/chat/completions', { model: 'default', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3 })).json();
+      assert.deepEqual(calls, { submit: 4, tokenize: 0 });
+    } finally {
+      delete engine.submit;
+      delete handle.tokenize;
+      delete handle.tokenizeAsync;
+    }
+  });
+
   describe('WebSocket /ws/generate', () => {
     function open() {
       const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws/generate`);
