@@ -1,16 +1,11 @@
-// Errors on the wire: every throw becomes a ShimmyError (an HttpError when it carries headers),
+// Errors on the wire: every throw becomes a ShimmyError (an HttpError when the server raised it),
 // and each protocol's error body is made here from the registry (lib/engine/errors.ts): the shimmy
 // API's {"error":{"code","message","details"}} and OpenAI's {"error":{"message","type","param","code"}}.
 import { errorEntry, errorRegistry, ShimmyError, type ErrorCode, type SentCode } from '../engine/errors.js';
 
-/** An error the server raises, with the headers its response carries (Retry-After, …). */
+/** An error the server itself raises (a refused body, route or key); answered as every ShimmyError is. */
 export class HttpError extends ShimmyError {
   override name = 'HttpError';
-  readonly headers: Record<string, string>;
-  constructor(code: ErrorCode, details: string) {
-    super(code, details);
-    this.headers = 'retry' in errorRegistry[code] ? { 'Retry-After': '1' } : {};
-  }
 }
 
 export const httpError = (code: ErrorCode, details: string) => new HttpError(code, details);
@@ -23,8 +18,8 @@ export function asShimmyError(error: unknown): ShimmyError {
 
 export const statusOf = (e: ShimmyError): number => errorEntry(e.code).status;
 
-export const headersOf = (e: ShimmyError): Record<string, string> =>
-  e instanceof HttpError ? e.headers : 'retry' in errorRegistry[e.code] ? { 'Retry-After': '1' } : {};
+/** The headers an error's response carries: Retry-After for the transient refusals. */
+export const headersOf = (e: ShimmyError): Record<string, string> => ('retry' in errorRegistry[e.code] ? { 'Retry-After': '1' } : {});
 
 /** The code a seed error object carries for `e`. */
 export function sentCode(e: ShimmyError): SentCode {
