@@ -19,7 +19,8 @@ export interface ModelSummary extends DiscoveredModel, HeaderFacts {
   loaded: boolean;
 }
 
-interface Slot {
+/** One discovered model and what the registry holds for it (not a decode slot: those are the engine's). */
+interface Holder {
   entry: DiscoveredModel;
   loading?: Promise<Model>;
   model?: Model;
@@ -31,7 +32,7 @@ interface Slot {
 }
 
 export class ModelRegistry {
-  private readonly slots = new Map<string, Slot>();
+  private readonly holders = new Map<string, Holder>();
   private clock = 0;
 
   constructor(
@@ -41,7 +42,7 @@ export class ModelRegistry {
     /** How a model is loaded: loadModel, or a stand-in (the registry's own tests). */
     private readonly load: (path: string, options: LoadOptions) => Promise<Model> = loadModel,
   ) {
-    for (const entry of discovery.models) this.slots.set(entry.id, { entry, leases: 0, lastUsed: 0 });
+    for (const entry of discovery.models) this.holders.set(entry.id, { entry, leases: 0, lastUsed: 0 });
   }
 
   get base(): DiscoveredModel | undefined {
@@ -51,7 +52,7 @@ export class ModelRegistry {
   /** `default`, an id, or a file stem; undefined when nothing matches. */
   resolve(name: string): DiscoveredModel | undefined {
     if (name === 'default') return this.discovery.base;
-    return this.slots.get(name)?.entry ?? this.discovery.models.find((m) => m.path === name);
+    return this.holders.get(name)?.entry ?? this.discovery.models.find((m) => m.path === name);
   }
 
   /**
@@ -59,7 +60,7 @@ export class ModelRegistry {
    * lost RPC worker is loaded again (reconnecting) once its last request has ended.
    */
   async get(name: string): Promise<Model> {
-    return this.loaded(this.slotOf(name));
+    return this.loaded(this.holderOf(name));
   }
 
   /**
@@ -68,32 +69,32 @@ export class ModelRegistry {
    * embedding, streaming); the cap is restored when the last hold ends.
    */
   async use<T>(name: string, fn: (model: Model) => Promise<T> | T): Promise<T> {
-    const slot = this.slotOf(name);
-    slot.leases++;
+    const holder = this.holderOf(name);
+    holder.leases++;
     try {
-      return await fn(await this.loaded(slot));
+      return await fn(await this.loaded(holder));
     } finally {
-      slot.leases--;
+      holder.leases--;
       void this.evict();
     }
   }
 
-  private slotOf(name: string): Slot {
+  private holderOf(name: string): Holder {
     const entry = this.resolve(name);
     if (!entry) throw new ShimmyError('model_not_found', `Model '${name}' is not available`);
-    return this.slots.get(entry.id)!;
+    return this.holders.get(entry.id)!;
   }
 
-  private async loaded(slot: Slot): Promise<Model> {
-    slot.lastUsed = ++this.clock;
-    if (slot.model && this.usesWorkers && slot.model.brokenBecause && slot.model.activeRequests === 0) {
-      const broken = slot.model;
-      slot.model = undefined;
-      slot.loading = broken.close().then(() => this.startLoad(slot));
+  private async loaded(holder: Holder): Promise<Model> {
+    holder.lastUsed = ++this.clock;
+    if (holder.model && this.usesWorkers && holder.model.brokenBecause && holder.model.activeRequests === 0) {
+      const broken = holder.model;
+      holder.model = undefined;
+      holder.loading = broken.close().then(() => this.startLoad(holder));
     }
-    if (slot.model) return slot.model;
-    slot.loading ??= this.startLoad(slot);
-    return slot.loading;
+    if (holder.model) return holder.model;
+    holder.loading ??= this.startLoad(holder);
+    return holder.loading;
   }
 
   /** The RPC workers models are split over (serve --rpc), or none. */
@@ -105,18 +106,18 @@ export class ModelRegistry {
     return this.workers.length > 0;
   }
 
-  private startLoad(slot: Slot): Promise<Model> {
-    return this.load(slot.entry.path, this.loadOptions).then(
+  private startLoad(holder: Holder): Promise<Model> {
+    return this.load(holder.entry.path, this.loadOptions).then(
       (model) => {
-        slot.model = model;
-        slot.loading = undefined;
-        slot.loadError = undefined;
-        void this.evict(slot);
+        holder.model = model;
+        holder.loading = undefined;
+        holder.loadError = undefined;
+        void this.evict(holder);
         return model;
       },
       (error) => {
-        slot.loading = undefined;
-        slot.loadError = (error as Error).message;
+        holder.loading = undefined;
+        holder.loadError = (error as Error).message;
         throw error;
       },
     );
@@ -125,28 +126,28 @@ export class ModelRegistry {
   /** Why the model's last load failed, unless one has succeeded since. */
   loadError(name: string): string | undefined {
     const entry = this.resolve(name);
-    return entry ? this.slots.get(entry.id)?.loadError : undefined;
+    return entry ? this.holders.get(entry.id)?.loadError : undefined;
   }
 
   /** The model if it is already loaded (no side effects). */
   peek(name: string): Model | undefined {
     const entry = this.resolve(name);
-    return entry ? this.slots.get(entry.id)?.model : undefined;
+    return entry ? this.holders.get(entry.id)?.model : undefined;
   }
 
   get loadedCount(): number {
     let n = 0;
-    for (const slot of this.slots.values()) if (slot.model) n++;
+    for (const holder of this.holders.values()) if (holder.model) n++;
     return n;
   }
 
   loadedModels(): Model[] {
-    return [...this.slots.values()].flatMap((s) => (s.model ? [s.model] : []));
+    return [...this.holders.values()].flatMap((s) => (s.model ? [s.model] : []));
   }
 
   /** Every discovered model with what its header says; each file's header is read once per version. */
   summaries(): ModelSummary[] {
-    return this.discovery.models.map((entry) => ({ ...entry, ...this.headerFacts(entry.path), loaded: !!this.slots.get(entry.id)?.model }));
+    return this.discovery.models.map((entry) => ({ ...entry, ...this.headerFacts(entry.path), loaded: !!this.holders.get(entry.id)?.model }));
   }
 
   private readonly facts = new Map<string, { size: number; mtimeMs: number; facts: HeaderFacts }>();
@@ -180,22 +181,22 @@ export class ModelRegistry {
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all([...this.slots.values()].map(async (slot) => {
-      const model = slot.model ?? (await slot.loading?.catch(() => undefined));
-      slot.model = undefined;
+    await Promise.all([...this.holders.values()].map(async (holder) => {
+      const model = holder.model ?? (await holder.loading?.catch(() => undefined));
+      holder.model = undefined;
       await model?.close();
     }));
   }
 
   // Unloads least-recently-used models beyond the cap that nothing holds (never the one just loaded).
-  private async evict(keep?: Slot): Promise<void> {
-    const loaded = [...this.slots.values()].filter((s) => s.model).sort((a, b) => a.lastUsed - b.lastUsed);
+  private async evict(keep?: Holder): Promise<void> {
+    const loaded = [...this.holders.values()].filter((s) => s.model).sort((a, b) => a.lastUsed - b.lastUsed);
     let excess = loaded.length - this.maxLoaded;
-    for (const slot of loaded) {
+    for (const holder of loaded) {
       if (excess <= 0) break;
-      if (slot === keep || slot.leases > 0 || slot.model!.activeRequests > 0) continue;
-      const model = slot.model!;
-      slot.model = undefined;
+      if (holder === keep || holder.leases > 0 || holder.model!.activeRequests > 0) continue;
+      const model = holder.model!;
+      holder.model = undefined;
       excess--;
       await model.close();
     }
