@@ -265,13 +265,20 @@ describe('pausing', () => {
     paused.listen({ text: (t) => (text += t), done: () => {}, error: () => {} });
     await paused.started;
     paused.pause();
-    await new Promise((r) => setTimeout(r, 50));
-    const held = model.stats().tokensGenerated;
-    const other = await model.complete({ prompt: 'Once', maxTokens: 40, temperature: 0, ignoreEos: true });
-    assert.equal(other.usage.completionTokens, 40, 'the other slot generates meanwhile');
-    assert.equal(model.stats().tokensGenerated, held + 40, 'the paused request produced nothing');
-    assert.equal(model.stats().slotsBusy, 1, 'and kept its slot');
-    paused.resume();
+    try {
+      // The pause takes effect at the engine's next step: wait until the count stands still.
+      let held = -1;
+      for (let i = 0; i < 200 && held !== model.stats().tokensGenerated; i++) {
+        held = model.stats().tokensGenerated;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const other = await model.complete({ prompt: 'Once', maxTokens: 40, temperature: 0, ignoreEos: true });
+      assert.equal(other.usage.completionTokens, 40, 'the other slot generates meanwhile');
+      assert.equal(model.stats().tokensGenerated, held + 40, 'the paused request produced nothing');
+      assert.equal(model.stats().slotsBusy, 1, 'and kept its slot');
+    } finally {
+      paused.resume();
+    }
     const result = await paused.result;
     assert.equal(result.usage.completionTokens, 600);
     assert.equal(result.text, text);
@@ -306,8 +313,9 @@ describe('pausing', () => {
     const before = model.stats().tokensGenerated;
     b.pause();
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal(model.stats().tokensGenerated, before, 'nothing was generated for the paused request');
+    const generated = model.stats().tokensGenerated;
     b.resume();
+    assert.equal(generated, before, 'nothing was generated for the paused request');
     assert.equal((await b.result).usage.completionTokens, 5);
     assert.equal(model.stats().slotsBusy, 0);
   });
