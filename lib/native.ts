@@ -164,6 +164,8 @@ export type StepPhase = 'decode' | 'sample' | 'deliver' | 'idle';
 
 export interface NativeEngineStats {
   slotsBusy: number;
+  /** Of those, held back by their pause (their client reads slowly) at the engine's last step. */
+  slotsPaused: number;
   queued: number;
   steps: number;
   tokensGenerated: number;

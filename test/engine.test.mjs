@@ -252,6 +252,12 @@ describe('sampling inside the decode graph', () => {
   });
 });
 
+// A pause takes effect at the engine's next step, however late the engine's thread runs.
+async function untilPaused(model, slots) {
+  for (let i = 0; i < 1000 && model.stats().slotsPaused !== slots; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(model.stats().slotsPaused, slots, 'the engine honours the pause');
+}
+
 describe('pausing', () => {
   let model;
   before(async () => {
@@ -266,12 +272,8 @@ describe('pausing', () => {
     await paused.started;
     paused.pause();
     try {
-      // The pause takes effect at the engine's next step: wait until the count stands still.
-      let held = -1;
-      for (let i = 0; i < 200 && held !== model.stats().tokensGenerated; i++) {
-        held = model.stats().tokensGenerated;
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await untilPaused(model, 1);
+      const held = model.stats().tokensGenerated;
       const other = await model.complete({ prompt: 'Once', maxTokens: 40, temperature: 0, ignoreEos: true });
       assert.equal(other.usage.completionTokens, 40, 'the other slot generates meanwhile');
       assert.equal(model.stats().tokensGenerated, held + 40, 'the paused request produced nothing');
@@ -311,12 +313,8 @@ describe('pausing', () => {
     assert.equal((await a.result).finishReason, 'cancelled');
     const b = model.generate({ prompt: 'word '.repeat(400), maxTokens: 5, temperature: 0 });
     b.pause();
-    // The engine may have taken b before its pause arrived: wait until the count stands still.
-    let before = -1;
-    for (let i = 0; i < 200 && before !== model.stats().tokensGenerated; i++) {
-      before = model.stats().tokensGenerated;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await untilPaused(model, 1);
+    const before = model.stats().tokensGenerated;
     await new Promise((r) => setTimeout(r, 50));
     const generated = model.stats().tokensGenerated;
     b.resume();

@@ -20,6 +20,8 @@ function metrics(c: ServerContext, ex: Exchange): number {
   const models = c.registry.loadedModels().map((model) => ({ name: label(model.info.name || model.path), stats: model.stats() }));
   lines.push('# TYPE shimmy_slots_busy gauge');
   for (const { name, stats } of models) lines.push(`shimmy_slots_busy{model="${name}"} ${stats.slotsBusy}`);
+  lines.push('# TYPE shimmy_slots_paused gauge');
+  for (const { name, stats } of models) lines.push(`shimmy_slots_paused{model="${name}"} ${stats.slotsPaused}`);
   // Where each model's engine thread spends its steps (native/inference/step_timings.h).
   lines.push('# TYPE shimmy_step_phase_seconds histogram');
   for (const { name, stats } of models) {

@@ -144,7 +144,7 @@ std::vector<Event> Scheduler::take_events() {
 }
 
 SchedulerStats Scheduler::stats() {
-  return {busy_.load(), queued_.load() - busy_.load(), steps_.load(), tokens_generated_.load(), backend_sampled_tokens_.load()};
+  return {busy_.load(), paused_.load(), queued_.load() - busy_.load(), steps_.load(), tokens_generated_.load(), backend_sampled_tokens_.load()};
 }
 
 void Scheduler::stop() {
@@ -404,12 +404,18 @@ bool Scheduler::build_batch() {
     if (slot.active->batch_count++ == 0) slot.active->batch_from = i;
     if (logits) slot.active->logits_at = i;
   };
+  uint32_t held = 0;
   for (auto& slot : slots_) {
     if (!slot.active) continue;
     slot.active->batch_count = 0;
     slot.active->logits_at = -1;
-    if (slot.active->generating && !(slot.active->paused && honour_pauses)) add(slot, slot.active->next_token, true);
+    if (slot.active->paused && honour_pauses) {
+      held++;
+    } else if (slot.active->generating) {
+      add(slot, slot.active->next_token, true);
+    }
   }
+  paused_ = held;
 
   // Prompt slots by arrival (smaller use clock = assigned earlier).
   std::vector<Slot*> prompting;

@@ -86,6 +86,7 @@ struct Event {
 
 struct SchedulerStats {
   uint32_t slots_busy;
+  uint32_t slots_paused;  // of those, held back by their pause at the last step
   uint32_t queued;
   uint64_t steps;
   uint64_t tokens_generated;
@@ -185,6 +186,7 @@ class Scheduler {
   std::chrono::steady_clock::time_point last_wake_{};
 
   std::atomic<uint32_t> busy_{0};
+  std::atomic<uint32_t> paused_{0};
   std::atomic<uint64_t> steps_{0};
   std::atomic<uint64_t> tokens_generated_{0};
   std::atomic<uint64_t> backend_sampled_tokens_{0};

@@ -337,6 +337,7 @@ Napi::Value Engine::Stats(const Napi::CallbackInfo& info) {
   const SchedulerStats st = s.stats();
   Napi::Object o = Napi::Object::New(env);
   o.Set("slotsBusy", st.slots_busy);
+  o.Set("slotsPaused", st.slots_paused);
   o.Set("queued", st.queued);
   o.Set("steps", Napi::Number::New(env, static_cast<double>(st.steps)));
   o.Set("tokensGenerated", Napi::Number::New(env, static_cast<double>(st.tokens_generated)));
