@@ -19,7 +19,7 @@ function program() {
   prog.command('serve').describe('Run the HTTP/WebSocket server (seed API, OpenAI API, /metrics).')
     .option('--bind', 'Address to listen on', '127.0.0.1:11435')
     .option('--port', 'Port (overrides the port of --bind)')
-    .option('--api-key', 'Require "Authorization: Bearer KEY" on every route but /api/health')
+    .option('--api-key', 'Require the key ("Authorization: Bearer KEY" or "X-Api-Key: KEY") on every route but /api/health')
     .option('--parallel', 'Requests decoded together per model', loadDefaults.parallel)
     .option('--ctx-size', `Context tokens per request (default: min(${loadDefaults.contextSizeCap}, the model's))`)
     .option('--threads', 'CPU threads per model (default: up to the cores, fewer while other processes keep them busy)')
@@ -30,8 +30,11 @@ function program() {
     .option('--allow-host', 'Host name allowed besides IP addresses, localhost and this machine\'s name (repeatable; * for any; also SHIMMY_ALLOW_HOSTS)')
     .option('--transport', 'HTTP server: uws, node, or auto (default auto: uws where its binary loads; also SHIMMY_TRANSPORT)')
     .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)')
+    .option('--alias', 'Serve requests for model names matching PATTERN with MODEL: PATTERN=MODEL, * any run of characters (repeatable, comma-separated; e.g. claude-*=default)')
+    .option('--responses-store', 'MiB of memory for stored Responses (previous_response_id; least recently used dropped first; 0: store none)', 64)
     .example('serve --bind 127.0.0.1:11435 --model ./models/stories260K.gguf')
     .example('serve --rpc 192.168.1.20:50052,192.168.1.21:50052 --model ./models/big.gguf')
+    .example("serve --alias 'claude-*=default'  (for Claude Code)")
     .action(async (flags) => (await import('./serve.js')).serve(flags)); // uWS loads only for serve
 
   const generateCommand = prog.command('generate').describe('Generate text, streamed to stdout.')

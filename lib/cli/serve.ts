@@ -1,6 +1,7 @@
 import { startServer } from '../server/app.js';
 import { loadDefaults, serveMaxLoaded } from '../engine/defaults.js';
-import { ModelRegistry } from '../models/registry.js';
+import { ModelRegistry, parseAlias } from '../models/registry.js';
+import { DEFAULT_RESPONSE_STORE } from '../server/responses/store.js';
 import { transportChoice } from '../server/transport/index.js';
 import { discover, fail, listFlag, number, rpcWorkers, version, type CommonFlags } from './common.js';
 
@@ -18,6 +19,8 @@ export interface ServeFlags extends CommonFlags {
   'allow-host'?: string | string[];
   transport?: string;
   rpc?: string | string[];
+  alias?: string | string[];
+  'responses-store'?: number;
 }
 
 function parseBind(bind: string, port: unknown): { host: string; port: number } {
@@ -39,6 +42,13 @@ export async function serve(flags: ServeFlags): Promise<void> {
     backendSampling: flags['backend-sampling'] === true,
     rpc,
   }, number(flags, 'max-loaded') ?? serveMaxLoaded);
+  try {
+    registry.aliases = listFlag(flags.alias).map(parseAlias);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const storeMiB = number(flags, 'responses-store') ?? DEFAULT_RESPONSE_STORE.maxBytes / (1 << 20);
+  if (storeMiB < 0) fail(`--responses-store must be 0 or more MiB (got ${storeMiB})`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   let transport;
   try {
@@ -49,6 +59,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
   const server = await startServer({
     host, port, registry, apiKey: flags['api-key'], version, log, transport,
     bodyLimit: number(flags, 'body-limit'),
+    responsesStore: { maxBytes: storeMiB * (1 << 20), maxCount: storeMiB > 0 ? DEFAULT_RESPONSE_STORE.maxCount : 0 },
     allowOrigins: listFlag(flags['allow-origin'], process.env.SHIMMY_ALLOW_ORIGINS),
     allowHosts: listFlag(flags['allow-host'], process.env.SHIMMY_ALLOW_HOSTS),
   });
@@ -57,6 +68,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
   log(base ? `default model: ${base.id} (${base.path}), loading…` : 'no model found: pass --model PATH or put .gguf files in ./models');
   if (rpc.length > 0) log(`models are split over RPC workers ${rpc.join(', ')} (see /api/health)`);
   if (flags.verbose) for (const m of discovery.models) log(`  model ${m.id}  ${m.path}`);
+  for (const a of registry.aliases) log(`alias: ${a.pattern} → ${a.target}${registry.resolve(a.target) ? '' : ' (no such model)'}`);
 
   let stopping = false;
   const stop = (signal: string) => {

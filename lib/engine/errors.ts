@@ -34,6 +34,7 @@ export const errorRegistry = {
   not_found: { raisedBy: 'server', status: 404, title: 'No such endpoint', openAiType: 'not_found_error', meaning: 'no such route' },
   method_not_allowed: { raisedBy: 'server', status: 405, title: 'This endpoint does not take that method', openAiType: 'invalid_request_error', meaning: 'the route exists for another method' },
   payload_too_large: { raisedBy: 'server', status: 413, title: 'The request body is too large', openAiType: 'invalid_request_error', meaning: 'body over `--body-limit` (refused before parsing; the connection is closed)' },
+  response_not_found: { raisedBy: 'server', status: 404, title: 'No stored response has that id', openAiType: 'invalid_request_error', meaning: 'a Responses id (GET, DELETE, `previous_response_id`) that was never stored, was deleted or evicted, or belongs to another API key' },
   worker_unavailable: { raisedBy: 'library', status: 503, title: 'An RPC worker holding part of the model cannot be reached', openAiType: 'server_error', meaning: 'an RPC worker the model is split over could not be reached at load (one lost later fails its requests with `generation_failed`)' },
   // The library's own, each sent as one of the above.
   invalid_model: { raisedBy: 'library', status: 500, sentAs: 'generation_failed', openAiType: 'server_error', meaning: 'the file is not a GGUF model llama.cpp can load (corrupt, truncated, unsupported)' },

@@ -25,6 +25,8 @@ export interface CompletionResult {
   /** With the `logprobs` option: one entry per generated token. */
   logprobs?: TokenLogprob[];
   finishReason: FinishReason;
+  /** The stop string that ended the text (finishReason 'stop'), when one did rather than end-of-sequence. */
+  stopSequence?: string;
   usage: Usage;
   timings: { promptMs: number; generationMs: number; tokensPerSecond: number };
 }
@@ -126,12 +128,13 @@ export class Generation implements AsyncIterable<Chunk> {
     this.wakeUp();
   }
 
-  finish(reason: FinishReason, usage: Usage, promptMs: number, generationMs: number): void {
+  finish(reason: FinishReason, usage: Usage, promptMs: number, generationMs: number, stopSequence?: string): void {
     this.finished = true;
     this.markStarted();
     const tokensPerSecond = generationMs > 0 ? (usage.completionTokens * 1000) / generationMs : 0;
     const result: CompletionResult = { text: this.fullText, finishReason: reason, usage, timings: { promptMs, generationMs, tokensPerSecond } };
     if (this.allLogprobs) result.logprobs = this.allLogprobs;
+    if (stopSequence !== undefined) result.stopSequence = stopSequence;
     this.outcome = result;
     this.resolveResult(result);
     this.listener?.done(result);

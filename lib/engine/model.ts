@@ -308,6 +308,11 @@ export class Model {
     return this.handle.detokenize(tokens instanceof Int32Array ? tokens : Int32Array.from(tokens), renderSpecial);
   }
 
+  /** detokenize() as bytes: a single token's piece may be part of a UTF-8 character. */
+  detokenizeBytes(tokens: Int32Array | number[], renderSpecial = false): Buffer {
+    return this.handle.detokenize(tokens instanceof Int32Array ? tokens : Int32Array.from(tokens), renderSpecial, true);
+  }
+
   stats() {
     return this.engine.stats();
   }
@@ -360,7 +365,7 @@ export class Model {
         const promptTokens = e.promptTokens ?? 0;
         const completionTokens = e.completionTokens ?? 0;
         const usage = { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens: e.cachedTokens ?? 0 };
-        generation.finish(e.text as FinishReason, usage, e.promptMs ?? 0, e.generationMs ?? 0);
+        generation.finish(e.text as FinishReason, usage, e.promptMs ?? 0, e.generationMs ?? 0, e.stopSequence);
       }
     }
   }

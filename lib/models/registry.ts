@@ -31,9 +31,52 @@ interface Holder {
   lastUsed: number;
 }
 
+/** `serve --alias PATTERN=MODEL`: requests for a name matching PATTERN (`*` any run of characters) get MODEL. */
+export interface ModelAlias {
+  pattern: string;
+  target: string;
+}
+
+/** Parses `PATTERN=MODEL`; throws a one-line message for anything else. */
+export function parseAlias(text: string): ModelAlias {
+  const at = text.indexOf('=');
+  if (at <= 0 || at === text.length - 1) throw new Error(`--alias must be PATTERN=MODEL, e.g. 'claude-*=default' (got '${text}')`);
+  return { pattern: text.slice(0, at), target: text.slice(at + 1) };
+}
+
+/**
+ * Whether `name` matches the glob `pattern` (`*`: any run of characters). Iterative, retrying
+ * only from the last star: O(pattern × name), however many stars (a regex could backtrack
+ * exponentially on a hostile name).
+ */
+export function globMatches(pattern: string, name: string): boolean {
+  let p = 0;
+  let n = 0;
+  let star = -1;
+  let resume = 0;
+  while (n < name.length) {
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === name[n]) {
+      p++;
+      n++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      resume = n;
+    } else if (star >= 0) {
+      p = star + 1;
+      n = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (pattern[p] === '*') p++;
+  return p === pattern.length;
+}
+
 export class ModelRegistry {
   private readonly holders = new Map<string, Holder>();
   private clock = 0;
+  /** Names mapped to models on every route, the first matching pattern winning; a name that is a model's own is never mapped. */
+  aliases: ModelAlias[] = [];
 
   constructor(
     readonly discovery: Discovery,
@@ -49,8 +92,15 @@ export class ModelRegistry {
     return this.discovery.base;
   }
 
-  /** `default`, an id, or a file stem; undefined when nothing matches. */
+  /** `default`, an id, or a file stem, else what an alias maps the name to; undefined when nothing matches. */
   resolve(name: string): DiscoveredModel | undefined {
+    const own = this.resolveOwn(name);
+    if (own) return own;
+    const alias = this.aliases.find((a) => globMatches(a.pattern, name));
+    return alias && this.resolveOwn(alias.target);
+  }
+
+  private resolveOwn(name: string): DiscoveredModel | undefined {
     if (name === 'default') return this.discovery.base;
     return this.holders.get(name)?.entry ?? this.discovery.models.find((m) => m.path === name);
   }

@@ -4,7 +4,11 @@
 import type { ServerContext, ServerOptions } from './context.js';
 import { DEFAULT_BUFFER_LIMIT, DEFAULT_STALL_LIMIT_MS } from './exchange.js';
 import { metricsRoutes } from './metrics.js';
+import { anthropicRoutes } from './anthropic/routes.js';
+import { llamaServerRoutes } from './llama-server/routes.js';
 import { openAiRoutes } from './openai/routes.js';
+import { responsesRoutes } from './responses/routes.js';
+import { ResponseStore } from './responses/store.js';
 import { httpHandler } from './routes.js';
 import { apiRoutes } from './seed/routes.js';
 import { webSocketHandlers } from './seed/websocket.js';
@@ -18,7 +22,7 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export const routes = [...apiRoutes, ...openAiRoutes, ...metricsRoutes];
+export const routes = [...apiRoutes, ...openAiRoutes, ...anthropicRoutes, ...responsesRoutes, ...llamaServerRoutes, ...metricsRoutes];
 
 export async function startServer(options: ServerOptions & { host: string; port: number }): Promise<RunningServer> {
   const log = options.log ?? (() => {});
@@ -34,6 +38,7 @@ export async function startServer(options: ServerOptions & { host: string; port:
     transport: { name: transport.name, description: transport.description },
     version: options.version ?? '0.0.0',
     log,
+    responses: new ResponseStore(options.responsesStore),
     inFlight: new Set(),
     baseState: { status: 'loading' },
     startedAt: Date.now(),

@@ -2,7 +2,7 @@
 // `Authorization: Bearer KEY` (OpenAI's clients) or `X-Api-Key: KEY` (Anthropic's); on a WebSocket
 // upgrade also as `?api_key=KEY` (browsers cannot set headers there). Only there: a key in an
 // HTTP URL would end up in proxies' access logs.
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 function same(given: string, key: string): boolean {
   const a = Buffer.from(given);
@@ -23,3 +23,10 @@ export function hasApiKey(key: string | undefined, headers: Record<string, strin
 
 export const API_KEY_HINT = 'send the key as "Authorization: Bearer KEY" or "X-Api-Key: KEY"';
 export const WS_API_KEY_HINT = `${API_KEY_HINT}, or ?api_key=KEY`;
+
+/** Who a request speaks for, for what it stores (Responses): a digest of its key under `--api-key`, '' without one. */
+export function ownerOf(key: string | undefined, headers: Record<string, string>): string {
+  if (!key) return '';
+  const presented = /^Bearer (.+)$/.exec(headers.authorization ?? '')?.[1] ?? headers['x-api-key'] ?? '';
+  return createHash('sha256').update(presented).digest('hex');
+}

@@ -2,6 +2,7 @@
 // in-flight tracking.
 import type { ModelRegistry } from '../models/registry.js';
 import type { BrowserPolicy } from './browser-guard.js';
+import type { ResponseStore, ResponseStoreLimits } from './responses/store.js';
 import type { TransportChoice } from './transport/index.js';
 
 export interface ServerOptions {
@@ -18,6 +19,8 @@ export interface ServerOptions {
   allowOrigins?: string[];
   /** Host names allowed besides IP addresses, loopback names and this machine's name ('*': all). */
   allowHosts?: string[];
+  /** What the Responses store keeps (default DEFAULT_RESPONSE_STORE: 64 MiB, 10,000 responses). */
+  responsesStore?: ResponseStoreLimits;
   /** uWebSockets.js, node:http, or the first that works (default). */
   transport?: TransportChoice;
   version?: string;
@@ -35,6 +38,8 @@ export interface ServerContext {
   transport: { name: string; description: string };
   version: string;
   log: (line: string) => void;
+  /** Stored Responses, for previous_response_id and GET /v1/responses/{id}. */
+  responses: ResponseStore;
   /** Requests in flight (generations), so shutdown can wait for them. */
   inFlight: Set<{ cancel(): void }>;
   /** The default model's state, for /api/health. */

@@ -1,6 +1,7 @@
 // Errors on the wire: every throw becomes a ShimmyError (an HttpError when the server raised it),
 // and each protocol's error body is made here from the registry (lib/engine/errors.ts): the shimmy
-// API's {"error":{"code","message","details"}} and OpenAI's {"error":{"message","type","param","code"}}.
+// API's {"error":{"code","message","details"}}, OpenAI's {"error":{"message","type","param","code"}}
+// and Anthropic's {"type":"error","error":{"type","message"}}.
 import { errorEntry, errorRegistry, ShimmyError, type ErrorCode, type SentCode } from '../engine/errors.js';
 
 /** An error the server itself raises (a refused body, route or key); answered as every ShimmyError is. */
@@ -34,4 +35,19 @@ export function errorBody(e: ShimmyError): { error: { code: string; message: str
 
 export function openAiErrorBody(e: ShimmyError) {
   return { error: { message: e.message || errorEntry(sentCode(e)).title!, type: errorEntry(e.code).openAiType, param: null, code: sentCode(e) } };
+}
+
+// Anthropic's error types go by status (its clients pick the exception class by the status too).
+const anthropicTypes: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  405: 'invalid_request_error',
+  413: 'request_too_large',
+  503: 'overloaded_error',
+};
+
+export function anthropicErrorBody(e: ShimmyError) {
+  return { type: 'error', error: { type: anthropicTypes[statusOf(e)] ?? 'api_error', message: e.message || errorEntry(sentCode(e)).title! } };
 }

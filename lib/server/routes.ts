@@ -10,11 +10,13 @@ import { Exchange } from './exchange.js';
 import type { IncomingRequest, RawResponse } from './transport/types.js';
 
 export interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** Segments starting with ':' are parameters, passed to the handler decoded. */
   path: string;
   /** No API key needed (health checks). */
   open?: boolean;
+  /** The error body its clients expect, when not the one its path implies (bodyFor). */
+  errorBody?: (e: ShimmyError) => unknown;
   handler(ctx: ServerContext, ex: Exchange, params: string[]): number | Promise<number>;
 }
 
@@ -39,7 +41,7 @@ export function match(routes: Route[], method: string, path: string): { route: R
 
 async function handle(ctx: ServerContext, routes: Route[], ex: Exchange): Promise<void> {
   const { method, path } = ex.req;
-  const body = bodyFor(path);
+  let body: (e: ShimmyError) => unknown = bodyFor(path);
   const origin = ex.req.headers.origin;
   // Unmatched paths share one label: a client must not grow the metrics without bound.
   const verb = ['GET', 'POST', 'OPTIONS', 'HEAD', 'PUT', 'DELETE', 'PATCH'].includes(method) ? method : 'OTHER';
@@ -63,6 +65,7 @@ async function handle(ctx: ServerContext, routes: Route[], ex: Exchange): Promis
   }
   const { route, params } = found;
   name = `${route.method} ${route.path}`;
+  if (route.errorBody) body = route.errorBody;
   if (!route.open && !hasApiKey(ctx.apiKey, ex.req.headers)) return fail(httpError('unauthorized', API_KEY_HINT));
   let decoded: string[];
   try {

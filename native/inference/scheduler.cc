@@ -539,6 +539,7 @@ void Scheduler::finish(Slot& slot, const char* reason) {
   done.prompt_tokens = static_cast<int32_t>(a.req.prompt.size());
   done.completion_tokens = a.generated;
   done.cached_tokens = a.cached_tokens;
+  done.stop_sequence = a.text.matched();
   done.prompt_ms = std::chrono::duration<double, std::milli>((started_generating ? a.first_token : now) - a.started).count();
   done.generation_ms = started_generating ? ms_since(a.first_token) : 0;
   emit(std::move(done));

@@ -82,6 +82,7 @@ struct Event {
   double prompt_ms = 0;
   double generation_ms = 0;
   std::vector<TokenLogprob> logprobs;  // Text: the tokens this text came from (when asked for)
+  std::string stop_sequence;           // Done: the stop string that ended it, if one did
 };
 
 struct SchedulerStats {

@@ -23,12 +23,17 @@ std::string TextStream::push(const std::string& bytes) {
 
   // A complete stop string ends the text right before it.
   size_t first_stop = std::string::npos;
+  const std::string* first = nullptr;
   for (const auto& stop : stops_) {
     const size_t at = pending_.find(stop);
-    if (at != std::string::npos) first_stop = std::min(first_stop, at);
+    if (at < first_stop) {
+      first_stop = at;
+      first = &stop;
+    }
   }
-  if (first_stop != std::string::npos) {
+  if (first != nullptr) {
     stopped_ = true;
+    matched_ = *first;
     std::string out = pending_.substr(0, first_stop);
     pending_.clear();
     return out;

@@ -18,11 +18,14 @@ class TextStream {
   // Whatever is held back at the end of generation (an incomplete stop string is plain text).
   std::string flush();
   bool stopped() const { return stopped_; }
+  // The stop string that ended the text (empty until one did).
+  const std::string& matched() const { return matched_; }
 
  private:
   std::vector<std::string> stops_;
   std::string pending_;
   bool stopped_ = false;
+  std::string matched_;
 };
 
 // Length of the longest prefix of `s` that does not end inside a UTF-8 sequence.

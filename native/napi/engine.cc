@@ -46,6 +46,7 @@ Napi::Object event_to_js(Napi::Env env, const Event& e) {
     o.Set("cachedTokens", e.cached_tokens);
     o.Set("promptMs", e.prompt_ms);
     o.Set("generationMs", e.generation_ms);
+    if (!e.stop_sequence.empty()) o.Set("stopSequence", e.stop_sequence);
   }
   return o;
 }

@@ -263,7 +263,7 @@ Napi::Value Model::TokenizeAsync(const Napi::CallbackInfo& info) {
                               info.Length() > 2 && info[2].ToBoolean()))->start();
 }
 
-// detokenize(Int32Array, renderSpecial) -> string
+// detokenize(Int32Array, renderSpecial[, asBytes]) -> string (or Buffer)
 Napi::Value Model::Detokenize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsTypedArray() ||
@@ -285,6 +285,8 @@ Napi::Value Model::Detokenize(const Napi::CallbackInfo& info) {
     n = llama_detokenize(v, tokens.Data(), count, text.data(), -n, false, special);
   }
   text.resize(n < 0 ? 0 : static_cast<size_t>(n));
+  // As bytes: a token may hold part of a UTF-8 character, which a string would replace.
+  if (info.Length() > 2 && info[2].ToBoolean()) return Napi::Buffer<char>::Copy(env, text.data(), text.size());
   return Napi::String::New(env, text);
 }
 
