@@ -27,8 +27,8 @@ export interface NativeModel {
   /** The same on a libuv worker; rejects with code invalid_request. */
   tokenizeAsync(text: string, addSpecial: boolean, parseSpecial: boolean): Promise<Int32Array>;
   detokenize(tokens: Int32Array, renderSpecial: boolean): string;
-  /** The same text as its bytes (a token may hold part of a UTF-8 character). */
-  detokenize(tokens: Int32Array, renderSpecial: boolean, asBytes: true): Buffer;
+  /** Each token's own text as generated (special tokens rendered), as bytes: a token may hold part of a UTF-8 character. */
+  pieces(tokens: Int32Array): Buffer[];
   /** Renders (and tokenizes) off the main thread; rejects with code invalid_request. */
   renderChat(requestJson: string): Promise<NativeRenderedChat>;
   embed(inputs: Int32Array[], options: { normalize: boolean; threads: number; contextSize: number }): Promise<Float32Array[]>;

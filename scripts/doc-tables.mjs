@@ -12,6 +12,9 @@ import { flagName } from '../dist/engine/schema.js';
 import { generationFields } from '../dist/engine/options.js';
 import { generateRequestFields, websocketCancelFields, websocketRequestFields } from '../dist/server/seed/request.js';
 import { chatFields, completionFields, embeddingFields } from '../dist/server/openai/request.js';
+import { messagesFields } from '../dist/server/anthropic/request.js';
+import { responsesFields } from '../dist/server/responses/request.js';
+import { tokenizeFields } from '../dist/server/llama-server/routes.js';
 
 const root = resolve(import.meta.dirname, '..');
 const readme = join(root, 'README.md');
@@ -24,6 +27,9 @@ export const tables = {
   'openai-completions': { schema: completionFields, names: 'wire' },
   'openai-chat': { schema: chatFields, names: 'wire' },
   'openai-embeddings': { schema: embeddingFields, names: 'wire' },
+  'anthropic-messages': { schema: messagesFields, names: 'wire' },
+  'openai-responses': { schema: responsesFields, names: 'wire' },
+  'llama-tokenize': { schema: tokenizeFields, names: 'wire' },
   'cli-generate': { schema: cliGenerateFields, names: 'flags' },
 };
 

@@ -308,9 +308,9 @@ export class Model {
     return this.handle.detokenize(tokens instanceof Int32Array ? tokens : Int32Array.from(tokens), renderSpecial);
   }
 
-  /** detokenize() as bytes: a single token's piece may be part of a UTF-8 character. */
-  detokenizeBytes(tokens: Int32Array | number[], renderSpecial = false): Buffer {
-    return this.handle.detokenize(tokens instanceof Int32Array ? tokens : Int32Array.from(tokens), renderSpecial, true);
+  /** Each token's own text as generated (a leading space kept, special tokens rendered), as bytes: a token may hold part of a UTF-8 character. */
+  pieces(tokens: Int32Array | number[]): Buffer[] {
+    return this.handle.pieces(tokens instanceof Int32Array ? tokens : Int32Array.from(tokens));
   }
 
   stats() {

@@ -9,6 +9,7 @@
 #include "tokenize.h"
 #include "rpc.h"
 
+#include <common.h>
 #include <ggml-rpc.h>
 
 #include <algorithm>
@@ -151,6 +152,7 @@ Napi::Function Model::Define(Napi::Env env) {
     InstanceMethod<&Model::Tokenize>("tokenize"),
     InstanceMethod<&Model::TokenizeAsync>("tokenizeAsync"),
     InstanceMethod<&Model::Detokenize>("detokenize"),
+    InstanceMethod<&Model::Pieces>("pieces"),
     InstanceMethod<&Model::RenderChat>("renderChat"),
     InstanceMethod<&Model::Embed>("embed"),
     InstanceMethod<&Model::Workers>("workers"),
@@ -263,7 +265,7 @@ Napi::Value Model::TokenizeAsync(const Napi::CallbackInfo& info) {
                               info.Length() > 2 && info[2].ToBoolean()))->start();
 }
 
-// detokenize(Int32Array, renderSpecial[, asBytes]) -> string (or Buffer)
+// detokenize(Int32Array, renderSpecial) -> string
 Napi::Value Model::Detokenize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsTypedArray() ||
@@ -285,9 +287,27 @@ Napi::Value Model::Detokenize(const Napi::CallbackInfo& info) {
     n = llama_detokenize(v, tokens.Data(), count, text.data(), -n, false, special);
   }
   text.resize(n < 0 ? 0 : static_cast<size_t>(n));
-  // As bytes: a token may hold part of a UTF-8 character, which a string would replace.
-  if (info.Length() > 2 && info[2].ToBoolean()) return Napi::Buffer<char>::Copy(env, text.data(), text.size());
   return Napi::String::New(env, text);
+}
+
+// pieces(Int32Array) -> Buffer[]: each token's own text as it is generated (a leading space kept,
+// special tokens rendered), as bytes: a token may hold part of a UTF-8 character.
+Napi::Value Model::Pieces(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw_coded(env, ErrorCode::InvalidArgument, "tokens must be an Int32Array");
+  }
+  auto tokens = info[0].As<Napi::Int32Array>();
+  const llama_vocab* v = vocab(env);
+  const int32_t n_vocab = llama_vocab_n_tokens(v);
+  Napi::Array out = Napi::Array::New(env, tokens.ElementLength());
+  for (size_t i = 0; i < tokens.ElementLength(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= n_vocab) throw_coded(env, ErrorCode::InvalidArgument, "token id out of range");
+    const std::string piece = common_token_to_piece(v, tokens[i], true);
+    out.Set(static_cast<uint32_t>(i), Napi::Buffer<char>::Copy(env, piece.data(), piece.size()));
+  }
+  return out;
 }
 
 // renderChat(requestJson) -> Promise<RenderedChat>: the model's Jinja template applied off the main thread.

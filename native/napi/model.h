@@ -39,6 +39,7 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value Tokenize(const Napi::CallbackInfo& info);
   Napi::Value TokenizeAsync(const Napi::CallbackInfo& info);
   Napi::Value Detokenize(const Napi::CallbackInfo& info);
+  Napi::Value Pieces(const Napi::CallbackInfo& info);
   Napi::Value RenderChat(const Napi::CallbackInfo& info);
   Napi::Value Embed(const Napi::CallbackInfo& info);
   Napi::Value Workers(const Napi::CallbackInfo& info);

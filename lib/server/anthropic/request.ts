@@ -6,11 +6,12 @@ import type { ChatMessage, ChatRequest, ChatTool, ChatToolCall, ToolChoice } fro
 import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
+import { extraSamplingFields } from '../completion/extra-fields.js';
 
 // Anthropic's temperature runs from 0 to 1 (default 1); top_k and top_p are off unless given.
 const { maxTokens, temperature, topK, topP } = withDefaults(generationFields, { temperature: 1, topK: 0, topP: 1 });
-/** The generation options Messages does not spell, at their defaults (min_p off, as OpenAI's routes). */
-const unspelled = { ...parseFields(generationFields, {}), minP: 0 };
+/** The generation options Messages does not spell, at their defaults. */
+const unspelled = parseFields(generationFields, {});
 
 /**
  * Claude Code stamps its system prompt with a line that changes every request
@@ -169,6 +170,7 @@ export const messagesFields = {
   topK: { ...topK, doc: 'keep the k likeliest tokens; absent or 0: off' },
   topP: { ...topP, doc: 'nucleus sampling; absent or 1: off' },
   metadata: { type: 'object', wire: ['metadata'], doc: 'accepted and ignored' },
+  ...extraSamplingFields,
 } as const;
 
 /** The chat request for a Messages body: system first, then the turns. */
@@ -195,6 +197,7 @@ export type MessagesRequest = { model: string; stream: boolean; stopSequences: s
 
 export function parseMessagesRequest(body: unknown): MessagesRequest {
   const f = parseFields(messagesFields, requestBody(body), { wire: true });
-  const sampling = { ...unspelled, maxTokens: f.maxTokens, temperature: f.temperature, topK: f.topK, topP: f.topP, stop: f.stopSequences };
+  const { maxTokens, temperature, topK, topP, stopSequences: stop, logitBias, repeatPenalty, minP, seed } = f;
+  const sampling = { ...unspelled, maxTokens, temperature, topK, topP, stop, logitBias, repeatPenalty, minP, seed };
   return { model: f.model, stream: f.stream, stopSequences: f.stopSequences, chat: chatOf(f), sampling };
 }

@@ -2,7 +2,6 @@
 // POST /detokenize, POST /apply-template and GET /props, in its shapes. Each takes an optional
 // `model` (the body's, or /props?model=), the default model otherwise.
 import type { ChatMessage } from '../../engine/chat.js';
-import type { Model } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody } from '../../engine/schema.js';
 import type { ServerContext } from '../context.js';
@@ -11,7 +10,7 @@ import type { Route } from '../routes.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Pieces are looked up one token at a time on the main thread: bounded. */
+/** Pieces are made on the main thread: bounded. */
 const MAX_PIECES = 100_000;
 
 const modelField = { type: 'string', wire: ['model'], default: 'default', doc: 'model id (default: the default model)' } as const;
@@ -44,8 +43,7 @@ export const applyTemplateFields = {
 } as const;
 
 /** A token's piece as llama-server gives it: text when it is whole UTF-8, else its bytes. */
-function piece(model: Model, token: number): string | number[] {
-  const bytes = model.detokenizeBytes([token], true);
+function pieceOf(bytes: Buffer): string | number[] {
   try {
     return utf8.decode(bytes);
   } catch {
@@ -58,7 +56,9 @@ async function tokenize(ctx: ServerContext, ex: Exchange): Promise<number> {
   const tokens = await ctx.registry.use(f.model, async (model) => {
     const ids = [...(await model.tokenizeAsync(f.content, f.addSpecial, f.parseSpecial))];
     if (f.withPieces && ids.length > MAX_PIECES) fail('with_pieces', `takes at most ${MAX_PIECES} tokens (this content has ${ids.length})`);
-    return f.withPieces ? ids.map((id) => ({ id, piece: piece(model, id) })) : ids;
+    if (!f.withPieces) return ids;
+    const pieces = model.pieces(ids);
+    return ids.map((id, i) => ({ id, piece: pieceOf(pieces[i]!) }));
   });
   ex.json(200, { tokens });
   return 200;

@@ -6,20 +6,12 @@ import { ShimmyError } from '../../engine/errors.js';
 import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
+import { logitBias } from '../completion/extra-fields.js';
 
 const { logprobs: _spelledPerRoute, ...samplingFields } = withDefaults(generationFields, { temperature: 1, topP: 1, topK: 0, minP: 0 });
 
 /** OpenAI's own cap on embedding inputs per request. */
 const maxInputs = 2048;
-
-function logitBias(value: unknown, name: string): Record<number, number> {
-  const bias: Record<number, number> = {};
-  for (const [token, b] of Object.entries(value as Record<string, unknown>)) {
-    if (!/^\d+$/.test(token) || typeof b !== 'number' || !(b >= -100 && b <= 100)) fail(name, 'maps token ids to numbers from -100 to 100');
-    bias[Number(token)] = b;
-  }
-  return bias;
-}
 
 function includeUsage(value: unknown, name: string): boolean {
   const v = (value as { include_usage?: unknown }).include_usage;

@@ -6,10 +6,11 @@ import type { ChatMessage, ChatRequest, ChatTool, ChatToolCall, ToolChoice } fro
 import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
+import { extraSamplingFields } from '../completion/extra-fields.js';
 
 const { maxTokens, temperature, topP } = withDefaults(generationFields, { temperature: 1, topP: 1 });
-/** The generation options Responses does not spell, at OpenAI's routes' defaults (top_k and min_p off). */
-const unspelled = { ...parseFields(generationFields, {}), topK: 0, minP: 0 };
+/** The generation options Responses does not spell, at OpenAI's routes' defaults (top_k off). */
+const unspelled = { ...parseFields(generationFields, {}), topK: 0 };
 
 /** Items that record what hosted tools did on OpenAI's side: nothing a local model reads; skipped. */
 const hostedItems = new Set(['web_search_call', 'file_search_call', 'computer_call', 'computer_call_output', 'code_interpreter_call', 'image_generation_call', 'local_shell_call', 'local_shell_call_output', 'mcp_call', 'mcp_list_tools', 'mcp_approval_request', 'mcp_approval_response', 'custom_tool_call', 'custom_tool_call_output', 'compaction']);
@@ -188,6 +189,7 @@ export const responsesFields = {
   user: { type: 'string', wire: ['user'], max: 256, doc: 'echoed in the response' },
   background: { type: 'boolean', wire: ['background'], check: notBackground, doc: 'only false' },
   truncation: { type: 'enum', wire: ['truncation'], values: ['auto', 'disabled'], default: 'disabled', doc: 'accepted; a conversation longer than the context is a 400 either way' },
+  ...extraSamplingFields,
 } as const;
 
 type InputFields = ReturnType<typeof parseFields<typeof inputTokensFields>>;
@@ -248,7 +250,7 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
     ...inputOf(f),
     stream: f.stream,
     store: f.store,
-    sampling: { ...unspelled, maxTokens: f.maxTokens, temperature: f.temperature, topP: f.topP },
+    sampling: { ...unspelled, maxTokens: f.maxTokens, temperature: f.temperature, topP: f.topP, logitBias: f.logitBias, repeatPenalty: f.repeatPenalty, minP: f.minP, seed: f.seed },
     echo: {
       instructions: f.instructions ?? null,
       max_output_tokens: f.maxTokens ?? null,

@@ -73,6 +73,9 @@ function responseSink(ctx: ServerContext, ex: Exchange, request: ResponsesReques
   /** The finished response object; stored when asked to be. */
   const finish = (r: CompletionResult, reply: ParsedReply, output: Record<string, unknown>[]) => {
     const incomplete = r.finishReason === 'length';
+    // The item the token limit cut off is incomplete (OpenAI's status for it).
+    const last = output.at(-1);
+    if (incomplete && last && 'status' in last) last.status = 'incomplete';
     const response = object(incomplete ? 'incomplete' : 'completed', output, { usage: usage(r), ...(incomplete ? { incomplete_details: { reason: 'max_output_tokens' } } : {}) });
     if (request.store) {
       const conversation = [...turn.history, ...request.input, assistantTurn(reply, output)];

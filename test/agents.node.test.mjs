@@ -1,0 +1,3 @@
+// The agents' dialects suite (test/suites/agents.mjs) over node:http.
+process.env.SHIMMY_TEST_TRANSPORT = 'node';
+await import('./suites/agents.mjs');

@@ -1,0 +1,3 @@
+// The agents' dialects suite (test/suites/agents.mjs) over uWebSockets.js.
+process.env.SHIMMY_TEST_TRANSPORT = 'uws';
+await import('./suites/agents.mjs');
