@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run bench:chat — what the chat path costs per token over the completion path: a user message
 // streamed through /v1/chat/completions (rendered by the model's template, the reply parsed by its
-// chat format as it grows) and the same rendered prompt through /v1/completions, greedy,
+// chat format as it grows), through Anthropic's /v1/messages and OpenAI's /v1/responses (the same
+// chat, in their events), and the same rendered prompt through /v1/completions, greedy,
 // ignore EOS, 1,800 tokens, on `shimmy serve`'s node transport. Per token near the reply's start
 // is the time between the arrival of tokens 2 and 302, divided by 300; near 1,800 tokens, that
 // of tokens 1,490 to 1,790; the whole stream includes each request's fixed costs (render, the
@@ -39,7 +40,7 @@ async function streamed(route, body) {
     pending += decoder.decode(chunk, { stream: true });
     const events = pending.split('\n\n');
     pending = events.pop();
-    for (const e of events) if (/"(content|text)":"[^"]/.test(e)) arrivals.push(now);
+    for (const e of events) if (/"(content|text|delta)":"[^"]/.test(e)) arrivals.push(now);
   }
   const window = ([from, to]) => (arrivals[to - 1] - arrivals[from - 1]) / (to - from);
   return { whole: performance.now() - t0, start: window(windows.start), end: window(windows.end), tokens: arrivals.length };
@@ -53,8 +54,10 @@ const prompt = await registry.use('default', (model) => model.applyChatTemplate(
 const kinds = {
   completion: () => streamed('/v1/completions', { prompt, max_tokens: tokens }),
   chat: () => streamed('/v1/chat/completions', { messages, max_tokens: tokens }),
+  messages: () => streamed('/v1/messages', { messages, max_tokens: tokens }),
+  responses: () => streamed('/v1/responses', { input: messages, max_output_tokens: tokens, store: false }),
 };
-const best = { completion: {}, chat: {} };
+const best = Object.fromEntries(Object.keys(kinds).map((kind) => [kind, {}]));
 for (let r = 0; r < rounds; r++) {
   for (const [kind, run] of Object.entries(kinds)) {
     const m = await run();
@@ -65,10 +68,11 @@ for (let r = 0; r < rounds; r++) {
 await server.close();
 
 console.log(`model: ${modelPath}, best of ${rounds} alternating rounds\n`);
-console.log(`| | completion | chat | chat ÷ completion |\n| --- | --- | --- | --- |`);
+console.log(`| | completion | chat | messages | responses | chat ÷ completion | messages ÷ chat | responses ÷ chat |\n| --- | --- | --- | --- | --- | --- | --- | --- |`);
 const rows = { start: `ms per token, tokens ${windows.start.join('–')}`, end: `ms per token, tokens ${windows.end.join('–')}`, whole: `whole ${tokens}-token stream, ms` };
 for (const [key, label] of Object.entries(rows)) {
-  const [c, h] = [best.completion[key], best.chat[key]];
-  console.log(`| ${label} | ${c.toFixed(key === 'whole' ? 1 : 3)} | ${h.toFixed(key === 'whole' ? 1 : 3)} | ${(h / c).toFixed(2)} |`);
+  const [c, h, m, r] = ['completion', 'chat', 'messages', 'responses'].map((kind) => best[kind][key]);
+  const ms = (v) => v.toFixed(key === 'whole' ? 1 : 3);
+  console.log(`| ${label} | ${ms(c)} | ${ms(h)} | ${ms(m)} | ${ms(r)} | ${(h / c).toFixed(2)} | ${(m / h).toFixed(2)} | ${(r / h).toFixed(2)} |`);
 }
 process.exit(0); // the registry's models close with the process

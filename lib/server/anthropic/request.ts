@@ -197,7 +197,7 @@ export type MessagesRequest = { model: string; stream: boolean; stopSequences: s
 
 export function parseMessagesRequest(body: unknown): MessagesRequest {
   const f = parseFields(messagesFields, requestBody(body), { wire: true });
-  const { maxTokens, temperature, topK, topP, stopSequences: stop, logitBias, repeatPenalty, minP, seed } = f;
-  const sampling = { ...unspelled, maxTokens, temperature, topK, topP, stop, logitBias, repeatPenalty, minP, seed };
+  const { maxTokens, temperature, topK, topP, stopSequences: stop, logitBias, repeatPenalty, minP, seed, ignoreEos } = f;
+  const sampling = { ...unspelled, maxTokens, temperature, topK, topP, stop, logitBias, repeatPenalty, minP, seed, ignoreEos };
   return { model: f.model, stream: f.stream, stopSequences: f.stopSequences, chat: chatOf(f), sampling };
 }

@@ -1,5 +1,5 @@
 // llama-server's sampling extensions, which its users send on every dialect (extra body fields
-// the official clients pass through): a logit bias, the repeat penalty, min_p and a seed.
+// the official clients pass through): a logit bias, the repeat penalty, min_p, a seed, ignore_eos.
 import { generationFields } from '../../engine/options.js';
 import { fail } from '../../engine/schema.js';
 
@@ -18,4 +18,5 @@ export const extraSamplingFields = {
   repeatPenalty: { ...generationFields.repeatPenalty, doc: 'llama-server\'s: penalise repeated tokens; 1 = off' },
   minP: { ...generationFields.minP, default: 0, doc: 'llama-server\'s: drop tokens below min_p × the top probability; 0 = off' },
   seed: { ...generationFields.seed, doc: 'llama-server\'s: sampling seed; -1 = random' },
+  ignoreEos: { ...generationFields.ignoreEos, doc: 'llama-server\'s: keep generating past end-of-sequence' },
 } as const;
