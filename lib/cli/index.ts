@@ -31,6 +31,7 @@ function program() {
     .option('--transport', 'HTTP server: uws, node, or auto (default auto: uws where its binary loads; also SHIMMY_TRANSPORT)')
     .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)')
     .option('--alias', 'Serve requests for model names matching PATTERN with MODEL: PATTERN=MODEL, * any run of characters (repeatable, comma-separated; e.g. claude-*=default)')
+    .option('--ollama-bind', "Also listen here with Ollama's API on every path, /api/generate included (e.g. 127.0.0.1:11434; off by default)")
     .option('--responses-store', 'MiB of memory for stored Responses (previous_response_id; least recently used dropped first; 0: store none)', 64)
     .example('serve --bind 127.0.0.1:11435 --model ./models/stories260K.gguf')
     .example('serve --rpc 192.168.1.20:50052,192.168.1.21:50052 --model ./models/big.gguf')

@@ -20,6 +20,7 @@ export interface ServeFlags extends CommonFlags {
   transport?: string;
   rpc?: string | string[];
   alias?: string | string[];
+  'ollama-bind'?: string;
   'responses-store'?: number;
 }
 
@@ -47,6 +48,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
   } catch (error) {
     fail((error as Error).message);
   }
+  const ollamaBind = flags['ollama-bind'] === undefined ? undefined : parseBind(String(flags['ollama-bind']), undefined);
   const storeMiB = number(flags, 'responses-store') ?? DEFAULT_RESPONSE_STORE.maxBytes / (1 << 20);
   if (storeMiB < 0) fail(`--responses-store must be 0 or more MiB (got ${storeMiB})`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -59,6 +61,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
   const server = await startServer({
     host, port, registry, apiKey: flags['api-key'], version, log, transport,
     bodyLimit: number(flags, 'body-limit'),
+    ollamaBind,
     responsesStore: { maxBytes: storeMiB * (1 << 20), maxCount: storeMiB > 0 ? DEFAULT_RESPONSE_STORE.maxCount : 0 },
     allowOrigins: listFlag(flags['allow-origin'], process.env.SHIMMY_ALLOW_ORIGINS),
     allowHosts: listFlag(flags['allow-host'], process.env.SHIMMY_ALLOW_HOSTS),
@@ -66,6 +69,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
   const base = registry.base;
   log(`shimmy ${version} listening on http://${host.includes(':') ? `[${host}]` : host}:${server.port} (${server.context.transport.description})`);
   log(base ? `default model: ${base.id} (${base.path}), loading…` : 'no model found: pass --model PATH or put .gguf files in ./models');
+  if (ollamaBind) log(`Ollama's API on every path at http://${ollamaBind.host.includes(':') ? `[${ollamaBind.host}]` : ollamaBind.host}:${server.ollamaPort}`);
   if (rpc.length > 0) log(`models are split over RPC workers ${rpc.join(', ')} (see /api/health)`);
   if (flags.verbose) for (const m of discovery.models) log(`  model ${m.id}  ${m.path}`);
   for (const a of registry.aliases) log(`alias: ${a.pattern} → ${a.target}${registry.resolve(a.target) ? '' : ' (no such model)'}`);

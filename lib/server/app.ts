@@ -6,6 +6,7 @@ import { DEFAULT_BUFFER_LIMIT, DEFAULT_STALL_LIMIT_MS } from './exchange.js';
 import { metricsRoutes } from './metrics.js';
 import { anthropicRoutes } from './anthropic/routes.js';
 import { llamaServerRoutes } from './llama-server/routes.js';
+import { ollamaGenerateRoute, ollamaRoutes } from './ollama/routes.js';
 import { openAiRoutes } from './openai/routes.js';
 import { responsesRoutes } from './responses/routes.js';
 import { ResponseStore } from './responses/store.js';
@@ -17,12 +18,17 @@ import { chooseTransport } from './transport/index.js';
 export interface RunningServer {
   host: string;
   port: number;
+  /** The port of the `ollamaBind` listener, when there is one. */
+  ollamaPort?: number;
   context: ServerContext;
   /** Waits up to `graceMs` for in-flight requests, cancels the rest, unloads models. */
   close(graceMs?: number): Promise<void>;
 }
 
-export const routes = [...apiRoutes, ...openAiRoutes, ...anthropicRoutes, ...responsesRoutes, ...llamaServerRoutes, ...metricsRoutes];
+const dialects = [...openAiRoutes, ...anthropicRoutes, ...responsesRoutes, ...llamaServerRoutes, ...metricsRoutes];
+export const routes = [...apiRoutes, ...ollamaRoutes, ...dialects];
+/** The `ollamaBind` listener's: Ollama's on every path, /api/generate included, beside the other dialects. */
+export const ollamaListenerRoutes = [ollamaGenerateRoute, ...ollamaRoutes, ...dialects];
 
 export async function startServer(options: ServerOptions & { host: string; port: number }): Promise<RunningServer> {
   const log = options.log ?? (() => {});
@@ -45,6 +51,8 @@ export async function startServer(options: ServerOptions & { host: string; port:
     metrics: { requests: new Map(), tokensGenerated: 0, slowClientsCutOff: { http: 0, websocket: 0 } },
   };
   const listening = await transport.listen(options.host, options.port, httpHandler(ctx, routes), webSocketHandlers(ctx));
+  const ollama = options.ollamaBind && (await transport.listen(options.ollamaBind.host, options.ollamaBind.port, httpHandler(ctx, ollamaListenerRoutes), webSocketHandlers(ctx)));
+  const listeners = ollama ? [listening, ollama] : [listening];
 
   // The default model loads in the background; /api/health says 'loading' until it is ready.
   if (options.registry.base) {
@@ -60,16 +68,17 @@ export async function startServer(options: ServerOptions & { host: string; port:
   return {
     host: options.host,
     port: listening.port,
+    ...(ollama ? { ollamaPort: ollama.port } : {}),
     context: ctx,
     close(graceMs = 10_000) {
       closing ??= (async () => {
-        listening.stopAccepting();
+        for (const l of listeners) l.stopAccepting();
         const deadline = Date.now() + graceMs;
         while (ctx.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
         for (const g of ctx.inFlight) g.cancel();
         await ctx.registry.closeAll();
         await new Promise((r) => setTimeout(r, 10)); // let the last writes leave
-        listening.closeAll();
+        for (const l of listeners) l.closeAll();
       })();
       return closing;
     },

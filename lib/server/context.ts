@@ -21,6 +21,8 @@ export interface ServerOptions {
   allowHosts?: string[];
   /** What the Responses store keeps (default DEFAULT_RESPONSE_STORE: 64 MiB, 10,000 responses). */
   responsesStore?: ResponseStoreLimits;
+  /** A second listener where every path is Ollama's, /api/generate included (`serve --ollama-bind`). */
+  ollamaBind?: { host: string; port: number };
   /** uWebSockets.js, node:http, or the first that works (default). */
   transport?: TransportChoice;
   version?: string;

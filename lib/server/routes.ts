@@ -10,7 +10,7 @@ import { Exchange } from './exchange.js';
 import type { IncomingRequest, RawResponse } from './transport/types.js';
 
 export interface Route {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'HEAD' | 'POST' | 'DELETE';
   /** Segments starting with ':' are parameters, passed to the handler decoded. */
   path: string;
   /** No API key needed (health checks). */
