@@ -15,6 +15,7 @@ import { chatFields, completionFields, embeddingFields } from '../dist/server/op
 import { messagesFields } from '../dist/server/anthropic/request.js';
 import { responsesFields } from '../dist/server/responses/request.js';
 import { tokenizeFields } from '../dist/server/llama-server/routes.js';
+import { chatFields as ollamaChatFields } from '../dist/server/ollama/request.js';
 
 const root = resolve(import.meta.dirname, '..');
 const readme = join(root, 'README.md');
@@ -30,6 +31,7 @@ export const tables = {
   'anthropic-messages': { schema: messagesFields, names: 'wire' },
   'openai-responses': { schema: responsesFields, names: 'wire' },
   'llama-tokenize': { schema: tokenizeFields, names: 'wire' },
+  'ollama-chat': { schema: ollamaChatFields, names: 'wire' },
   'cli-generate': { schema: cliGenerateFields, names: 'flags' },
 };
 

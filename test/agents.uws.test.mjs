@@ -1,3 +1,3 @@
-// The agents' dialects suite (test/suites/agents.mjs) over uWebSockets.js.
+// The agents' dialects suite (test/suites/agents.mjs) over uWebSockets.js (skipped, with the reason, where no uWS binary loads).
 process.env.SHIMMY_TEST_TRANSPORT = 'uws';
 await import('./suites/agents.mjs');

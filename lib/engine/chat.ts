@@ -5,6 +5,7 @@
 // recurses: llama-server was measured to run out of memory on a schema nested 5,000 levels deep.
 import { native, type NativeParsedReply, type NativeRenderedChat } from '../native.js';
 import { ShimmyError } from './errors.js';
+import { depthExceeds } from './json-depth.js';
 
 export interface ChatContentPart {
   type: 'text';
@@ -64,17 +65,6 @@ export const chatLimits = {
   toolsBytes: 256 * 1024,
   tools: 128,
 };
-
-function depthExceeds(value: unknown, limit: number): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v !== 'object' || v === null) continue;
-    if (depth > limit) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
-  }
-  return false;
-}
 
 const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value) ?? '');
 

@@ -350,23 +350,34 @@ export class Model {
     if (this.live.size === 0 && !this.closed) this.engine.unref();
   }
 
+  /** Every event reaches its generation even when a listener throws; the first throw is rethrown after the batch. */
   private dispatch(events: NativeEvent[]): void {
+    let thrown: { error: unknown } | undefined;
     for (const e of events) {
-      const generation = this.live.get(e.id);
-      if (!generation) continue;
-      if (e.kind === EventKind.Text) {
-        generation.pushText(e.text, e.logprobs);
-        continue;
+      try {
+        this.deliver(e);
+      } catch (error) {
+        thrown ??= { error };
       }
-      this.untrack(e.id);
-      if (e.kind === EventKind.Error) {
-        generation.fail(new ShimmyError('generation_failed', e.text));
-      } else {
-        const promptTokens = e.promptTokens ?? 0;
-        const completionTokens = e.completionTokens ?? 0;
-        const usage = { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens: e.cachedTokens ?? 0 };
-        generation.finish(e.text as FinishReason, usage, e.promptMs ?? 0, e.generationMs ?? 0, e.stopSequence);
-      }
+    }
+    if (thrown) throw thrown.error;
+  }
+
+  private deliver(e: NativeEvent): void {
+    const generation = this.live.get(e.id);
+    if (!generation) return;
+    if (e.kind === EventKind.Text) {
+      generation.pushText(e.text, e.logprobs);
+      return;
+    }
+    this.untrack(e.id);
+    if (e.kind === EventKind.Error) {
+      generation.fail(new ShimmyError('generation_failed', e.text));
+    } else {
+      const promptTokens = e.promptTokens ?? 0;
+      const completionTokens = e.completionTokens ?? 0;
+      const usage = { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens: e.cachedTokens ?? 0 };
+      generation.finish(e.text as FinishReason, usage, e.promptMs ?? 0, e.generationMs ?? 0, e.stopSequence);
     }
   }
 }

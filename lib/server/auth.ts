@@ -24,9 +24,10 @@ export function hasApiKey(key: string | undefined, headers: Record<string, strin
 export const API_KEY_HINT = 'send the key as "Authorization: Bearer KEY" or "X-Api-Key: KEY"';
 export const WS_API_KEY_HINT = `${API_KEY_HINT}, or ?api_key=KEY`;
 
-/** Who a request speaks for, for what it stores (Responses): a digest of its key under `--api-key`, '' without one. */
-export function ownerOf(key: string | undefined, headers: Record<string, string>): string {
-  if (!key) return '';
-  const presented = /^Bearer (.+)$/.exec(headers.authorization ?? '')?.[1] ?? headers['x-api-key'] ?? '';
-  return createHash('sha256').update(presented).digest('hex');
+/**
+ * Who owns what a request stores (Responses): a digest of the key it authenticated with under
+ * `--api-key` (one key, so every request that passed holds it), '' without one.
+ */
+export function ownerOf(key: string | undefined): string {
+  return key ? createHash('sha256').update(key).digest('hex') : '';
 }

@@ -11,6 +11,9 @@ export class HttpError extends ShimmyError {
 
 export const httpError = (code: ErrorCode, details: string) => new HttpError(code, details);
 
+/** A generation the server stopped (a shutdown): no dialect has a finish reason for it, so it is an error. */
+export const shutdownCancelled = () => httpError('overloaded', 'the generation was cancelled: the server is shutting down');
+
 /** Any throw as a ShimmyError: its own code when it has one, else server_error. */
 export function asShimmyError(error: unknown): ShimmyError {
   if (error instanceof ShimmyError) return error;

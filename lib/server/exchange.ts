@@ -5,9 +5,13 @@
 import type { Client } from './completion/run-generation.js';
 import { errorBody, headersOf, httpError, statusOf } from './errors.js';
 import type { ShimmyError } from '../engine/errors.js';
+import { depthExceeds } from '../engine/json-depth.js';
 import type { IncomingRequest, RawResponse } from './transport/types.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The deepest JSON nesting a request body may have (a chat request's own limit is lower: lib/engine/chat.ts). */
+export const MAX_BODY_DEPTH = 128;
 
 /** Default for the most bytes a streaming client may fall behind before it is cut off. */
 export const DEFAULT_BUFFER_LIMIT = 8 << 20;
@@ -85,11 +89,15 @@ export class Exchange implements Client {
           return reject(httpError('invalid_request', 'the body is not valid UTF-8'));
         }
         if (text.trim() === '') return reject(httpError('invalid_request', 'the body is empty; send a JSON object'));
+        let body: unknown;
         try {
-          resolve(JSON.parse(text));
+          body = JSON.parse(text);
         } catch (error) {
-          reject(httpError('invalid_request', `malformed JSON: ${(error as Error).message}`));
+          return reject(httpError('invalid_request', `malformed JSON: ${(error as Error).message}`));
         }
+        // Deeper than any real request: refused before code that recurses (JSON.stringify) meets it.
+        if (depthExceeds(body, MAX_BODY_DEPTH)) return reject(httpError('invalid_request', `the body is nested deeper than ${MAX_BODY_DEPTH} levels`));
+        resolve(body);
       });
     });
   }
@@ -107,6 +115,8 @@ export class Exchange implements Client {
 
   /** The seed API's error object; `body` makes another dialect's. */
   error(e: ShimmyError, body: (e: ShimmyError) => unknown = errorBody): void {
+    // A stream already begun cannot take a status any more: it ends as it is.
+    if (this.streaming) return this.endStream();
     // A body we refused to read leaves bytes on the wire: close rather than misparse them.
     this.json(statusOf(e), body(e), headersOf(e), e.code === 'payload_too_large');
   }

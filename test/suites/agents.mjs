@@ -262,7 +262,7 @@ describe(`agents' dialects over ${transport}`, { skip }, () => {
 
   test("the README's curl examples for these routes work as written", async () => {
     const lines = readFileSync(join(root, 'README.md'), 'utf8').split('\n')
-      .map((line) => /^curl -s localhost:11435(\/v1\/messages|\/v1\/responses|\/tokenize|\/detokenize|\/apply-template|\/props)( -d '(.*)')?$/.exec(line))
+      .map((line) => /^curl -s localhost:11435(\/v1\/messages|\/v1\/responses|\/tokenize|\/detokenize|\/apply-template|\/props|\/api\/chat)( -d '(.*)')?$/.exec(line))
       .filter(Boolean);
     assert.ok(lines.length >= 6, `${lines.length} examples found`);
     for (const [line, path, , body] of lines) {
@@ -278,7 +278,10 @@ describe(`agents' dialects over ${transport}`, { skip }, () => {
     const deep = (n) => (n === 0 ? 'x' : { a: deep(n - 1) });
     const bodies = [
       ['/v1/messages', { model: 'claude-x', max_tokens: 1e12, messages: [{ role: 'user', content: 'x' }] }],
-      ['/v1/messages', { model: 'claude-x', max_tokens: 5, messages: [{ role: 'user', content: 'x' }], tools: [{ name: 'f', input_schema: deep(200) }] }],
+      ['/v1/messages', { model: 'claude-x', max_tokens: 5, messages: [{ role: 'user', content: 'x' }], tools: [{ name: 'f', input_schema: deep(100) }] }],
+      ['/v1/messages', { model: 'claude-x', max_tokens: 2, messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'f', input: deep(3000) }] }, { role: 'user', content: 'x' }] }],
+      // Deeper than JSON.stringify can go (so written by hand): refused before any code recurses.
+      ['/v1/responses', `{"model":"default","input":"x","tools":[{"type":"web_search","x":${'['.repeat(50_000)}${']'.repeat(50_000)}}]}`],
       ['/v1/messages', { model: 'claude-x', max_tokens: 5, messages: 'x' }],
       ['/v1/messages', { model: 'claude-x', max_tokens: 5, messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'tool', name: 'nope' }, tools: [{ name: 'f', input_schema: {} }] }],
       ['/v1/messages', { model: ['claude-x'], max_tokens: 5, messages: [] }],
@@ -290,13 +293,13 @@ describe(`agents' dialects over ${transport}`, { skip }, () => {
       ['/v1/responses', { model: 'default', input: 'x', tool_choice: 7 }],
     ];
     for (const [path, body] of bodies) {
-      const r = await fetch(`${base}${path}`, { method: 'POST', body: JSON.stringify(body) });
-      assert.ok(r.status >= 400 && r.status < 500, `${path} ${JSON.stringify(body).slice(0, 120)} → ${r.status}`);
+      const text = typeof body === 'string' ? body : JSON.stringify(body);
+      const r = await fetch(`${base}${path}`, { method: 'POST', body: text });
+      assert.ok(r.status >= 400 && r.status < 500, `${path} ${text.slice(0, 120)} → ${r.status}`);
       await r.body?.cancel();
     }
     // Valid, if strange: answered, not a crash.
     const strange = [
-      ['/v1/messages', { model: 'claude-x', max_tokens: 2, messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'f', input: deep(3000) }] }, { role: 'user', content: 'x' }] }],
       ['/v1/responses', { model: 'default', max_output_tokens: 2, input: [{ type: 'function_call', call_id: 'c', name: 'f', arguments: '['.repeat(100_000) }, { role: 'user', content: 'x' }] }],
     ];
     for (const [path, body] of strange) {

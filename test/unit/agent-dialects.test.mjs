@@ -47,6 +47,20 @@ describe('Anthropic Messages requests', () => {
     assert.equal(r.sampling.temperature, 1);
   });
 
+  test('several text blocks stay parts (llama.cpp joins them with newlines); a failed tool says so', () => {
+    const r = parseMessagesRequest({
+      ...base,
+      messages: [
+        { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'f', input: {} }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', is_error: true, content: 'no such file' }, { type: 'text', text: '<system-reminder>x</system-reminder>' }, { type: 'text', text: 'Go on.' }] },
+      ],
+    });
+    assert.deepEqual(r.chat.messages.slice(1), [
+      { role: 'tool', tool_call_id: 't1', content: 'Error: no such file' },
+      { role: 'user', content: [{ type: 'text', text: '<system-reminder>x</system-reminder>' }, { type: 'text', text: 'Go on.' }] },
+    ]);
+  });
+
   test('the billing stamp is the only difference between two Claude Code turns: it is removed', () => {
     const turn = (cch) => parseMessagesRequest({ ...base, system: `x-anthropic-billing-header: cc_version=2.1.154; cc_entrypoint=cli; cch=${cch};\nSystem prompt` }).chat.messages[0];
     assert.deepEqual(turn('aaaaa'), turn('bbbbb'));
@@ -116,6 +130,15 @@ describe('OpenAI Responses requests', () => {
     assert.equal(r.sampling.maxTokens, 5);
     assert.equal(r.store, true, 'store defaults to true, as OpenAI');
     assert.equal(r.echo.parallel_tool_calls, true);
+  });
+
+  test('reasoning belongs to the assistant turn right after it, or to none', () => {
+    const messages = translateInput([
+      { type: 'reasoning', summary: [{ type: 'summary_text', text: 'stray' }] },
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello' },
+    ]);
+    assert.deepEqual(messages, [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }]);
   });
 
   test("Codex's empty probe still renders a turn", () => {

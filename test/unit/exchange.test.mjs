@@ -126,5 +126,9 @@ describe('exchange', () => {
     await assert.rejects(read([[Buffer.from([0xff, 0xfe]), true]]), { code: 'invalid_request', message: /UTF-8/ });
     await assert.rejects(read([[' ', true]]), { code: 'invalid_request', message: /empty/ });
     await assert.rejects(read([['{"a"', true]]), { code: 'invalid_request', message: /malformed JSON/ });
+    // Deeper than JSON.stringify could walk: refused before any handler meets it.
+    const deep = (n) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    await assert.rejects(read([[deep(100_000), true]], 1 << 20), { code: 'invalid_request', message: /nested deeper than 128/ });
+    assert.equal((await read([[deep(128), true]], 1 << 20)).length, 1, '128 levels are still a body');
   });
 });

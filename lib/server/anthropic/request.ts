@@ -7,6 +7,7 @@ import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
 import { extraSamplingFields } from '../completion/extra-fields.js';
+import { textContent } from '../completion/text-content.js';
 
 // Anthropic's temperature runs from 0 to 1 (default 1); top_k and top_p are off unless given.
 const { maxTokens, temperature, topK, topP } = withDefaults(generationFields, { temperature: 1, topK: 0, topP: 1 });
@@ -70,7 +71,7 @@ function translateTurn(turn: unknown, i: number): ChatMessage[] {
   if (role !== 'user' && role !== 'assistant' && role !== 'system') fail(`${name}.role`, "must be 'user', 'assistant' or 'system'");
   if (role === 'system') return [{ role: 'system', content: systemText(content, `${name}.content`) }];
   const out: ChatMessage[] = [];
-  let text = '';
+  const texts: string[] = [];
   let reasoning = '';
   const calls: ChatToolCall[] = [];
   blocksOf(content, `${name}.content`).forEach((b, k) => {
@@ -79,7 +80,7 @@ function translateTurn(turn: unknown, i: number): ChatMessage[] {
     if (ignoredBlocks.has(b.type as string)) return;
     switch (b.type) {
       case 'text':
-        text += textOf(b, at);
+        texts.push(textOf(b, at));
         return;
       case 'thinking':
         if (typeof b.thinking !== 'string') fail(`${at}.thinking`, 'must be a string');
@@ -94,15 +95,18 @@ function translateTurn(turn: unknown, i: number): ChatMessage[] {
       case 'tool_result':
         if (role !== 'user') fail(at, 'a tool_result block belongs to a user turn');
         if (typeof b.tool_use_id !== 'string') fail(`${at}.tool_use_id`, 'must be a string');
-        out.push({ role: 'tool', tool_call_id: b.tool_use_id, content: toolResultText(b, at) });
+        if (b.is_error !== undefined && typeof b.is_error !== 'boolean') fail(`${at}.is_error`, 'must be a boolean');
+        // The model must be able to tell a failed tool from its output.
+        out.push({ role: 'tool', tool_call_id: b.tool_use_id, content: `${b.is_error ? 'Error: ' : ''}${toolResultText(b, at)}` });
         return;
       default:
         fail(`${at}.type`, `is not a block shimmy reads: ${JSON.stringify(b.type)}`);
     }
   });
+  const text = textContent(texts);
   if (role === 'assistant') {
     out.push({ role, content: text, ...(reasoning ? { reasoning_content: reasoning } : {}), ...(calls.length > 0 ? { tool_calls: calls } : {}) });
-  } else if (text !== '' || out.length === 0) {
+  } else if (texts.length > 0 || out.length === 0) {
     out.push({ role, content: text });
   }
   return out;

@@ -9,15 +9,13 @@ import { runGeneration, type Sink } from '../completion/run-generation.js';
 import { ReplyBlocks, wholeBlocks, type Block } from '../completion/reply-blocks.js';
 import { sseEvent } from '../completion/sse.js';
 import type { ServerContext } from '../context.js';
-import { anthropicErrorBody, httpError, statusOf } from '../errors.js';
+import { anthropicErrorBody, shutdownCancelled, statusOf } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { Route } from '../routes.js';
 import { parseCountTokensRequest, parseMessagesRequest, type MessagesRequest } from './request.js';
 
 /** How long a stream may be silent before it gets a ping (a long prompt is still being read). */
 const PING_EVERY_MS = 10_000;
-
-const cancelled = () => httpError('overloaded', 'the generation was cancelled: the server is shutting down');
 
 const toolId = (id: string) => id || `toolu_${randomUUID().replace(/-/g, '')}`;
 
@@ -69,7 +67,7 @@ function messageSink(ex: Exchange, request: MessagesRequest, chat: RenderedChat)
       open: () => {},
       text: () => {},
       done: (r) => {
-        if (r.finishReason === 'cancelled') return fail(cancelled());
+        if (r.finishReason === 'cancelled') return fail(shutdownCancelled());
         parser.push(r.text);
         const reply = parser.finish();
         ex.json(200, { ...head, content: wholeBlocks(reply).map(contentBlock), ...stopReason(r, reply, request.stopSequences), usage: usage(r) });
@@ -98,6 +96,7 @@ function messageSink(ex: Exchange, request: MessagesRequest, chat: RenderedChat)
       const usage = { input_tokens: chat.promptTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 };
       ex.write(sseEvent('message_start', { type: 'message_start', message: { ...head, content: [], stop_reason: null, stop_sequence: null, usage } }) + sseEvent('ping', { type: 'ping' }));
       ping = setInterval(() => {
+        if (!ex.open) return stopPings(); // the client went, or the reply ended on a path that did not stop them
         if (quiet) ex.write(sseEvent('ping', { type: 'ping' }));
         quiet = true;
       }, PING_EVERY_MS);
@@ -112,7 +111,7 @@ function messageSink(ex: Exchange, request: MessagesRequest, chat: RenderedChat)
     },
     done: (r) => {
       stopPings();
-      if (r.finishReason === 'cancelled') return fail(cancelled());
+      if (r.finishReason === 'cancelled') return fail(shutdownCancelled());
       const reply = parser.finish();
       blocks.push(reply.diffs);
       blocks.finish();

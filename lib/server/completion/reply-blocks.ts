@@ -33,7 +33,7 @@ export class ReplyBlocks {
       if (d.toolCall) {
         // A call's first diff names it; the rest extend its arguments.
         if (d.toolCallIndex !== this.toolCallIndex || d.toolCall.name) {
-          this.toolCallIndex = d.toolCallIndex ?? this.toolCallIndex + 1;
+          this.toolCallIndex = d.toolCallIndex!;
           this.begin('tool', { id: d.toolCall.id, name: d.toolCall.name });
         }
         if (d.toolCall.arguments) this.writer.delta(this.current!, d.toolCall.arguments);

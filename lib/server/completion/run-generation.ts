@@ -64,19 +64,32 @@ export function runGeneration(
         generation.cancel(); // nothing may run on for a reply that cannot be written
         throw error;
       }
+      // A sink that throws (a reply it cannot shape) must not reach the engine's event dispatch:
+      // its generation is cancelled and the throw goes to the route's error boundary.
+      let sinkFailure: { error: unknown } | undefined;
+      const guard = (fn: () => void) => {
+        if (sinkFailure) return;
+        try {
+          fn();
+        } catch (error) {
+          sinkFailure = { error };
+          generation.cancel();
+        }
+      };
       generation.listen({
-        text: (text, logprobs) => sink.text(text, logprobs),
+        text: (text, logprobs) => guard(() => sink.text(text, logprobs)),
         done: (result) => {
           ctx.metrics.tokensGenerated += result.usage.completionTokens;
-          status = sink.done(result) ?? 200;
+          guard(() => void (status = sink.done(result) ?? 200));
         },
         error: (error) => {
           status = statusOf(error);
           if (status >= 500) ctx.log(`generation failed on ${name}: ${error.message}`);
-          sink.error(error);
+          guard(() => sink.error(error));
         },
       });
       await generation.result.catch(() => {});
+      if (sinkFailure) throw sinkFailure.error;
       return status;
     } finally {
       ctx.inFlight.delete(generation);

@@ -110,7 +110,7 @@ async function props(ctx: ServerContext, ex: Exchange): Promise<number> {
       default_generation_settings: { n_ctx: info.contextSize, params: defaultParams() },
       total_slots: info.parallel,
       model_path: info.path,
-      model_alias: name,
+      model_alias: ctx.registry.resolve(name)?.id ?? name,
       n_ctx: info.contextSize,
       chat_template: info.chatTemplate ?? '',
       bos_token: special(info.bosToken),

@@ -5,6 +5,7 @@ import type { ChatMessage, ChatRequest, ChatTool } from '../../engine/chat.js';
 import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody } from '../../engine/schema.js';
+import { extraSamplingFields } from '../completion/extra-fields.js';
 
 /** Ollama's default temperature, top_k, top_p, min_p and repeat settings (its `options`). */
 const ollamaDefaults = { temperature: 0.8, topK: 40, topP: 0.9, minP: 0, repeatPenalty: 1.1, penaltyLastN: 64 };
@@ -95,8 +96,13 @@ export function translateMessages(value: unknown, name = 'messages'): ChatMessag
 
 const modelField = { type: 'string', wire: ['model', 'name'], required: true, max: 512, doc: 'model name (`name` is Ollama\'s older spelling); `:latest` may be added' } as const;
 
+/** llama-server's logit_bias and ignore_eos, beside `options` (whose penalties and seed take precedence). */
+const { logitBias, ignoreEos } = extraSamplingFields;
+
 const streamingFields = {
   model: modelField,
+  logitBias,
+  ignoreEos,
   stream: { type: 'boolean', wire: ['stream'], default: true, doc: 'stream NDJSON lines (Ollama streams unless told not to)' },
   format: { type: 'any', wire: ['format'], check: format, shape: '"json" or schema', doc: '"json" (any object) or a JSON schema: the reply is constrained to it' },
   options: { type: 'object', wire: ['options'], shape: '{num_predict, temperature, …}', doc: 'sampling: num_predict, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, seed, stop (others accepted and ignored)' },
@@ -120,11 +126,11 @@ export const generateFields = {
   images: { type: 'array', wire: ['images'], check: noImages, doc: 'not supported yet (only empty)' },
 } as const;
 
-/** The generation options for `options`, with Ollama's defaults. */
-function sampling(options: Record<string, unknown> | undefined): Omit<GenerationRequest, 'prompt' | 'chat'> {
-  const o = parseFields(optionFields, options ?? {}, { wire: true });
+/** The generation options for `options`, with Ollama's defaults, and the extensions. */
+function sampling(f: { options?: Record<string, unknown>; logitBias?: Record<number, number>; ignoreEos: boolean }): Omit<GenerationRequest, 'prompt' | 'chat'> {
+  const o = parseFields(optionFields, f.options ?? {}, { wire: true });
   const base = parseFields(generationFields, {});
-  return { ...base, ...o, maxTokens: o.maxTokens === undefined || o.maxTokens < 0 ? undefined : Math.max(1, o.maxTokens), penaltyLastN: o.penaltyLastN < 0 ? 1 << 20 : o.penaltyLastN };
+  return { ...base, ...o, logitBias: f.logitBias, ignoreEos: f.ignoreEos, maxTokens: o.maxTokens === undefined || o.maxTokens < 0 ? undefined : Math.max(1, o.maxTokens), penaltyLastN: o.penaltyLastN < 0 ? 1 << 20 : o.penaltyLastN };
 }
 
 const templateKwargs = (t: boolean | string | undefined) => (t === undefined ? undefined : { enable_thinking: t !== false, ...(typeof t === 'string' ? { reasoning_effort: t } : {}) });
@@ -147,7 +153,7 @@ export function parseChatRequest(body: unknown): OllamaChat {
     stream: f.stream,
     loadOnly: messages.length === 0,
     chat: { messages, tools: offered, toolChoice: offered ? 'auto' : undefined, parallelToolCalls: true, jsonSchema: f.format, templateKwargs: templateKwargs(f.think) },
-    sampling: sampling(f.options),
+    sampling: sampling(f),
   };
 }
 
@@ -181,7 +187,7 @@ export function parseGenerateRequest(body: unknown): OllamaGenerate {
     prompt: f.prompt,
     context: context as number[] | undefined,
     chat: { messages, jsonSchema: f.format, templateKwargs: templateKwargs(f.think) },
-    sampling: sampling(f.options),
+    sampling: sampling(f),
   };
 }
 

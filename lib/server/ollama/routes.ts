@@ -13,7 +13,7 @@ import type { Model } from '../../engine/model.js';
 import type { DiscoveredModel } from '../../models/discovery.js';
 import { runGeneration, type Sink } from '../completion/run-generation.js';
 import type { ServerContext } from '../context.js';
-import { httpError, sentCode, statusOf } from '../errors.js';
+import { sentCode, shutdownCancelled, statusOf } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { Route } from '../routes.js';
 import { embeddingsFields, embedFields, parseChatRequest, parseGenerateRequest, showFields, type OllamaChat, type OllamaGenerate } from './request.js';
@@ -84,7 +84,6 @@ function ndjsonSink(
     else ex.error(e, ollamaErrorBody);
     return statusOf(e);
   };
-  const cancelled = () => httpError('overloaded', 'the generation was cancelled: the server is shutting down');
   const finish = async (r: CompletionResult, reply: ParsedReply, lead: Record<string, unknown>) => {
     const end = await shape.end(r);
     return { model, created_at: now(), ...lead, ...closing(r, started), ...end };
@@ -94,7 +93,7 @@ function ndjsonSink(
       open: () => {},
       text: () => {},
       done: (r) => {
-        if (r.finishReason === 'cancelled') return fail(cancelled());
+        if (r.finishReason === 'cancelled') return fail(shutdownCancelled());
         push(r.text);
         const reply = finishParse();
         void finish(r, reply, shape.whole(reply)).then((body) => ex.json(200, body), (e) => fail(e as ShimmyError));
@@ -114,7 +113,7 @@ function ndjsonSink(
       if (out) ex.write(out);
     },
     done: (r) => {
-      if (r.finishReason === 'cancelled') return fail(cancelled());
+      if (r.finishReason === 'cancelled') return fail(shutdownCancelled());
       const reply = finishParse();
       let out = pieces(reply.diffs);
       // Ollama sends a reply's tool calls whole, in a line of their own before the last.

@@ -8,15 +8,13 @@ import type { CompletionResult, TokenLogprob } from '../../engine/generation.js'
 import { runGeneration, type Sink } from '../completion/run-generation.js';
 import { SSE_DONE, sseData } from '../completion/sse.js';
 import type { ServerContext } from '../context.js';
-import { httpError, openAiErrorBody, statusOf } from '../errors.js';
+import { openAiErrorBody, shutdownCancelled, statusOf } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { Route } from '../routes.js';
 import { embeddings } from './embeddings.js';
 import { parseChatRequest, parseCompletionRequest } from './request.js';
 import { assistantMessage, chatLogprobs, completionLogprobs, delta, finishReason, usage } from './shapes.js';
 
-// OpenAI has no finish reason for a generation the server stopped (a shutdown): it is an error.
-const cancelled = () => httpError('overloaded', 'the generation was cancelled: the server is shutting down');
 
 /** How one kind of reply is shaped: whole, and as stream events. */
 interface Shape {
@@ -93,7 +91,7 @@ function replySink(ex: Exchange, options: { model: string; stream: boolean; incl
       open: () => {},
       text: () => {},
       done: (r) => {
-        if (r.finishReason === 'cancelled') return fail(cancelled());
+        if (r.finishReason === 'cancelled') return fail(shutdownCancelled());
         ex.json(200, { id, object: shape.object, created, model, choices: [shape.whole(r)], usage: usage(r) });
       },
       error: (e) => void fail(e),
@@ -112,7 +110,7 @@ function replySink(ex: Exchange, options: { model: string; stream: boolean; incl
       if (out) ex.write(out);
     },
     done: (r) => {
-      if (r.finishReason === 'cancelled') return fail(cancelled());
+      if (r.finishReason === 'cancelled') return fail(shutdownCancelled());
       const { pieces, choice } = shape.closing(r);
       let tail = pieces.map((p) => event(p)).join('') + event(choice);
       if (options.includeUsage) tail += event(null, { usage: usage(r) });

@@ -7,12 +7,13 @@ import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
 import { extraSamplingFields } from '../completion/extra-fields.js';
+import { textContent } from '../completion/text-content.js';
 
 const { maxTokens, temperature, topP } = withDefaults(generationFields, { temperature: 1, topP: 1 });
 /** The generation options Responses does not spell, at OpenAI's routes' defaults (top_k off). */
 const unspelled = { ...parseFields(generationFields, {}), topK: 0 };
 
-/** Items that record what hosted tools did on OpenAI's side: nothing a local model reads; skipped. */
+/** Items a local model does not read: records of OpenAI's hosted tools, and of tools shimmy does not offer (custom, shell, computer); skipped. */
 const hostedItems = new Set(['web_search_call', 'file_search_call', 'computer_call', 'computer_call_output', 'code_interpreter_call', 'image_generation_call', 'local_shell_call', 'local_shell_call_output', 'mcp_call', 'mcp_list_tools', 'mcp_approval_request', 'mcp_approval_response', 'custom_tool_call', 'custom_tool_call_output', 'compaction']);
 
 type Item = Record<string, unknown>;
@@ -22,12 +23,11 @@ function str(value: unknown, name: string): string {
   return value;
 }
 
-/** A message's content: a string, or text parts joined. */
-function contentText(content: unknown, name: string): string {
-  if (typeof content === 'string') return content;
+/** A message's content: a string, or its text parts. */
+function contentTexts(content: unknown, name: string): string[] {
+  if (typeof content === 'string') return [content];
   if (!Array.isArray(content)) fail(name, 'must be a string or an array of content parts');
-  return content
-    .map((part: Item, i) => {
+  return content.map((part: Item, i) => {
       const at = `${name}[${i}]`;
       if (typeof part !== 'object' || part === null) fail(at, 'must be a content part');
       switch (part.type) {
@@ -46,9 +46,10 @@ function contentText(content: unknown, name: string): string {
         default:
           return fail(`${at}.type`, `is not a content part shimmy reads: ${JSON.stringify(part.type)}`);
       }
-    })
-    .join('');
+  });
 }
+
+const contentText = (content: unknown, name: string) => contentTexts(content, name).join('\n');
 
 /** `input` as chat messages: function calls join the assistant turn before them, reasoning the one after. */
 export function translateInput(input: unknown, name = 'input'): ChatMessage[] {
@@ -73,9 +74,12 @@ export function translateInput(input: unknown, name = 'input'): ChatMessage[] {
       case 'message': {
         const role = item.role === 'developer' ? 'system' : item.role;
         if (role !== 'user' && role !== 'assistant' && role !== 'system') fail(`${at}.role`, "must be 'user', 'assistant', 'system' or 'developer'");
-        const text = contentText(item.content, `${at}.content`);
-        if (role === 'assistant') assistant().content += text;
-        else out.push({ role, content: text });
+        if (role === 'assistant') {
+          assistant().content += contentText(item.content, `${at}.content`);
+          return;
+        }
+        reasoning = ''; // reasoning belongs to the assistant turn right after it
+        out.push({ role, content: textContent(contentTexts(item.content, `${at}.content`)) });
         return;
       }
       case 'function_call': {
@@ -85,6 +89,7 @@ export function translateInput(input: unknown, name = 'input'): ChatMessage[] {
         return;
       }
       case 'function_call_output':
+        reasoning = '';
         out.push({ role: 'tool', tool_call_id: str(item.call_id, `${at}.call_id`), content: contentText(item.output, `${at}.output`) });
         return;
       case 'reasoning': {
@@ -102,14 +107,16 @@ export function translateInput(input: unknown, name = 'input'): ChatMessage[] {
 }
 
 /** Function tools become the chat's; the hosted ones (web_search, file_search, custom, namespace…) are set aside, by type. */
-function tools(value: unknown, name: string): { functions: ChatTool[]; ignored: string[] } {
+function tools(value: unknown, name: string): { functions: ChatTool[]; ignored: string[]; echo: Record<string, unknown>[] } {
   const functions: ChatTool[] = [];
   const ignored: string[] = [];
+  const echo: Record<string, unknown>[] = [];
   (value as unknown[]).forEach((t, i) => {
     const tool = t as { type?: unknown; name?: unknown; description?: unknown; parameters?: unknown };
     if (typeof tool !== 'object' || tool === null || typeof tool.type !== 'string') fail(`${name}[${i}]`, "must be a tool with a string 'type'");
     if (tool.type !== 'function') {
       ignored.push(tool.type);
+      echo.push({ type: tool.type });
       return;
     }
     const fn = str(tool.name, `${name}[${i}].name`);
@@ -117,9 +124,11 @@ function tools(value: unknown, name: string): { functions: ChatTool[]; ignored: 
     if (tool.description !== undefined && tool.description !== null) str(tool.description, `${name}[${i}].description`);
     const parameters = tool.parameters ?? { type: 'object', properties: {} };
     if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) fail(`${name}[${i}].parameters`, 'must be an object');
-    functions.push({ type: 'function', function: { name: fn, description: (tool.description as string | undefined) ?? undefined, parameters: parameters as Record<string, unknown> } });
+    const description = (tool.description as string | undefined) ?? undefined;
+    functions.push({ type: 'function', function: { name: fn, description, parameters: parameters as Record<string, unknown> } });
+    echo.push({ type: 'function', name: fn, description: description ?? null, parameters, strict: (tool as { strict?: unknown }).strict === true });
   });
-  return { functions, ignored };
+  return { functions, ignored, echo };
 }
 
 function toolChoice(value: unknown, name: string): ToolChoice {
@@ -140,7 +149,9 @@ function textFormat(value: unknown, name: string): { format: Record<string, unkn
   if (f.type !== 'json_schema') fail(`${name}.format.type`, "must be 'text', 'json_object' or 'json_schema'");
   const schema = f.schema ?? { type: 'object' };
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) fail(`${name}.format.schema`, 'must be an object');
-  return { format: f as Record<string, unknown>, schema: schema as Record<string, unknown> };
+  if (f.name !== undefined && typeof f.name !== 'string') fail(`${name}.format.name`, 'must be a string');
+  const strict = (format as { strict?: unknown }).strict === true;
+  return { format: { type: 'json_schema', name: f.name ?? 'response', schema, strict }, schema: schema as Record<string, unknown> };
 }
 
 function reasoning(value: unknown, name: string): { effort?: string; summary: null } {
@@ -171,7 +182,7 @@ export const inputTokensFields = {
   input: { type: 'any', wire: ['input'], shape: 'string or [item]', doc: 'the turn: text, or items (messages with input_text/output_text/refusal parts, function_call, function_call_output, reasoning)' },
   instructions: { type: 'string', wire: ['instructions'], doc: 'the system turn (not carried over by previous_response_id, as OpenAI)' },
   previousResponseId: { type: 'string', wire: ['previous_response_id'], max: 200, doc: 'continue a stored response: its input and output go before this input' },
-  tools: { type: 'array', wire: ['tools'], check: tools, doc: 'function tools {type: "function", name, description, parameters}; other types are accepted and not offered' },
+  tools: { type: 'array', wire: ['tools'], max: 256, check: tools, doc: 'function tools {type: "function", name, description, parameters}; other types are accepted and not offered' },
   toolChoice: { type: 'any', wire: ['tool_choice'], check: toolChoice, shape: 'string or object', doc: '"auto", "none", "required", or {type: "function", name}' },
   parallelToolCalls: { type: 'boolean', wire: ['parallel_tool_calls'], default: true, doc: 'allow several function calls in one reply' },
   text: { type: 'object', wire: ['text'], check: textFormat, shape: '{format}', doc: 'format {type: "text" | "json_object" | "json_schema", schema}: the reply is constrained to it' },
@@ -261,8 +272,8 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
       store: f.store,
       temperature: f.temperature,
       text: { format: f.text?.format ?? { type: 'text' } },
-      tool_choice: (body as Record<string, unknown>).tool_choice ?? 'auto',
-      tools: (body as Record<string, unknown>).tools ?? [],
+      tool_choice: typeof f.toolChoice === 'object' ? { type: 'function', name: f.toolChoice.function.name } : (f.toolChoice ?? 'auto'),
+      tools: f.tools?.echo ?? [],
       top_p: f.topP,
       truncation: f.truncation,
       user: f.user ?? null,

@@ -3,7 +3,7 @@
 // item_id where OpenAI sends them), POST /v1/responses/input_tokens, and GET and DELETE
 // /v1/responses/{id} on the store that lets previous_response_id continue a conversation.
 import { randomUUID } from 'node:crypto';
-import { ReplyParser, type ChatMessage, type ParsedReply, type RenderedChat } from '../../engine/chat.js';
+import { ReplyParser, type ChatMessage, type RenderedChat } from '../../engine/chat.js';
 import { ShimmyError } from '../../engine/errors.js';
 import type { CompletionResult } from '../../engine/generation.js';
 import { ownerOf } from '../auth.js';
@@ -11,7 +11,7 @@ import { runGeneration, type Sink } from '../completion/run-generation.js';
 import { ReplyBlocks, wholeBlocks, type Block } from '../completion/reply-blocks.js';
 import { sseEvent } from '../completion/sse.js';
 import type { ServerContext } from '../context.js';
-import { httpError, openAiErrorBody, sentCode } from '../errors.js';
+import { openAiErrorBody, sentCode, shutdownCancelled } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { Route } from '../routes.js';
 import { parseInputTokensRequest, parseResponsesRequest, type ResponsesInput, type ResponsesRequest } from './request.js';
@@ -26,9 +26,14 @@ const usage = (r: CompletionResult) => ({
   total_tokens: r.usage.totalTokens,
 });
 
-/** One output item, in progress (no text yet) or done. */
-function outputItem(block: Block, itemId: string, text: string | undefined): Record<string, unknown> {
-  const status = text === undefined ? 'in_progress' : 'completed';
+const itemId = (b: Block) => newId(b.kind === 'reasoning' ? 'rs' : b.kind === 'text' ? 'msg' : 'fc');
+
+/** Whether an item is the one the token limit cut off (the reply's last, at finish reason 'length'). */
+const cutOff = (r: CompletionResult, last: boolean) => last && r.finishReason === 'length';
+
+/** One output item, in progress (no text yet), done, or cut off by the token limit. */
+function outputItem(block: Block, itemId: string, text: string | undefined, incomplete = false): Record<string, unknown> {
+  const status = text === undefined ? 'in_progress' : incomplete ? 'incomplete' : 'completed';
   if (block.kind === 'reasoning') return { type: 'reasoning', id: itemId, summary: [], content: text === undefined ? [] : [{ type: 'reasoning_text', text }] };
   if (block.kind === 'text') return { type: 'message', id: itemId, status, role: 'assistant', content: text === undefined ? [] : [textPart(text)] };
   return { type: 'function_call', id: itemId, call_id: block.call!.id || newId('call'), name: block.call!.name, arguments: text ?? '', status };
@@ -36,13 +41,15 @@ function outputItem(block: Block, itemId: string, text: string | undefined): Rec
 
 const textPart = (text: string) => ({ type: 'output_text', text, annotations: [], logprobs: [] });
 
-/** The reply as the assistant's turn, for the store. */
-function assistantTurn(reply: ParsedReply, output: Record<string, unknown>[]): ChatMessage {
+/** The reply as the assistant's turn, for the store: made of the output items, so previous_response_id renders what GET returns. */
+function assistantTurn(output: Record<string, unknown>[]): ChatMessage {
+  const texts = (type: string) => output.filter((o) => o.type === type).flatMap((o) => (o.content as { text: string }[]).map((c) => c.text)).join('');
   const calls = output.filter((o) => o.type === 'function_call');
+  const reasoning = texts('reasoning');
   return {
     role: 'assistant',
-    content: reply.content,
-    ...(reply.reasoning ? { reasoning_content: reply.reasoning } : {}),
+    content: texts('message'),
+    ...(reasoning ? { reasoning_content: reasoning } : {}),
     ...(calls.length > 0 ? { tool_calls: calls.map((c) => ({ id: c.call_id as string, type: 'function' as const, function: { name: c.name as string, arguments: c.arguments as string } })) } : {}),
   };
 }
@@ -71,33 +78,28 @@ function responseSink(ctx: ServerContext, ex: Exchange, request: ResponsesReques
     ...extra,
   });
   /** The finished response object; stored when asked to be. */
-  const finish = (r: CompletionResult, reply: ParsedReply, output: Record<string, unknown>[]) => {
+  const finish = (r: CompletionResult, output: Record<string, unknown>[]) => {
     const incomplete = r.finishReason === 'length';
-    // The item the token limit cut off is incomplete (OpenAI's status for it).
-    const last = output.at(-1);
-    if (incomplete && last && 'status' in last) last.status = 'incomplete';
     const response = object(incomplete ? 'incomplete' : 'completed', output, { usage: usage(r), ...(incomplete ? { incomplete_details: { reason: 'max_output_tokens' } } : {}) });
     if (request.store) {
-      const conversation = [...turn.history, ...request.input, assistantTurn(reply, output)];
+      const conversation = [...turn.history, ...request.input, assistantTurn(output)];
       ctx.responses.put(turn.id, { owner: turn.owner, response, conversation });
     }
     return response;
   };
-  const cancelled = () => httpError('overloaded', 'the generation was cancelled: the server is shutting down');
-
   if (!request.stream) {
     return {
       open: () => {},
       text: () => {},
       done: (r) => {
         if (r.finishReason === 'cancelled') {
-          ex.error(cancelled(), openAiErrorBody);
+          ex.error(shutdownCancelled(), openAiErrorBody);
           return 503;
         }
         parser.push(r.text);
-        const reply = parser.finish();
-        const output = wholeBlocks(reply).map((b) => outputItem(b, newId(b.kind === 'reasoning' ? 'rs' : b.kind === 'text' ? 'msg' : 'fc'), b.text));
-        ex.json(200, finish(r, reply, output));
+        const blocks = wholeBlocks(parser.finish());
+        const output = blocks.map((b, i) => outputItem(b, itemId(b), b.text, cutOff(r, i === blocks.length - 1)));
+        ex.json(200, finish(r, output));
       },
       error: (e) => ex.error(e, openAiErrorBody),
     };
@@ -107,9 +109,10 @@ function responseSink(ctx: ServerContext, ex: Exchange, request: ResponsesReques
   let out = '';
   const emit = (type: string, fields: Record<string, unknown>) => (out += sseEvent(type, { type, sequence_number: sequence++, ...fields }));
   const items: { id: string; block: Block; text: string; done?: Record<string, unknown> }[] = [];
+  let truncated = false; // set when the reply ended at the token limit: its last item is incomplete
   const blocks = new ReplyBlocks({
     start: (block) => {
-      const id = newId(block.kind === 'reasoning' ? 'rs' : block.kind === 'text' ? 'msg' : 'fc');
+      const id = itemId(block);
       const item = outputItem(block, id, undefined);
       items.push({ id, block: { ...block, call: block.call && { ...block.call, id: item.call_id as string } }, text: '' });
       emit('response.output_item.added', { output_index: block.index, item });
@@ -136,7 +139,7 @@ function responseSink(ctx: ServerContext, ex: Exchange, request: ResponsesReques
       } else {
         emit('response.function_call_arguments.done', { ...where, name: entry.block.call!.name, arguments: entry.text });
       }
-      entry.done = outputItem(entry.block, entry.id, entry.text);
+      entry.done = outputItem(entry.block, entry.id, entry.text, truncated);
       emit('response.output_item.done', { output_index: block.index, item: entry.done });
     },
   });
@@ -163,13 +166,13 @@ function responseSink(ctx: ServerContext, ex: Exchange, request: ResponsesReques
     },
     done: (r) => {
       if (r.finishReason === 'cancelled') {
-        failed(cancelled());
+        failed(shutdownCancelled());
         return 503;
       }
-      const reply = parser.finish();
-      blocks.push(reply.diffs);
+      blocks.push(parser.finish().diffs);
+      truncated = r.finishReason === 'length'; // only the block still open stops after this
       blocks.finish();
-      const response = finish(r, reply, items.map((i) => i.done!));
+      const response = finish(r, items.map((i) => i.done!));
       emit(response.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response });
       ex.endStream(take());
     },
@@ -183,7 +186,8 @@ const toolTypesLogged = new WeakMap<ServerContext, Set<string>>();
 function logIgnoredTools(ctx: ServerContext, types: string[]): void {
   for (const type of types) {
     const logged = toolTypesLogged.get(ctx) ?? toolTypesLogged.set(ctx, new Set()).get(ctx)!;
-    if (logged.has(type)) continue;
+    // Bounded, and only names that look like tool types: a client cannot grow the set or forge log lines.
+    if (logged.has(type) || logged.size >= 64 || !/^[a-z][a-z0-9_.-]{0,63}$/.test(type)) continue;
     logged.add(type);
     ctx.log(`responses: tools of type '${type}' are accepted and not offered to the model (said once)`);
   }
@@ -202,7 +206,7 @@ function historyOf(ctx: ServerContext, request: ResponsesInput, owner: string): 
 async function create(ctx: ServerContext, ex: Exchange): Promise<number> {
   const request = parseResponsesRequest(await ex.readJson(ctx.bodyLimit));
   logIgnoredTools(ctx, request.ignoredTools);
-  const owner = ownerOf(ctx.apiKey, ex.req.headers);
+  const owner = ownerOf(ctx.apiKey);
   const history = historyOf(ctx, request, owner);
   const turn: Turn = { id: newId('resp'), createdAt: Math.floor(Date.now() / 1000), owner, history };
   return runGeneration(ctx, request.model, ex, async (model) => {
@@ -213,21 +217,21 @@ async function create(ctx: ServerContext, ex: Exchange): Promise<number> {
 
 async function inputTokens(ctx: ServerContext, ex: Exchange): Promise<number> {
   const request = parseInputTokensRequest(await ex.readJson(ctx.bodyLimit));
-  const history = historyOf(ctx, request, ownerOf(ctx.apiKey, ex.req.headers));
+  const history = historyOf(ctx, request, ownerOf(ctx.apiKey));
   const rendered = await ctx.registry.use(request.model, (model) => model.renderChat(request.chat(history)));
   ex.json(200, { object: 'response.input_tokens', input_tokens: rendered.promptTokens });
   return 200;
 }
 
 function retrieve(ctx: ServerContext, ex: Exchange, [id]: string[]): number {
-  const stored = ctx.responses.get(id!, ownerOf(ctx.apiKey, ex.req.headers));
+  const stored = ctx.responses.get(id!, ownerOf(ctx.apiKey));
   if (!stored) throw notFound(id!);
   ex.json(200, stored.response);
   return 200;
 }
 
 function remove(ctx: ServerContext, ex: Exchange, [id]: string[]): number {
-  if (!ctx.responses.delete(id!, ownerOf(ctx.apiKey, ex.req.headers))) throw notFound(id!);
+  if (!ctx.responses.delete(id!, ownerOf(ctx.apiKey))) throw notFound(id!);
   ex.json(200, { id, object: 'response', deleted: true });
   return 200;
 }

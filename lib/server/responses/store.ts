@@ -33,7 +33,9 @@ export class ResponseStore {
   /** Keeps `entry` (an entry larger than the whole store is not kept), dropping the least recently used past the limits. */
   put(id: string, entry: StoredResponse): void {
     this.delete(id, entry.owner);
-    const bytes = JSON.stringify(entry.response).length + JSON.stringify(entry.conversation).length;
+    // Counted as if nothing were shared: a conversation's earlier turns are counted again in every
+    // response that continues it (they are shared in memory), so the bound is conservative.
+    const bytes = Buffer.byteLength(JSON.stringify(entry.response)) + Buffer.byteLength(JSON.stringify(entry.conversation));
     if (bytes > this.limits.maxBytes || this.limits.maxCount < 1) return;
     this.entries.set(id, { ...entry, bytes });
     this.bytes += bytes;

@@ -1,0 +1,8 @@
+// A turn's text blocks as a chat message's content: one block as its text, several as text parts,
+// which llama.cpp joins with newlines as it does for chat completions' parts.
+import type { ChatContentPart } from '../../engine/chat.js';
+
+export function textContent(texts: string[]): string | ChatContentPart[] {
+  if (texts.length <= 1) return texts[0] ?? '';
+  return texts.map((text) => ({ type: 'text', text }));
+}

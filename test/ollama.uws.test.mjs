@@ -1,0 +1,3 @@
+// The Ollama suite (test/suites/ollama.mjs) over uWebSockets.js (skipped, with the reason, where no uWS binary loads).
+process.env.SHIMMY_TEST_TRANSPORT = 'uws';
+await import('./suites/ollama.mjs');
