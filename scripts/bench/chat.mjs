@@ -2,7 +2,8 @@
 // npm run bench:chat — what the chat path costs per token over the completion path: a user message
 // streamed through /v1/chat/completions (rendered by the model's template, the reply parsed by its
 // chat format as it grows), through Anthropic's /v1/messages and OpenAI's /v1/responses (the same
-// chat, in their events), and the same rendered prompt through /v1/completions, greedy,
+// chat, in their events), Ollama's /api/chat (NDJSON), and the same rendered prompt through
+// /v1/completions, greedy,
 // ignore EOS, 1,800 tokens, on `shimmy serve`'s node transport. Per token near the reply's start
 // is the time between the arrival of tokens 2 and 302, divided by 300; near 1,800 tokens, that
 // of tokens 1,490 to 1,790; the whole stream includes each request's fixed costs (render, the
@@ -38,8 +39,9 @@ async function streamed(route, body) {
   for await (const chunk of res.body) {
     const now = performance.now();
     pending += decoder.decode(chunk, { stream: true });
-    const events = pending.split('\n\n');
+    const events = pending.split(route === '/api/chat' ? '\n' : '\n\n');
     pending = events.pop();
+    // SSE events end in a blank line, Ollama's NDJSON lines in a newline.
     for (const e of events) if (/"(content|text|delta)":"[^"]/.test(e)) arrivals.push(now);
   }
   const window = ([from, to]) => (arrivals[to - 1] - arrivals[from - 1]) / (to - from);
@@ -56,6 +58,7 @@ const kinds = {
   chat: () => streamed('/v1/chat/completions', { messages, max_tokens: tokens }),
   messages: () => streamed('/v1/messages', { messages, max_tokens: tokens }),
   responses: () => streamed('/v1/responses', { input: messages, max_output_tokens: tokens, store: false }),
+  ollama: () => streamed('/api/chat', { messages, options: { num_predict: tokens, temperature: 0 } }),
 };
 const best = Object.fromEntries(Object.keys(kinds).map((kind) => [kind, {}]));
 for (let r = 0; r < rounds; r++) {
@@ -68,11 +71,11 @@ for (let r = 0; r < rounds; r++) {
 await server.close();
 
 console.log(`model: ${modelPath}, best of ${rounds} alternating rounds\n`);
-console.log(`| | completion | chat | messages | responses | chat ÷ completion | messages ÷ chat | responses ÷ chat |\n| --- | --- | --- | --- | --- | --- | --- | --- |`);
+console.log(`| | completion | chat | messages | responses | ollama | chat ÷ completion | messages ÷ chat | responses ÷ chat | ollama ÷ chat |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`);
 const rows = { start: `ms per token, tokens ${windows.start.join('–')}`, end: `ms per token, tokens ${windows.end.join('–')}`, whole: `whole ${tokens}-token stream, ms` };
 for (const [key, label] of Object.entries(rows)) {
-  const [c, h, m, r] = ['completion', 'chat', 'messages', 'responses'].map((kind) => best[kind][key]);
+  const [c, h, m, r, o] = ['completion', 'chat', 'messages', 'responses', 'ollama'].map((kind) => best[kind][key]);
   const ms = (v) => v.toFixed(key === 'whole' ? 1 : 3);
-  console.log(`| ${label} | ${ms(c)} | ${ms(h)} | ${ms(m)} | ${ms(r)} | ${(h / c).toFixed(2)} | ${(m / h).toFixed(2)} | ${(r / h).toFixed(2)} |`);
+  console.log(`| ${label} | ${ms(c)} | ${ms(h)} | ${ms(m)} | ${ms(r)} | ${ms(o)} | ${(h / c).toFixed(2)} | ${(m / h).toFixed(2)} | ${(r / h).toFixed(2)} | ${(o / h).toFixed(2)} |`);
 }
 process.exit(0); // the registry's models close with the process
