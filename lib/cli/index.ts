@@ -31,6 +31,7 @@ function program() {
     .option('--transport', 'HTTP server: uws, node, or auto (default auto: uws where its binary loads; also SHIMMY_TRANSPORT)')
     .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)')
     .option('--alias', 'Serve requests for model names matching PATTERN with MODEL: PATTERN=MODEL, * any run of characters (repeatable, comma-separated; e.g. claude-*=default)')
+    .option('--keep-alive', 'How long a model other than the default one stays loaded after its last request: 5m, 1h, seconds, 0, or -1 for until --max-loaded evicts it', '5m')
     .option('--ollama-bind', "Also listen here with Ollama's API on every path, /api/generate included (e.g. 127.0.0.1:11434; off by default)")
     .option('--responses-store', 'MiB of memory for stored Responses (previous_response_id; least recently used dropped first; 0: store none)', 64)
     .example('serve --bind 127.0.0.1:11435 --model ./models/stories260K.gguf')

@@ -1,5 +1,6 @@
 import { startServer } from '../server/app.js';
 import { loadDefaults, serveMaxLoaded } from '../engine/defaults.js';
+import { parseDuration } from '../models/duration.js';
 import { ModelRegistry, parseAlias } from '../models/registry.js';
 import { DEFAULT_RESPONSE_STORE } from '../server/responses/store.js';
 import { transportChoice } from '../server/transport/index.js';
@@ -20,6 +21,7 @@ export interface ServeFlags extends CommonFlags {
   transport?: string;
   rpc?: string | string[];
   alias?: string | string[];
+  'keep-alive'?: string | number;
   'ollama-bind'?: string;
   'responses-store'?: number;
 }
@@ -47,6 +49,11 @@ export async function serve(flags: ServeFlags): Promise<void> {
     registry.aliases = listFlag(flags.alias).map(parseAlias);
   } catch (error) {
     fail((error as Error).message);
+  }
+  try {
+    registry.keepAliveMs = parseDuration(flags['keep-alive'] ?? '5m');
+  } catch (error) {
+    fail(`--keep-alive ${(error as Error).message}`);
   }
   const ollamaBind = flags['ollama-bind'] === undefined ? undefined : parseBind(String(flags['ollama-bind']), undefined);
   const storeMiB = number(flags, 'responses-store') ?? DEFAULT_RESPONSE_STORE.maxBytes / (1 << 20);

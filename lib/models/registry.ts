@@ -29,7 +29,15 @@ interface Holder {
   /** Requests holding the model (use()): it is not unloaded under them. */
   leases: number;
   lastUsed: number;
+  /** How long it stays loaded once the last request holding it ends (ms; -1: until evicted), as the last request asked. */
+  keepAliveMs?: number;
+  /** When it unloads if nothing uses it again (epoch ms), while the idle timer runs. */
+  expiresAt?: number;
+  idleTimer?: ReturnType<typeof setTimeout>;
 }
+
+/** Ollama's default: a model other than the server's default one unloads 5 minutes after its last request. */
+export const DEFAULT_KEEP_ALIVE_MS = 5 * 60_000;
 
 /** `serve --alias PATTERN=MODEL`: requests for a name matching PATTERN (`*` any run of characters) get MODEL. */
 export interface ModelAlias {
@@ -77,6 +85,12 @@ export class ModelRegistry {
   private clock = 0;
   /** Names mapped to models on every route, the first matching pattern winning; a name that is a model's own is never mapped. */
   aliases: ModelAlias[] = [];
+  /**
+   * How long a model other than the default one stays loaded after its last request (`serve
+   * --keep-alive`; ms, -1: until the LRU cap evicts it). A request may say otherwise for its model
+   * (Ollama's keep_alive), the default one included.
+   */
+  keepAliveMs = -1;
 
   constructor(
     readonly discovery: Discovery,
@@ -118,15 +132,47 @@ export class ModelRegistry {
    * recently used model is not unloaded under a request that is between steps (rendering a chat,
    * embedding, streaming); the cap is restored when the last hold ends.
    */
-  async use<T>(name: string, fn: (model: Model) => Promise<T> | T): Promise<T> {
+  async use<T>(name: string, fn: (model: Model) => Promise<T> | T, options: { keepAliveMs?: number } = {}): Promise<T> {
     const holder = this.holderOf(name);
     holder.leases++;
+    this.stopIdleTimer(holder);
+    if (options.keepAliveMs !== undefined) holder.keepAliveMs = options.keepAliveMs;
     try {
       return await fn(await this.loaded(holder));
     } finally {
       holder.leases--;
+      if (holder.leases === 0) this.startIdleTimer(holder);
       void this.evict();
     }
+  }
+
+  /** When the model unloads if nothing uses it (epoch ms), or undefined: it stays until evicted. */
+  expiresAt(name: string): number | undefined {
+    const entry = this.resolve(name);
+    return entry ? this.holders.get(entry.id)?.expiresAt : undefined;
+  }
+
+  private startIdleTimer(holder: Holder): void {
+    const keepAlive = holder.keepAliveMs ?? (holder.entry.path === this.base?.path ? -1 : this.keepAliveMs);
+    if (keepAlive < 0 || !holder.model) return;
+    holder.expiresAt = Date.now() + keepAlive;
+    holder.idleTimer = setTimeout(() => void this.unloadIdle(holder), Math.min(keepAlive, 2 ** 31 - 1));
+    holder.idleTimer.unref?.();
+  }
+
+  private stopIdleTimer(holder: Holder): void {
+    clearTimeout(holder.idleTimer);
+    holder.idleTimer = undefined;
+    holder.expiresAt = undefined;
+  }
+
+  private async unloadIdle(holder: Holder): Promise<void> {
+    holder.idleTimer = undefined;
+    holder.expiresAt = undefined;
+    const model = holder.model;
+    if (!model || holder.leases > 0 || model.activeRequests > 0) return;
+    holder.model = undefined;
+    await model.close();
   }
 
   private holderOf(name: string): Holder {
@@ -232,6 +278,7 @@ export class ModelRegistry {
 
   async closeAll(): Promise<void> {
     await Promise.all([...this.holders.values()].map(async (holder) => {
+      this.stopIdleTimer(holder);
       const model = holder.model ?? (await holder.loading?.catch(() => undefined));
       holder.model = undefined;
       await model?.close();
@@ -247,6 +294,7 @@ export class ModelRegistry {
       if (holder === keep || holder.leases > 0 || holder.model!.activeRequests > 0) continue;
       const model = holder.model!;
       holder.model = undefined;
+      this.stopIdleTimer(holder);
       excess--;
       await model.close();
     }

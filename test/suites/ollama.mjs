@@ -122,6 +122,20 @@ describe(`Ollama's API over ${transport}`, { skip }, () => {
     assert.ok(next.prompt_eval_count > whole.prompt_eval_count);
   });
 
+  test('keep_alive: 0 unloads a model, /api/ps shows when one expires, and the next request loads it again with the same greedy text', async () => {
+    const request = { model: 'qwen-tools', messages: ask('Hello'), options: { num_predict: 6, temperature: 0 }, stream: false };
+    const first = await ollama.chat({ ...request, keep_alive: '10m' });
+    const listed = (await ollama.ps()).models.find((m) => m.name === 'qwen-tools');
+    const expires = Date.parse(listed.expires_at) - Date.now();
+    assert.ok(expires > 9 * 60_000 && expires <= 10 * 60_000, `expires in ${expires} ms`);
+    const unloaded = await ollama.chat({ model: 'qwen-tools', messages: [], keep_alive: 0, stream: false });
+    assert.equal(unloaded.done_reason, 'unload');
+    for (let i = 0; i < 100 && (await ollama.ps()).models.some((m) => m.name === 'qwen-tools'); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(!(await ollama.ps()).models.some((m) => m.name === 'qwen-tools'), 'unloaded');
+    const again = await ollama.chat(request);
+    assert.equal(again.message.content, first.message.content);
+  });
+
   test("errors are Ollama's {error} with its statuses; hostile values are 4xx and the server serves on", async () => {
     await assert.rejects(ollama.chat({ model: 'nope', messages: ask('x'), stream: false }), (e) => e.status_code === 404 && /nope/.test(e.message));
     await assert.rejects(ollama.chat({ model: name, messages: [{ role: 'user', content: 'x', images: ['AAAA'] }], stream: false }), (e) => e.status_code === 400 && /images/.test(e.message));

@@ -53,3 +53,35 @@ test('past the cap the least recently used model goes, not one a request holds',
   await registry.closeAll();
   assert.equal(log.at(-1), 'close c.gguf');
 });
+
+test('idle unload: a model other than the default one goes keepAliveMs after its last request, listings do not touch the timer, the next request loads it again', async () => {
+  const { log, load } = standIn();
+  const registry = new ModelRegistry(discovery, {}, 3, load);
+  registry.keepAliveMs = 40;
+  await registry.use('default', () => {});
+  await registry.use('b', () => {});
+  assert.ok(registry.expiresAt('b') > Date.now(), 'b has an expiry');
+  assert.equal(registry.expiresAt('default'), undefined, 'the default model stays');
+  for (let i = 0; i < 3; i++) {
+    registry.summaries();
+    registry.peek('b');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(log, ['load a.gguf', 'load b.gguf', 'close b.gguf']);
+  assert.equal(registry.peek('b'), undefined);
+  await registry.use('b', () => {}, { keepAliveMs: -1 });
+  assert.equal(registry.expiresAt('b'), undefined, 'a request may keep it until evicted');
+  await registry.use('default', () => {}, { keepAliveMs: 0 });
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(log.slice(3), ['load b.gguf', 'close a.gguf'], 'keep_alive 0 unloads even the default one');
+  let release;
+  const held = registry.use('c', () => new Promise((r) => (release = r)), { keepAliveMs: 0 });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(registry.peek('c'), 'not unloaded under a request');
+  release();
+  await held;
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(registry.peek('c'), undefined);
+  await registry.closeAll();
+});

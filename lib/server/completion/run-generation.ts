@@ -46,6 +46,8 @@ export function runGeneration(
   name: string,
   client: Client,
   prepare: (model: Model) => Completion | Promise<Completion>,
+  /** How long the model stays loaded after this request (Ollama's keep_alive). */
+  keepAliveMs?: number,
 ): Promise<number> {
   return ctx.registry.use(name, async (model) => {
     if (!client.open) return 499;
@@ -94,5 +96,5 @@ export function runGeneration(
     } finally {
       ctx.inFlight.delete(generation);
     }
-  });
+  }, { keepAliveMs });
 }

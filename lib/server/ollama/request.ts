@@ -5,6 +5,7 @@ import type { ChatMessage, ChatRequest, ChatTool } from '../../engine/chat.js';
 import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody } from '../../engine/schema.js';
+import { parseDuration } from '../../models/duration.js';
 import { extraSamplingFields } from '../completion/extra-fields.js';
 
 /** Ollama's default temperature, top_k, top_p, min_p and repeat settings (its `options`). */
@@ -25,16 +26,13 @@ export const optionFields = {
   stop: generationFields.stop,
 } as const;
 
-/** Ollama's durations: a number of seconds, or "5m", "1h30m", "-1" (forever), "0" (unload at once). */
+/** keep_alive: how long the model stays loaded after this request (ms; -1: until evicted). */
 function keepAlive(value: unknown, name: string): number {
-  if (typeof value === 'number' && Number.isFinite(value)) return value < 0 ? -1 : value * 1000;
-  if (typeof value !== 'string' || value.length > 32) fail(name, 'must be a duration such as "5m" or a number of seconds');
-  if (/^-\d+(\.\d+)?[a-z]*$/.test(value)) return -1;
-  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== value) fail(name, 'must be a duration such as "5m" or a number of seconds');
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-  return parts.reduce((ms, [, n, u]) => ms + Number(n) * unit[u as keyof typeof unit], 0);
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    return fail(name, (error as Error).message);
+  }
 }
 
 function format(value: unknown, name: string): Record<string, unknown> | undefined {
@@ -107,7 +105,7 @@ const streamingFields = {
   format: { type: 'any', wire: ['format'], check: format, shape: '"json" or schema', doc: '"json" (any object) or a JSON schema: the reply is constrained to it' },
   options: { type: 'object', wire: ['options'], shape: '{num_predict, temperature, …}', doc: 'sampling: num_predict, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, seed, stop (others accepted and ignored)' },
   think: { type: 'any', wire: ['think'], check: think, shape: 'boolean or "high" | "medium" | "low"', doc: "the template's thinking on or off; the reply's reasoning comes back as `thinking`" },
-  keepAlive: { type: 'any', wire: ['keep_alive'], check: keepAlive, shape: 'duration', doc: 'accepted (models stay loaded until the LRU cap unloads them)' },
+  keepAlive: { type: 'any', wire: ['keep_alive'], check: keepAlive, shape: 'duration', doc: 'how long the model stays loaded after this request: "5m", seconds, 0 (unload now), negative (until evicted)' },
 } as const;
 
 export const chatFields = {
@@ -138,6 +136,7 @@ const templateKwargs = (t: boolean | string | undefined) => (t === undefined ? u
 export interface OllamaChat {
   model: string;
   stream: boolean;
+  keepAliveMs?: number;
   /** No messages: a request that only loads the model (Ollama answers done at once). */
   loadOnly: boolean;
   chat: ChatRequest;
@@ -151,6 +150,7 @@ export function parseChatRequest(body: unknown): OllamaChat {
   return {
     model: f.model,
     stream: f.stream,
+    keepAliveMs: f.keepAlive,
     loadOnly: messages.length === 0,
     chat: { messages, tools: offered, toolChoice: offered ? 'auto' : undefined, parallelToolCalls: true, jsonSchema: f.format, templateKwargs: templateKwargs(f.think) },
     sampling: sampling(f),
@@ -160,6 +160,7 @@ export function parseChatRequest(body: unknown): OllamaChat {
 export interface OllamaGenerate {
   model: string;
   stream: boolean;
+  keepAliveMs?: number;
   loadOnly: boolean;
   raw: boolean;
   prompt: string;
@@ -182,6 +183,7 @@ export function parseGenerateRequest(body: unknown): OllamaGenerate {
   return {
     model: f.model,
     stream: f.stream,
+    keepAliveMs: f.keepAlive,
     loadOnly: f.prompt === '' && !context?.length,
     raw: f.raw,
     prompt: f.prompt,

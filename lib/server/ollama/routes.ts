@@ -126,17 +126,18 @@ function ndjsonSink(
 }
 
 /** A request with nothing to generate loads the model and answers done, as Ollama does. */
-function loaded(ctx: ServerContext, ex: Exchange, name: string, asked: string, lead: Record<string, unknown>): Promise<number> {
+function loaded(ctx: ServerContext, ex: Exchange, name: string, request: { model: string; keepAliveMs?: number }, lead: Record<string, unknown>): Promise<number> {
   return ctx.registry.use(name, () => {
-    ex.json(200, { model: asked, created_at: now(), ...lead, done: true, done_reason: 'load' });
+    // keep_alive 0 with nothing to generate is Ollama's way to unload a model now.
+    ex.json(200, { model: request.model, created_at: now(), ...lead, done: true, done_reason: request.keepAliveMs === 0 ? 'unload' : 'load' });
     return 200;
-  });
+  }, { keepAliveMs: request.keepAliveMs });
 }
 
 async function chat(ctx: ServerContext, ex: Exchange): Promise<number> {
   const request: OllamaChat = parseChatRequest(await ex.readJson(ctx.bodyLimit));
   const name = modelName(ctx, request.model);
-  if (request.loadOnly) return loaded(ctx, ex, name, request.model, { message: { role: 'assistant', content: '' } });
+  if (request.loadOnly) return loaded(ctx, ex, name, request, { message: { role: 'assistant', content: '' } });
   return runGeneration(ctx, name, ex, async (model) => {
     const rendered = await model.renderChat(request.chat);
     const message = (content: string, thinking: string) => ({ role: 'assistant', content, ...(thinking ? { thinking } : {}) });
@@ -146,7 +147,7 @@ async function chat(ctx: ServerContext, ex: Exchange): Promise<number> {
       end: () => ({}),
     });
     return { request: { ...request.sampling, chat: rendered }, sink };
-  });
+  }, request.keepAliveMs);
 }
 
 /** /api/generate's prompt: the template's rendering, or the raw text, after the text of `context`. */
@@ -160,7 +161,7 @@ async function generatePrompt(model: Model, request: OllamaGenerate): Promise<{ 
 async function generate(ctx: ServerContext, ex: Exchange): Promise<number> {
   const request = parseGenerateRequest(await ex.readJson(ctx.bodyLimit));
   const name = modelName(ctx, request.model);
-  if (request.loadOnly) return loaded(ctx, ex, name, request.model, { response: '' });
+  if (request.loadOnly) return loaded(ctx, ex, name, request, { response: '' });
   return runGeneration(ctx, name, ex, async (model) => {
     const prompt = await generatePrompt(model, request);
     let text = '';
@@ -178,7 +179,7 @@ async function generate(ctx: ServerContext, ex: Exchange): Promise<number> {
       end: async () => ({ context: [...(await model.tokenizeAsync(prompt.text + text, false, true))] }),
     });
     return { request: { ...request.sampling, ...(prompt.chat ? { chat: prompt.chat } : { prompt: prompt.text }) }, sink };
-  });
+  }, request.keepAliveMs);
 }
 
 async function embed(ctx: ServerContext, ex: Exchange): Promise<number> {
@@ -188,7 +189,7 @@ async function embed(ctx: ServerContext, ex: Exchange): Promise<number> {
     const { embeddings, promptTokens } = await model.embed(f.input);
     ex.json(200, { model: f.model, embeddings: embeddings.map((v) => Array.from(v)), total_duration: ns(performance.now() - started), load_duration: 0, prompt_eval_count: promptTokens });
     return 200;
-  });
+  }, { keepAliveMs: f.keepAlive });
 }
 
 async function legacyEmbeddings(ctx: ServerContext, ex: Exchange): Promise<number> {
@@ -197,7 +198,7 @@ async function legacyEmbeddings(ctx: ServerContext, ex: Exchange): Promise<numbe
     const { embeddings } = await model.embed([f.prompt]);
     ex.json(200, { embedding: Array.from(embeddings[0]!) });
     return 200;
-  });
+  }, { keepAliveMs: f.keepAlive });
 }
 
 function details(ctx: ServerContext, entry: DiscoveredModel) {
@@ -244,7 +245,8 @@ function ps(ctx: ServerContext, ex: Exchange): number {
     size: m.sizeBytes,
     digest: digestOf(m),
     details: details(ctx, m),
-    expires_at: '0001-01-01T00:00:00Z', // kept until the LRU cap unloads it
+    // No idle timer: it stays until the LRU cap evicts it (Ollama reports forever as far ahead).
+    expires_at: new Date(ctx.registry.expiresAt(m.id) ?? Date.UTC(2318, 0, 1)).toISOString(),
     size_vram: 0,
     context_length: ctx.registry.peek(m.id)?.info.contextSize ?? 0,
   }));
