@@ -8,7 +8,7 @@ import { discoverCommand, list } from './list.js';
 import { probe } from './probe.js';
 import { DEFAULT_WORKER_BIND, worker } from './worker.js';
 
-const commands = ['serve', 'generate', 'list', 'probe', 'diag', 'discover', 'worker'];
+const commands = ['serve', 'generate', 'list', 'probe', 'diag', 'discover', 'worker', 'pull', 'rm'];
 
 function program() {
   const prog = sade('shimmy').version(version);
@@ -32,6 +32,7 @@ function program() {
     .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)')
     .option('--alias', 'Serve requests for model names matching PATTERN with MODEL: PATTERN=MODEL, * any run of characters (repeatable, comma-separated; e.g. claude-*=default)')
     .option('--keep-alive', 'How long a model other than the default one stays loaded after its last request: 5m, 1h, seconds, 0, or -1 for until --max-loaded evicts it', '5m')
+    .option('--allow-pull-host', "A host POST /api/pull may fetch from besides Ollama's registry and Hugging Face (repeatable, comma-separated; HOST[:PORT])")
     .option('--ollama-bind', "Also listen here with Ollama's API on every path, /api/generate included (e.g. 127.0.0.1:11434; off by default)")
     .option('--responses-store', 'MiB of memory for stored Responses (previous_response_id; least recently used dropped first; 0: store none)', 64)
     .example('serve --bind 127.0.0.1:11435 --model ./models/stories260K.gguf')
@@ -65,6 +66,14 @@ function program() {
     .option('--mem', 'Report at most this many MiB per device to clients, which split layers by reported free memory')
     .example('worker --bind 0.0.0.0:50052 --threads 8')
     .action((flags) => worker(flags));
+  prog.command('pull <source>').describe('Fetch a model: hf:org/repo[:QUANT], https://…/file.gguf, or an Ollama name [host/][namespace/]name[:tag].')
+    .option('--insecure', 'Allow plain http (an Ollama registry or URL on this network)')
+    .option('--offline', 'Make no request: succeed only if the model is already complete here')
+    .example('pull hf:ggml-org/SmolLM3-3B-GGUF:Q4_K_M')
+    .example('pull qwen2.5:0.5b')
+    .action(async (source, flags) => (await import('./pull.js')).pullCommand(source, flags));
+  prog.command('rm <name>').describe('Remove a pulled model (Hugging Face cache, Ollama store, or a models directory).')
+    .action(async (name, flags) => (await import('./pull.js')).rmCommand(name, flags));
   prog.command('discover').describe('Show where models are searched for and what was found.').action((flags) => discoverCommand(flags));
   return prog;
 }

@@ -23,6 +23,7 @@ export interface ServeFlags extends CommonFlags {
   alias?: string | string[];
   'keep-alive'?: string | number;
   'ollama-bind'?: string;
+  'allow-pull-host'?: string | string[];
   'responses-store'?: number;
 }
 
@@ -69,6 +70,8 @@ export async function serve(flags: ServeFlags): Promise<void> {
     host, port, registry, apiKey: flags['api-key'], version, log, transport,
     bodyLimit: number(flags, 'body-limit'),
     ollamaBind,
+    rediscover: () => discover(flags),
+    pull: { allowHosts: listFlag(flags['allow-pull-host']) },
     responsesStore: { maxBytes: storeMiB * (1 << 20), maxCount: storeMiB > 0 ? DEFAULT_RESPONSE_STORE.maxCount : 0 },
     allowOrigins: listFlag(flags['allow-origin'], process.env.SHIMMY_ALLOW_ORIGINS),
     allowHosts: listFlag(flags['allow-host'], process.env.SHIMMY_ALLOW_HOSTS),

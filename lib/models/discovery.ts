@@ -140,6 +140,16 @@ function safeList(dir: string): string[] {
   }
 }
 
+/** Where Hugging Face's tools keep their cache (`hub/`), as they read the environment. */
+export function huggingFaceHub(env: NodeJS.ProcessEnv, home: string): string {
+  return env.HF_HUB_CACHE ?? env.HUGGINGFACE_HUB_CACHE ?? join(env.HF_HOME ?? join(home, '.cache', 'huggingface'), 'hub');
+}
+
+/** Ollama's model store. */
+export function ollamaStore(env: NodeJS.ProcessEnv, home: string): string {
+  return env.OLLAMA_MODELS ?? join(home, '.ollama', 'models');
+}
+
 export function discoverModels(options: DiscoveryOptions = {}): Discovery {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
@@ -164,9 +174,8 @@ export function discoverModels(options: DiscoveryOptions = {}): Discovery {
   for (const dir of [...(options.modelDirs ?? []), ...splitPathList(env.SHIMMY_MODEL_PATHS)]) {
     visit('directory', resolve(cwd, dir), (p) => fromDirectory(p, 'directory'));
   }
-  const hfHub = env.HF_HUB_CACHE ?? env.HUGGINGFACE_HUB_CACHE ?? join(env.HF_HOME ?? join(home, '.cache', 'huggingface'), 'hub');
-  visit('huggingface', hfHub, fromHuggingFace);
-  visit('ollama', env.OLLAMA_MODELS ?? join(home, '.ollama', 'models'), fromOllama);
+  visit('huggingface', huggingFaceHub(env, home), fromHuggingFace);
+  visit('ollama', ollamaStore(env, home), fromOllama);
   for (const dir of [join(home, '.lmstudio', 'models'), join(home, '.cache', 'lm-studio', 'models')]) {
     visit('lmstudio', dir, (p) => fromDirectory(p, 'lmstudio'));
   }

@@ -93,13 +93,38 @@ export class ModelRegistry {
   keepAliveMs = -1;
 
   constructor(
-    readonly discovery: Discovery,
+    private found: Discovery,
     private readonly loadOptions: LoadOptions = {},
     private readonly maxLoaded = 2,
     /** How a model is loaded: loadModel, or a stand-in (the registry's own tests). */
     private readonly load: (path: string, options: LoadOptions) => Promise<Model> = loadModel,
   ) {
-    for (const entry of discovery.models) this.holders.set(entry.id, { entry, leases: 0, lastUsed: 0 });
+    for (const entry of found.models) this.holders.set(entry.id, { entry, leases: 0, lastUsed: 0 });
+  }
+
+  get discovery(): Discovery {
+    return this.found;
+  }
+
+  /**
+   * Takes a new discovery (after a pull or a delete): new models become servable at once, and a
+   * vanished one is forgotten, unloaded first when nothing holds it (one a request holds stays
+   * until the request ends, as the next refresh finds). The default model stays the one it was.
+   */
+  async refresh(discovery: Discovery): Promise<void> {
+    const base = this.found.base;
+    this.found = { ...discovery, base: base && (discovery.models.find((m) => m.path === base.path) ?? base) };
+    const ids = new Set(discovery.models.map((m) => m.id));
+    for (const entry of discovery.models) {
+      const holder = this.holders.get(entry.id);
+      if (!holder) this.holders.set(entry.id, { entry, leases: 0, lastUsed: 0 });
+    }
+    for (const [id, holder] of this.holders) {
+      if (ids.has(id) || holder.entry.path === base?.path || holder.leases > 0 || (holder.model?.activeRequests ?? 0) > 0) continue;
+      this.holders.delete(id);
+      this.stopIdleTimer(holder);
+      await holder.model?.close();
+    }
   }
 
   get base(): DiscoveredModel | undefined {

@@ -45,6 +45,8 @@ export async function startServer(options: ServerOptions & { host: string; port:
     version: options.version ?? '0.0.0',
     log,
     responses: new ResponseStore(options.responsesStore),
+    rediscover: options.rediscover,
+    pull: { ...options.pull, allowHosts: options.pull?.allowHosts ?? [] },
     inFlight: new Set(),
     baseState: { status: 'loading' },
     startedAt: Date.now(),

@@ -1,5 +1,6 @@
 // What every route handler shares: the registry, limits, the API key, browser policy, and
 // in-flight tracking.
+import type { Discovery } from '../models/discovery.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { BrowserPolicy } from './browser-guard.js';
 import type { ResponseStore, ResponseStoreLimits } from './responses/store.js';
@@ -21,6 +22,13 @@ export interface ServerOptions {
   allowHosts?: string[];
   /** What the Responses store keeps (default DEFAULT_RESPONSE_STORE: 64 MiB, 10,000 responses). */
   responsesStore?: ResponseStoreLimits;
+  /** Finds the models again after /api/pull or /api/delete (serve: the same discovery it started with). */
+  rediscover?: () => Discovery;
+  /**
+   * Where /api/pull writes and /api/delete removes (default: this process's environment and home),
+   * and the hosts it may fetch from besides Ollama's registry and Hugging Face (`--allow-pull-host`).
+   */
+  pull?: { env?: NodeJS.ProcessEnv; home?: string; cwd?: string; allowHosts?: string[] };
   /** A second listener where every path is Ollama's, /api/generate included (`serve --ollama-bind`). */
   ollamaBind?: { host: string; port: number };
   /** uWebSockets.js, node:http, or the first that works (default). */
@@ -40,6 +48,8 @@ export interface ServerContext {
   transport: { name: string; description: string };
   version: string;
   log: (line: string) => void;
+  rediscover?: () => Discovery;
+  pull: { env?: NodeJS.ProcessEnv; home?: string; cwd?: string; allowHosts: string[] };
   /** Stored Responses, for previous_response_id and GET /v1/responses/{id}. */
   responses: ResponseStore;
   /** Requests in flight (generations), so shutdown can wait for them. */

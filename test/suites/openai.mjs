@@ -118,13 +118,16 @@ describe(`openai over ${transport}`, { skip }, () => {
     });
 
     test('schemas past the documented limits are refused with a 400 before conversion', async () => {
-      // 5,000 levels, the depth that took llama-server to 5.4 GB; written as text (JSON.stringify recurses).
-      const deep = '{"type":"object","properties":{"a":'.repeat(5000) + '{"type":"string"}' + '}}'.repeat(5000);
+      // 5,000 levels, the depth that took llama-server to 5.4 GB; written as text (JSON.stringify
+      // recurses). Past 128 levels any body is refused as it is read; past 64 a chat request is.
+      const deep = (levels) => '{"type":"object","properties":{"a":'.repeat(levels) + '{"type":"string"}' + '}}'.repeat(levels);
       const started = Date.now();
-      const body = `{"model":"default","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"deep","schema":${deep}}}}`;
-      const refused = await fetch(`${base}/v1/chat/completions`, { method: 'POST', body });
-      assert.equal(refused.status, 400);
-      assert.match((await refused.json()).error.message, /nested deeper than 64 levels/);
+      const body = (levels) => `{"model":"default","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"deep","schema":${deep(levels)}}}}`;
+      for (const [levels, message] of [[5000, /nested deeper than 128 levels/], [40, /nested deeper than 64 levels/]]) {
+        const refused = await fetch(`${base}/v1/chat/completions`, { method: 'POST', body: body(levels) });
+        assert.equal(refused.status, 400);
+        assert.match((await refused.json()).error.message, message);
+      }
       const wide = { type: 'object', properties: Object.fromEntries(Array.from({ length: 4000 }, (_, i) => [`field_${i}`, { type: 'string' }])) };
       await assert.rejects(client.chat.completions.create({ model: 'default', messages: [user('x')], response_format: { type: 'json_schema', json_schema: { name: 'wide', schema: wide } } }), /at most 65536 bytes/);
       await assert.rejects(client.chat.completions.create({ model: 'default', messages: [user('x')], response_format: { type: 'xml' } }), OpenAI.BadRequestError);

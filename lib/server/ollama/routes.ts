@@ -18,6 +18,7 @@ import type { Exchange } from '../exchange.js';
 import type { Route } from '../routes.js';
 import { embeddingsFields, embedFields, parseChatRequest, parseGenerateRequest, showFields, type OllamaChat, type OllamaGenerate } from './request.js';
 import { parseFields, requestBody } from '../../engine/schema.js';
+import { deleteRoute, pullRoute } from './pull-routes.js';
 
 /** The Ollama release whose API this follows (clients gate features on /api/version). */
 export const OLLAMA_API_VERSION = '0.13.5';
@@ -28,10 +29,11 @@ const line = (value: unknown) => `${JSON.stringify(value)}\n`;
 const now = () => new Date().toISOString();
 const ns = (ms: number) => Math.round(ms * 1e6);
 
-/** A client's name for a model: its own, or `name:latest` for a model named `name`. */
+/** A client's name for a model: its own; `name:latest` for a model named `name`; `name` for one named `name:latest`. */
 function modelName(ctx: ServerContext, name: string): string {
-  if (ctx.registry.resolve(name) || !name.endsWith(':latest')) return name;
-  return name.slice(0, -':latest'.length);
+  if (ctx.registry.resolve(name)) return name;
+  if (name.endsWith(':latest')) return name.slice(0, -':latest'.length);
+  return !name.includes(':') && ctx.registry.resolve(`${name}:latest`) ? `${name}:latest` : name;
 }
 
 /** Ollama's closing fields: why it stopped, token counts and durations in nanoseconds. */
@@ -318,6 +320,8 @@ export const ollamaRoutes: Route[] = [
   ollama({ method: 'GET', path: '/api/version', handler: version, open: true }),
   ollama({ method: 'GET', path: '/', handler: root, open: true }),
   ollama({ method: 'HEAD', path: '/', handler: root, open: true }),
+  ollama({ method: 'POST', path: '/api/pull', handler: pullRoute }),
+  ollama({ method: 'DELETE', path: '/api/delete', handler: deleteRoute }),
 ];
 
 /** `--ollama-bind`'s listener adds Ollama's /api/generate. */

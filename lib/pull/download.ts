@@ -1,0 +1,118 @@
+// One file fetched to disk the way a person can trust: into `<dest>.partial`, continued with
+// `Range` after a dropped connection or Ctrl-C (a server that ignores Range starts it over
+// cleanly), checked against its sha256 when the source gives one, and renamed to `dest` only
+// when whole, so a failed download never leaves something discovery would load. Two downloads of
+// one file in this process share one transfer.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { PullError } from './errors.js';
+
+export interface Progress {
+  /** Bytes on disk so far (never goes backwards within one download, except when a server forces a restart). */
+  completed: number;
+  /** The file's size, once known. */
+  total: number | undefined;
+}
+
+export interface DownloadRequest {
+  url: string;
+  dest: string;
+  headers?: Record<string, string>;
+  /** Hex sha256 the whole file must have. */
+  sha256?: string;
+  /** The size the source declared (a manifest's), checked before and after. */
+  size?: number;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+const active = new Map<string, Promise<void>>();
+
+/** Downloads `request.url` to `request.dest` (see the file's head); resolves once it is there and verified. */
+export function download(request: DownloadRequest): Promise<void> {
+  const running = active.get(request.dest);
+  if (running) return running;
+  const job = fetchToFile(request).finally(() => active.delete(request.dest));
+  active.set(request.dest, job);
+  return job;
+}
+
+async function hashOf(path: string): Promise<ReturnType<typeof createHash>> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash;
+}
+
+/** Refuses a download that cannot fit, before any byte of it is written. */
+export function checkSpace(dir: string, bytes: number): void {
+  mkdirSync(dir, { recursive: true });
+  const fs = statfsSync(dir);
+  const free = fs.bavail * fs.bsize;
+  if (bytes > free) throw new PullError('no_space', `${bytes.toLocaleString('en')} bytes are needed in ${dir} and ${free.toLocaleString('en')} are free`);
+}
+
+async function fetchToFile(request: DownloadRequest): Promise<void> {
+  const { url, dest, sha256, size, onProgress, signal } = request;
+  const partial = `${dest}.partial`;
+  mkdirSync(dirname(dest), { recursive: true });
+  let have = existsSync(partial) ? statSync(partial).size : 0;
+  if (size !== undefined && have > size) {
+    unlinkSync(partial); // longer than the file can be: not a prefix of it
+    have = 0;
+  }
+  if (size !== undefined) checkSpace(dirname(dest), size - have);
+  const headers: Record<string, string> = { ...request.headers, ...(have > 0 ? { Range: `bytes=${have}-` } : {}) };
+  let response: Response;
+  try {
+    response = await fetch(url, { headers, signal, redirect: 'follow' });
+  } catch (error) {
+    throw new PullError('network', `${url}: ${(error as Error).message}`);
+  }
+  if (response.status === 416 && have > 0 && size !== undefined && have === size) {
+    // The partial file is already whole (a pull stopped before its rename): only check it.
+    await response.body?.cancel();
+    if (sha256 !== undefined && (await hashOf(partial)).digest('hex') !== sha256.toLowerCase()) {
+      unlinkSync(partial);
+      throw new PullError('corrupt', `${url}: the downloaded bytes do not have sha256 ${sha256}; pull again`);
+    }
+  } else {
+    if (response.status === 404) throw new PullError('not_found', `${url}: 404 not found`);
+    if (response.status === 401 || response.status === 403) throw new PullError('unauthorized', `${url}: ${response.status} (a private or gated file: set HF_TOKEN)`);
+    if (response.status !== 200 && response.status !== 206) throw new PullError('network', `${url}: HTTP ${response.status}`);
+    // 206 continues the partial file; a 200 is the whole file from its start (the server ignored Range).
+    const resume = response.status === 206 && have > 0;
+    if (!resume) have = 0;
+    const length = Number(response.headers.get('content-length') ?? NaN);
+    const total = size ?? (Number.isFinite(length) ? have + length : undefined);
+    if (total !== undefined && size === undefined) checkSpace(dirname(dest), total - have);
+    const hash = resume ? await hashOf(partial) : createHash('sha256');
+    const out = createWriteStream(partial, { flags: resume ? 'a' : 'w' });
+    let completed = have;
+    onProgress?.({ completed, total });
+    try {
+      for await (const chunk of response.body ?? []) {
+        const bytes = chunk as Uint8Array;
+        hash.update(bytes);
+        completed += bytes.byteLength;
+        if (total !== undefined && completed > total) throw new PullError('corrupt', `${url} sent more than its ${total} bytes`);
+        if (!out.write(bytes)) await new Promise<void>((r) => out.once('drain', () => r()));
+        onProgress?.({ completed, total });
+      }
+    } catch (error) {
+      await new Promise<void>((r) => out.end(() => r()));
+      if (error instanceof PullError) throw error;
+      // The partial file stays: the next pull continues it.
+      throw new PullError(signal?.aborted ? 'aborted' : 'network', `${url}: the connection dropped at ${completed.toLocaleString('en')} bytes (${(error as Error).message}); pull again to continue`);
+    }
+    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    if (total !== undefined && completed !== total) throw new PullError('network', `${url}: got ${completed} of ${total} bytes; pull again to continue`);
+    const digest = hash.digest('hex');
+    if (sha256 !== undefined && digest !== sha256.toLowerCase()) {
+      unlinkSync(partial); // wrong bytes cannot be continued
+      throw new PullError('corrupt', `${url}: sha256 ${digest} is not the expected ${sha256}`);
+    }
+  }
+  if (size !== undefined && statSync(partial).size !== size) throw new PullError('corrupt', `${partial} is not ${size} bytes`);
+  renameSync(partial, dest);
+}
