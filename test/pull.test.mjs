@@ -37,6 +37,10 @@ before(async () => {
     },
     repos: {
       'org/tiny-GGUF': { sha: commit, files: { 'tiny-Q8_0.gguf': gguf, 'tiny-Q4_K_M.gguf': gguf.subarray(0), 'README.md': Buffer.from('# tiny') } },
+      'org/split-GGUF': {
+        sha: commit,
+        files: { 'big-Q4_K_M-00001-of-00002.gguf': gguf, 'big-Q4_K_M-00002-of-00002.gguf': Buffer.from('second part'), 'big-Q8_0.gguf': Buffer.from('other'), 'mmproj-big-f16.gguf': Buffer.concat([gguf, Buffer.from('mmproj')]) },
+      },
     },
   });
 });
@@ -135,6 +139,20 @@ describe('shimmy pull from Hugging Face', () => {
     removeModel(s2.discover().models.find((m) => m.id === q4.id), { ollama: s2.env.OLLAMA_MODELS });
     assert.ok(!s2.discover().models.some((m) => m.id === q4.id));
   });
+});
+
+test('a split GGUF is fetched whole with the mmproj beside it; two pulls of one file share one transfer', async () => {
+  const s = stores('split');
+  const from = host.state.requests.length;
+  const [a, b] = await Promise.all([pull('hf:org/split-GGUF', s), pull('hf:org/split-GGUF:Q4_K_M', s)]);
+  assert.equal(a.path, b.path);
+  assert.equal(a.id, 'org/split-GGUF/big-Q4_K_M-00001-of-00002');
+  const snapshot = join(s.env.HF_HUB_CACHE, 'models--org--split-GGUF', 'snapshots', commit);
+  for (const file of ['big-Q4_K_M-00001-of-00002.gguf', 'big-Q4_K_M-00002-of-00002.gguf', 'mmproj-big-f16.gguf']) assert.ok(existsSync(join(snapshot, file)), file);
+  assert.ok(!existsSync(join(snapshot, 'big-Q8_0.gguf')), 'only the quant asked for');
+  const transfers = requestsSince(from).filter((r) => r.method === 'GET' && r.path === '/cdn/org/split-GGUF/big-Q4_K_M-00001-of-00002.gguf');
+  assert.equal(transfers.length, 1, 'one transfer for both pulls');
+  assert.deepEqual(s.discover().models.filter((m) => m.id.startsWith('org/split-GGUF/big')).map((m) => m.id), ['org/split-GGUF/big-Q4_K_M-00001-of-00002'], 'discovery lists the first part only');
 });
 
 test('hostile sources are refused before any request', () => {
