@@ -1,7 +1,8 @@
 // Ollama's API with the `ollama` npm client, unmodified, against the --ollama-bind listener (every
 // path Ollama's) and shimmy's own port (the calls whose paths the seed does not use): version,
 // list, show, ps, chat (streamed and whole, the same text), generate with its context, embed,
-// embeddings, tools on the tool-calling fixture, and errors in Ollama's shape.
+// embeddings, tools on the tool-calling fixture, keep_alive, errors in Ollama's shape; and
+// LangChain's ChatOllama.
 import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -94,6 +95,16 @@ describe(`Ollama's API over ${transport}`, { skip }, () => {
     assert.equal(streamed, first.response);
     const seed = await (await fetch(`http://127.0.0.1:${server.port}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'default', prompt: 'x', max_tokens: 2 }) })).json();
     assert.ok(Array.isArray(seed.choices), "the seed's shape");
+  });
+
+  test("LangChain's ChatOllama invokes and streams the same text", async () => {
+    const { ChatOllama } = await import('@langchain/ollama');
+    const chat = new ChatOllama({ baseUrl: base, model: name, temperature: 0, numPredict: 12 });
+    const reply = await chat.invoke('Once upon a time');
+    assert.ok(reply.content.length > 0);
+    let streamed = '';
+    for await (const chunk of await chat.stream('Once upon a time')) streamed += chunk.content;
+    assert.equal(streamed, reply.content);
   });
 
   test('embed and embeddings', async () => {
