@@ -91,6 +91,17 @@ describe('shimmy pull from an Ollama registry', () => {
     assert.ok(!existsSync(result.path), 'its blobs went with it');
   });
 
+  test('a server that goes silent mid-transfer fails the pull after the stall limit; the next pull continues', async () => {
+    const s = stores('stall');
+    const blob = `/blobhost/sha256:${host.sha256(gguf)}`;
+    host.state.stallAt.set(blob, 0.5);
+    await assert.rejects(pull(`${host.host}/library/tiny`, { ...s, insecure: true, stallMs: 300 }), (e) => e.code === 'network' && /sent nothing for 0.3 s/.test(e.message));
+    const from = host.state.requests.length;
+    const result = await pull(`${host.host}/library/tiny`, { ...s, insecure: true });
+    assert.equal(Number(requestsSince(from).find((r) => r.path === blob).range.slice(6, -1)), Math.floor(gguf.length * 0.5));
+    assert.deepEqual(readFileSync(result.path), gguf);
+  });
+
   test('a wrong digest, a 404, a 1 TB manifest and a tarball are refused, leaving nothing to load', async () => {
     const s = stores('refused');
     const opts = { ...s, insecure: true };

@@ -25,6 +25,38 @@ export interface DownloadRequest {
   size?: number;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+  /** How long the server may send nothing before the transfer is given up (the partial file stays). */
+  stallMs?: number;
+}
+
+/** A server that sends nothing for this long has stalled: the pull fails, and the next one continues. */
+export const DEFAULT_STALL_MS = 60_000;
+
+/** An AbortSignal that fires when `signal` does or when `touch()` is not called for `ms`. */
+export function stallGuard(ms: number, signal?: AbortSignal) {
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const touch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => controller.abort(new Error(`nothing arrived for ${ms / 1000} s`)), ms);
+    timer.unref?.();
+  };
+  const onAbort = () => controller.abort(signal?.reason);
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  touch();
+  return {
+    signal: controller.signal,
+    touch,
+    /** Whether the stall (not the caller) stopped it. */
+    get stalled() {
+      return controller.signal.aborted && !signal?.aborted;
+    },
+    done: () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 const active = new Map<string, Promise<void>>();
@@ -53,7 +85,17 @@ export function checkSpace(dir: string, bytes: number): void {
 }
 
 async function fetchToFile(request: DownloadRequest): Promise<void> {
-  const { url, dest, sha256, size, onProgress, signal } = request;
+  const guard = stallGuard(request.stallMs ?? DEFAULT_STALL_MS, request.signal);
+  try {
+    await transfer(request, guard);
+  } finally {
+    guard.done();
+  }
+}
+
+async function transfer(request: DownloadRequest, guard: ReturnType<typeof stallGuard>): Promise<void> {
+  const { url, dest, sha256, size, onProgress } = request;
+  const signal = guard.signal;
   const partial = `${dest}.partial`;
   mkdirSync(dirname(dest), { recursive: true });
   let have = existsSync(partial) ? statSync(partial).size : 0;
@@ -67,7 +109,7 @@ async function fetchToFile(request: DownloadRequest): Promise<void> {
   try {
     response = await fetch(url, { headers, signal, redirect: 'follow' });
   } catch (error) {
-    throw new PullError('network', `${url}: ${(error as Error).message}`);
+    throw new PullError(guard.stalled ? 'network' : signal.aborted ? 'aborted' : 'network', `${url}: ${guard.stalled ? 'the server did not answer' : (error as Error).message}`);
   }
   if (response.status === 416 && have > 0 && size !== undefined && have === size) {
     // The partial file is already whole (a pull stopped before its rename): only check it.
@@ -92,6 +134,7 @@ async function fetchToFile(request: DownloadRequest): Promise<void> {
     onProgress?.({ completed, total });
     try {
       for await (const chunk of response.body ?? []) {
+        guard.touch();
         const bytes = chunk as Uint8Array;
         hash.update(bytes);
         completed += bytes.byteLength;
@@ -103,7 +146,8 @@ async function fetchToFile(request: DownloadRequest): Promise<void> {
       await new Promise<void>((r) => out.end(() => r()));
       if (error instanceof PullError) throw error;
       // The partial file stays: the next pull continues it.
-      throw new PullError(signal?.aborted ? 'aborted' : 'network', `${url}: the connection dropped at ${completed.toLocaleString('en')} bytes (${(error as Error).message}); pull again to continue`);
+      const why = guard.stalled ? `the server sent nothing for ${(request.stallMs ?? DEFAULT_STALL_MS) / 1000} s` : (error as Error).message;
+      throw new PullError(signal.aborted && !guard.stalled ? 'aborted' : 'network', `${url}: the transfer stopped at ${completed.toLocaleString('en')} bytes (${why}); pull again to continue`);
     }
     await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
     if (total !== undefined && completed !== total) throw new PullError('network', `${url}: got ${completed} of ${total} bytes; pull again to continue`);

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { isGguf } from '../engine/gguf-header.js';
 import { huggingFaceHub, ollamaStore } from '../models/discovery.js';
-import { checkSpace, download, type Progress } from './download.js';
+import { checkSpace, DEFAULT_STALL_MS, download, stallGuard, type Progress } from './download.js';
 import { PullError } from './errors.js';
 import { parseSource, type Source } from './source.js';
 
@@ -30,6 +30,8 @@ export interface PullOptions {
   offline?: boolean;
   onStatus?: (status: PullStatus) => void;
   signal?: AbortSignal;
+  /** How long a host may send nothing before the pull fails (default DEFAULT_STALL_MS: 60 s). */
+  stallMs?: number;
 }
 
 export interface PullResult {
@@ -44,19 +46,34 @@ export interface PullResult {
 /** The largest manifest or repo listing read (a hostile server could send an endless one). */
 const MAX_LISTING_BYTES = 4 << 20;
 
-async function readJson(url: string, init: RequestInit & { headers: Record<string, string> }): Promise<unknown> {
+/** A listing (manifest, repo revision), which must arrive whole within the stall limit. */
+async function readJson(url: string, headers: Record<string, string>, options: PullOptions): Promise<unknown> {
+  const guard = stallGuard(options.stallMs ?? DEFAULT_STALL_MS, options.signal);
+  try {
+    return await readJsonGuarded(url, { headers, signal: guard.signal }, guard);
+  } finally {
+    guard.done();
+  }
+}
+
+async function readJsonGuarded(url: string, init: RequestInit, guard: ReturnType<typeof stallGuard>): Promise<unknown> {
   let response: Response;
+  let text: string;
   try {
     response = await fetch(url, init);
   } catch (error) {
-    throw new PullError('network', `${url}: ${(error as Error).message}`);
+    throw new PullError('network', `${url}: ${guard.stalled ? 'the server did not answer in time' : (error as Error).message}`);
   }
   if (response.status === 404) throw new PullError('not_found', `${url}: not found`);
   if (response.status === 401 || response.status === 403) throw new PullError('unauthorized', `${url}: ${response.status} (a private or gated model: set HF_TOKEN for Hugging Face)`);
   if (!response.ok) throw new PullError('network', `${url}: HTTP ${response.status}`);
   const declared = Number(response.headers.get('content-length') ?? 0);
   if (declared > MAX_LISTING_BYTES) throw new PullError('corrupt', `${url}: a listing of ${declared} bytes is too large`);
-  const text = await response.text();
+  try {
+    text = await response.text();
+  } catch (error) {
+    throw new PullError('network', `${url}: ${guard.stalled ? 'the listing did not arrive in time' : (error as Error).message}`);
+  }
   if (text.length > MAX_LISTING_BYTES) throw new PullError('corrupt', `${url}: a listing of ${text.length} bytes is too large`);
   try {
     return JSON.parse(text);
@@ -117,14 +134,14 @@ async function pullOllama(source: Extract<Source, { kind: 'ollama' }>, options: 
   }
   const base = `${options.insecure ? 'http' : 'https'}://${host}/v2/${namespace}/${name}`;
   options.onStatus?.({ status: 'pulling manifest' });
-  const manifest = await readJson(`${base}/manifests/${tag}`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' }, signal: options.signal });
+  const manifest = await readJson(`${base}/manifests/${tag}`, { Accept: 'application/vnd.docker.distribution.manifest.v2+json' }, options);
   const layers = layersOf(manifest, `${base}/manifests/${tag}`);
   const model = modelOf(layers);
   if (!model) throw new PullError('corrupt', `${id}'s manifest names no model layer`);
   const missing = layers.filter((l) => !existsSync(blobPath(l.digest)));
   checkSpace(join(store, 'blobs'), missing.reduce((n, l) => n + l.size, 0));
   for (const layer of missing) {
-    await download({ url: `${base}/blobs/${layer.digest}`, dest: blobPath(layer.digest), sha256: layer.digest.slice(7), size: layer.size, onProgress: reporter(options, `pulling ${layer.digest.slice(7, 19)}`, layer.digest), signal: options.signal });
+    await download({ url: `${base}/blobs/${layer.digest}`, dest: blobPath(layer.digest), sha256: layer.digest.slice(7), size: layer.size, onProgress: reporter(options, `pulling ${layer.digest.slice(7, 19)}`, layer.digest), signal: options.signal, stallMs: options.stallMs });
   }
   options.onStatus?.({ status: 'verifying sha256 digest' });
   requireGguf(blobPath(model.digest), `${id}'s model layer`);
@@ -182,7 +199,7 @@ async function pullHuggingFace(source: Extract<Source, { kind: 'huggingface' }>,
   const endpoint = (env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
   const headers: Record<string, string> = env.HF_TOKEN ? { Authorization: `Bearer ${env.HF_TOKEN}` } : {};
   options.onStatus?.({ status: 'pulling manifest' });
-  const info = (await readJson(`${endpoint}/api/models/${source.repo}/revision/main`, { headers, signal: options.signal })) as { sha?: unknown; siblings?: { rfilename?: unknown }[] };
+  const info = (await readJson(`${endpoint}/api/models/${source.repo}/revision/main`, headers, options)) as { sha?: unknown; siblings?: { rfilename?: unknown }[] };
   const commit = typeof info.sha === 'string' && /^[0-9a-f]{40}$/.test(info.sha) ? info.sha : undefined;
   if (!commit) throw new PullError('corrupt', `${endpoint}: ${source.repo} has no commit`);
   const files = (Array.isArray(info.siblings) ? info.siblings : []).map((s) => s?.rfilename).filter((f): f is string => typeof f === 'string' && /^[\w.-]+(\/[\w.-]+)*$/.test(f) && !f.split('/').includes('..'));
@@ -195,10 +212,13 @@ async function pullHuggingFace(source: Extract<Source, { kind: 'huggingface' }>,
     const url = `${endpoint}/${source.repo}/resolve/${commit}/${file}`;
     // HEAD, without following the redirect to the blob host: Hugging Face puts the LFS sha256 and size on it.
     let head: Response;
+    const guard = stallGuard(options.stallMs ?? DEFAULT_STALL_MS, options.signal);
     try {
-      head = await fetch(url, { method: 'HEAD', headers, redirect: 'manual', signal: options.signal });
+      head = await fetch(url, { method: 'HEAD', headers, redirect: 'manual', signal: guard.signal });
     } catch (error) {
-      throw new PullError('network', `${url}: ${(error as Error).message}`);
+      throw new PullError('network', `${url}: ${guard.stalled ? 'the server did not answer in time' : (error as Error).message}`);
+    } finally {
+      guard.done();
     }
     if (head.status === 404) throw new PullError('not_found', `${url}: not found`);
     if (head.status === 401 || head.status === 403) throw new PullError('unauthorized', `${url}: ${head.status} (a private or gated model: set HF_TOKEN)`);
@@ -207,7 +227,7 @@ async function pullHuggingFace(source: Extract<Source, { kind: 'huggingface' }>,
     const size = Number(head.headers.get('x-linked-size') ?? head.headers.get('content-length') ?? NaN);
     const blob = join(root, 'blobs', sha256);
     if (!existsSync(blob)) {
-      await download({ url, dest: blob, headers, sha256, size: Number.isSafeInteger(size) ? size : undefined, onProgress: reporter(options, `pulling ${basename(file)}`, `sha256:${sha256}`), signal: options.signal });
+      await download({ url, dest: blob, headers, sha256, size: Number.isSafeInteger(size) ? size : undefined, onProgress: reporter(options, `pulling ${basename(file)}`, `sha256:${sha256}`), signal: options.signal, stallMs: options.stallMs });
       downloaded = true;
     }
     if (/\.gguf$/i.test(file) && (!SPLIT.test(file) || /-00001-of-/.test(file))) requireGguf(blob, url);
@@ -249,7 +269,7 @@ async function pullUrl(source: Extract<Source, { kind: 'url' }>, options: PullOp
   if (existsSync(dest)) return { id, path: dest, downloaded: false }; // a URL has no digest to compare: a whole file here is it
   if (options.offline) throw new PullError('offline', `${file} is not here, and --offline makes no request`);
   if (source.url.protocol === 'http:' && !options.insecure) throw new PullError('invalid_source', `'${source.url}' is plain http: pass --insecure to allow it`);
-  await download({ url: source.url.href, dest, onProgress: reporter(options, `pulling ${file}`, file), signal: options.signal });
+  await download({ url: source.url.href, dest, onProgress: reporter(options, `pulling ${file}`, file), signal: options.signal, stallMs: options.stallMs });
   requireGguf(dest, source.url.href);
   return { id, path: dest, downloaded: true };
 }

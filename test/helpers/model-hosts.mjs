@@ -37,7 +37,10 @@ export async function startModelHost({ models = {}, repos = {} } = {}) {
     cutAt: new Map(),
     /** paths answered whole (200) whatever Range asks. */
     ignoreRange: new Set(),
+    /** path → fraction: the next transfer of that file stops there and the connection stays open, silent. */
+    stallAt: new Map(),
   };
+  const silent = new Set();
   const server = createServer((req, res) => {
     const path = req.url.split('?')[0];
     state.requests.push({ method: req.method, path, range: req.headers.range, authorization: req.headers.authorization });
@@ -75,6 +78,13 @@ export async function startModelHost({ models = {}, repos = {} } = {}) {
     const headers = { 'content-type': 'application/octet-stream', 'content-length': String(body.length), ...(from > 0 ? { 'content-range': `bytes ${from}-${bytes.length - 1}/${bytes.length}` } : {}) };
     res.writeHead(from > 0 ? 206 : 200, headers);
     if (req.method === 'HEAD') return res.end();
+    const stall = state.stallAt.get(path);
+    if (stall !== undefined) {
+      state.stallAt.delete(path);
+      silent.add(res);
+      res.write(body.subarray(0, Math.max(0, Math.floor(bytes.length * stall) - from)));
+      return;
+    }
     const cut = state.cutAt.get(path);
     if (cut !== undefined) {
       state.cutAt.delete(path);
@@ -86,5 +96,10 @@ export async function startModelHost({ models = {}, repos = {} } = {}) {
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const host = `127.0.0.1:${server.address().port}`;
-  return { host, url: `http://${host}`, state, close: () => new Promise((resolve) => server.close(resolve)), sha256 };
+  const close = () => {
+    for (const res of silent) res.destroy();
+    server.closeAllConnections?.();
+    return new Promise((resolve) => server.close(resolve));
+  };
+  return { host, url: `http://${host}`, state, close, sha256 };
 }
