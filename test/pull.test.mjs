@@ -188,7 +188,7 @@ test('POST /api/pull streams progress to the ollama client and lists the model a
     assert.ok(statuses.some((p) => p.total === gguf.length && p.completed === gguf.length));
     assert.ok((await ollama.list()).models.some((m) => m.name === 'tiny:latest'));
     assert.equal((await ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'x' }], options: { num_predict: 2 }, stream: false })).done, true, 'servable at once, by its short name');
-    await ollama.delete({ model: 'tiny:latest' });
+    await ollama.delete({ model: 'tiny' });
     assert.ok(!(await ollama.list()).models.some((m) => m.name === 'tiny:latest'));
     await assert.rejects(ollama.pull({ model: '127.0.0.2:9/library/x', insecure: true }), (e) => e.status_code === 403);
     await assert.rejects(ollama.pull({ model: '../../etc/passwd' }), (e) => e.status_code === 400);

@@ -29,8 +29,8 @@ interface Holder {
   /** Requests holding the model (use()): it is not unloaded under them. */
   leases: number;
   lastUsed: number;
-  /** How long it stays loaded once the last request holding it ends (ms; -1: until evicted), as the last request asked. */
-  keepAliveMs?: number;
+  /** Gone from the last discovery while a request held it: dropped when its last lease ends. */
+  removed?: boolean;
   /** When it unloads if nothing uses it again (epoch ms), while the idle timer runs. */
   expiresAt?: number;
   idleTimer?: ReturnType<typeof setTimeout>;
@@ -114,17 +114,18 @@ export class ModelRegistry {
   async refresh(discovery: Discovery): Promise<void> {
     const base = this.found.base;
     this.found = { ...discovery, base: base && (discovery.models.find((m) => m.path === base.path) ?? base) };
-    const ids = new Set(discovery.models.map((m) => m.id));
-    for (const entry of discovery.models) {
-      const holder = this.holders.get(entry.id);
-      if (!holder) this.holders.set(entry.id, { entry, leases: 0, lastUsed: 0 });
-    }
+    const byId = new Map(discovery.models.map((m) => [m.id, m]));
+    const gone: Holder[] = [];
     for (const [id, holder] of this.holders) {
-      if (ids.has(id) || holder.entry.path === base?.path || holder.leases > 0 || (holder.model?.activeRequests ?? 0) > 0) continue;
+      const entry = byId.get(id);
+      if (entry?.path === holder.entry.path || holder.entry.path === base?.path) continue;
+      // Vanished, or the name now names another file (a tag pulled again): the old one goes once nothing holds it.
       this.holders.delete(id);
-      this.stopIdleTimer(holder);
-      await holder.model?.close();
+      if (holder.leases > 0 || (holder.model?.activeRequests ?? 0) > 0) holder.removed = true;
+      else gone.push(holder);
     }
+    for (const entry of discovery.models) if (!this.holders.has(entry.id)) this.holders.set(entry.id, { entry, leases: 0, lastUsed: 0 });
+    await Promise.all(gone.map((holder) => this.drop(holder)));
   }
 
   get base(): DiscoveredModel | undefined {
@@ -161,14 +162,34 @@ export class ModelRegistry {
     const holder = this.holderOf(name);
     holder.leases++;
     this.stopIdleTimer(holder);
-    if (options.keepAliveMs !== undefined) holder.keepAliveMs = options.keepAliveMs;
     try {
       return await fn(await this.loaded(holder));
     } finally {
       holder.leases--;
-      if (holder.leases === 0) this.startIdleTimer(holder);
-      void this.evict();
+      // The request that ends last says how long the model stays (its own keep_alive, else the default).
+      if (holder.leases === 0) {
+        if (holder.removed) void this.drop(holder);
+        else this.startIdleTimer(holder, options.keepAliveMs);
+      }
+      void this.evict().catch(() => {});
     }
+  }
+
+  /** Unloads the model now if nothing holds it (Ollama's keep_alive 0 with nothing to generate); never loads it. */
+  async unloadNow(name: string): Promise<void> {
+    const entry = this.resolve(name);
+    const holder = entry && this.holders.get(entry.id);
+    if (!holder) throw new ShimmyError('model_not_found', `Model '${name}' is not available`);
+    this.stopIdleTimer(holder);
+    await this.unloadIdle(holder);
+  }
+
+  private async drop(holder: Holder): Promise<void> {
+    if (this.holders.get(holder.entry.id) === holder) this.holders.delete(holder.entry.id);
+    this.stopIdleTimer(holder);
+    const model = holder.model;
+    holder.model = undefined;
+    await model?.close().catch(() => {});
   }
 
   /** When the model unloads if nothing uses it (epoch ms), or undefined: it stays until evicted. */
@@ -177,11 +198,11 @@ export class ModelRegistry {
     return entry ? this.holders.get(entry.id)?.expiresAt : undefined;
   }
 
-  private startIdleTimer(holder: Holder): void {
-    const keepAlive = holder.keepAliveMs ?? (holder.entry.path === this.base?.path ? -1 : this.keepAliveMs);
+  private startIdleTimer(holder: Holder, requested: number | undefined): void {
+    const keepAlive = requested ?? (holder.entry.path === this.base?.path ? -1 : this.keepAliveMs);
     if (keepAlive < 0 || !holder.model) return;
     holder.expiresAt = Date.now() + keepAlive;
-    holder.idleTimer = setTimeout(() => void this.unloadIdle(holder), Math.min(keepAlive, 2 ** 31 - 1));
+    holder.idleTimer = setTimeout(() => void this.unloadIdle(holder).catch(() => {}), keepAlive);
     holder.idleTimer.unref?.();
   }
 

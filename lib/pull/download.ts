@@ -79,8 +79,7 @@ async function hashOf(path: string): Promise<ReturnType<typeof createHash>> {
 /** Refuses a download that cannot fit, before any byte of it is written. */
 export function checkSpace(dir: string, bytes: number): void {
   mkdirSync(dir, { recursive: true });
-  const fs = statfsSync(dir);
-  const free = fs.bavail * fs.bsize;
+  const free = freeBytes(dir);
   if (bytes > free) throw new PullError('no_space', `${bytes.toLocaleString('en')} bytes are needed in ${dir} and ${free.toLocaleString('en')} are free`);
 }
 
@@ -91,6 +90,18 @@ async function fetchToFile(request: DownloadRequest): Promise<void> {
   } finally {
     guard.done();
   }
+}
+
+// What a Content-Range header names: "bytes START-END/TOTAL", or an asterisk and the total.
+function contentRange(response: Response): { start?: number; total?: number } {
+  const m = /^bytes (?:(\d+)-\d+|\*)\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
+  return m ? { start: m[1] === undefined ? undefined : Number(m[1]), total: Number(m[2]) } : {};
+}
+
+/** Free bytes where `dir` is. */
+function freeBytes(dir: string): number {
+  const fs = statfsSync(dir);
+  return fs.bavail * fs.bsize;
 }
 
 async function transfer(request: DownloadRequest, guard: ReturnType<typeof stallGuard>): Promise<void> {
@@ -104,59 +115,83 @@ async function transfer(request: DownloadRequest, guard: ReturnType<typeof stall
     have = 0;
   }
   if (size !== undefined) checkSpace(dirname(dest), size - have);
+  // Hashed before the request, so a long partial file is not taken for a silent server.
+  const resumedHash = have > 0 ? await hashOf(partial) : undefined;
+  guard.touch();
   const headers: Record<string, string> = { ...request.headers, ...(have > 0 ? { Range: `bytes=${have}-` } : {}) };
   let response: Response;
   try {
     response = await fetch(url, { headers, signal, redirect: 'follow' });
   } catch (error) {
-    throw new PullError(guard.stalled ? 'network' : signal.aborted ? 'aborted' : 'network', `${url}: ${guard.stalled ? 'the server did not answer' : (error as Error).message}`);
+    throw new PullError(signal.aborted && !guard.stalled ? 'aborted' : 'network', `${url}: ${guard.stalled ? 'the server did not answer' : (error as Error).message}`);
   }
-  if (response.status === 416 && have > 0 && size !== undefined && have === size) {
+  const refuse = async (error: PullError) => {
+    await response.body?.cancel().catch(() => {});
+    throw error;
+  };
+  const whole = response.status === 416 && have > 0 && (size ?? contentRange(response).total) === have;
+  if (whole) {
     // The partial file is already whole (a pull stopped before its rename): only check it.
-    await response.body?.cancel();
-    if (sha256 !== undefined && (await hashOf(partial)).digest('hex') !== sha256.toLowerCase()) {
+    await response.body?.cancel().catch(() => {});
+    if (sha256 !== undefined && resumedHash!.digest('hex') !== sha256.toLowerCase()) {
       unlinkSync(partial);
-      throw new PullError('corrupt', `${url}: the downloaded bytes do not have sha256 ${sha256}; pull again`);
+      throw new PullError('corrupt', `${url}: the downloaded bytes do not have the expected sha256; pull again`);
     }
-  } else {
-    if (response.status === 404) throw new PullError('not_found', `${url}: 404 not found`);
-    if (response.status === 401 || response.status === 403) throw new PullError('unauthorized', `${url}: ${response.status} (a private or gated file: set HF_TOKEN)`);
-    if (response.status !== 200 && response.status !== 206) throw new PullError('network', `${url}: HTTP ${response.status}`);
-    // 206 continues the partial file; a 200 is the whole file from its start (the server ignored Range).
-    const resume = response.status === 206 && have > 0;
-    if (!resume) have = 0;
-    const length = Number(response.headers.get('content-length') ?? NaN);
-    const total = size ?? (Number.isFinite(length) ? have + length : undefined);
-    if (total !== undefined && size === undefined) checkSpace(dirname(dest), total - have);
-    const hash = resume ? await hashOf(partial) : createHash('sha256');
-    const out = createWriteStream(partial, { flags: resume ? 'a' : 'w' });
-    let completed = have;
-    onProgress?.({ completed, total });
-    try {
-      for await (const chunk of response.body ?? []) {
-        guard.touch();
-        const bytes = chunk as Uint8Array;
-        hash.update(bytes);
-        completed += bytes.byteLength;
-        if (total !== undefined && completed > total) throw new PullError('corrupt', `${url} sent more than its ${total} bytes`);
-        if (!out.write(bytes)) await new Promise<void>((r) => out.once('drain', () => r()));
-        onProgress?.({ completed, total });
-      }
-    } catch (error) {
-      await new Promise<void>((r) => out.end(() => r()));
-      if (error instanceof PullError) throw error;
-      // The partial file stays: the next pull continues it.
-      const why = guard.stalled ? `the server sent nothing for ${(request.stallMs ?? DEFAULT_STALL_MS) / 1000} s` : (error as Error).message;
-      throw new PullError(signal.aborted && !guard.stalled ? 'aborted' : 'network', `${url}: the transfer stopped at ${completed.toLocaleString('en')} bytes (${why}); pull again to continue`);
-    }
-    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-    if (total !== undefined && completed !== total) throw new PullError('network', `${url}: got ${completed} of ${total} bytes; pull again to continue`);
-    const digest = hash.digest('hex');
-    if (sha256 !== undefined && digest !== sha256.toLowerCase()) {
-      unlinkSync(partial); // wrong bytes cannot be continued
-      throw new PullError('corrupt', `${url}: sha256 ${digest} is not the expected ${sha256}`);
-    }
+    renameSync(partial, dest);
+    return;
   }
-  if (size !== undefined && statSync(partial).size !== size) throw new PullError('corrupt', `${partial} is not ${size} bytes`);
+  if (response.status === 404) return refuse(new PullError('not_found', `${url}: 404 not found`));
+  if (response.status === 401 || response.status === 403) return refuse(new PullError('unauthorized', `${url}: ${response.status} (a private or gated file: set HF_TOKEN)`));
+  if (response.status !== 200 && response.status !== 206) return refuse(new PullError('network', `${url}: HTTP ${response.status}`));
+  // A 206 continues the partial file only from where it ends; anything else starts it over.
+  const resume = response.status === 206 && have > 0 && contentRange(response).start === have;
+  if (response.status === 206 && !resume) return refuse(new PullError('network', `${url}: the server sent a range that does not continue the partial file; pull again`));
+  if (!resume) have = 0;
+  const length = Number(response.headers.get('content-length') ?? NaN);
+  const total = size ?? (Number.isFinite(length) ? have + length : undefined);
+  if (total !== undefined && size === undefined) checkSpace(dirname(dest), total - have);
+  // Without a size, the disk's free space is the cap: an endless body fails instead of filling it.
+  const cap = total ?? have + freeBytes(dirname(dest));
+  const hash = resume ? resumedHash! : createHash('sha256');
+  const out = createWriteStream(partial, { flags: resume ? 'a' : 'w' });
+  let writeError: Error | undefined;
+  out.on('error', (error) => (writeError = error));
+  let completed = have;
+  onProgress?.({ completed, total });
+  try {
+    for await (const chunk of response.body ?? []) {
+      guard.touch();
+      if (writeError) throw writeError;
+      const bytes = chunk as Uint8Array;
+      hash.update(bytes);
+      completed += bytes.byteLength;
+      if (completed > cap) throw new PullError(total === undefined ? 'no_space' : 'corrupt', total === undefined ? `${url} sent more than the disk has room for` : `${url} sent more than its ${total} bytes`);
+      if (!out.write(bytes)) {
+        await new Promise<void>((resolve) => {
+          out.once('drain', resolve);
+          out.once('error', () => resolve());
+        });
+      }
+      onProgress?.({ completed, total });
+    }
+    if (writeError) throw writeError;
+  } catch (error) {
+    await new Promise<void>((r) => out.end(() => r()));
+    if (error instanceof PullError) throw error;
+    if (error === writeError) throw new PullError('no_space', `${partial}: ${(error as Error).message}`);
+    // The partial file stays: the next pull continues it.
+    const why = guard.stalled ? `the server sent nothing for ${(request.stallMs ?? DEFAULT_STALL_MS) / 1000} s` : (error as Error).message;
+    throw new PullError(signal.aborted && !guard.stalled ? 'aborted' : 'network', `${url}: the transfer stopped at ${completed.toLocaleString('en')} bytes (${why}); pull again to continue`);
+  }
+  try {
+    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  } catch (error) {
+    throw new PullError('no_space', `${partial}: ${(error as Error).message}`);
+  }
+  if (total !== undefined && completed !== total) throw new PullError('network', `${url}: got ${completed} of ${total} bytes; pull again to continue`);
+  if (sha256 !== undefined && hash.digest('hex') !== sha256.toLowerCase()) {
+    unlinkSync(partial); // wrong bytes cannot be continued
+    throw new PullError('corrupt', `${url}: the bytes do not have the expected sha256 ${sha256}`);
+  }
   renameSync(partial, dest);
 }

@@ -64,17 +64,26 @@ async function readJsonGuarded(url: string, init: RequestInit, guard: ReturnType
   } catch (error) {
     throw new PullError('network', `${url}: ${guard.stalled ? 'the server did not answer in time' : (error as Error).message}`);
   }
-  if (response.status === 404) throw new PullError('not_found', `${url}: not found`);
-  if (response.status === 401 || response.status === 403) throw new PullError('unauthorized', `${url}: ${response.status} (a private or gated model: set HF_TOKEN for Hugging Face)`);
-  if (!response.ok) throw new PullError('network', `${url}: HTTP ${response.status}`);
-  const declared = Number(response.headers.get('content-length') ?? 0);
-  if (declared > MAX_LISTING_BYTES) throw new PullError('corrupt', `${url}: a listing of ${declared} bytes is too large`);
+  const refuse = async (error: PullError) => {
+    await response.body?.cancel().catch(() => {});
+    throw error;
+  };
+  if (response.status === 404) return refuse(new PullError('not_found', `${url}: not found`));
+  if (response.status === 401 || response.status === 403) return refuse(new PullError('unauthorized', `${url}: ${response.status} (a private or gated model: set HF_TOKEN for Hugging Face)`));
+  if (!response.ok) return refuse(new PullError('network', `${url}: HTTP ${response.status}`));
+  // Counted as it arrives: a hostile host may send an endless listing without a length.
+  const parts: Uint8Array[] = [];
+  let bytes = 0;
   try {
-    text = await response.text();
+    for await (const chunk of response.body ?? []) {
+      bytes += (chunk as Uint8Array).byteLength;
+      if (bytes > MAX_LISTING_BYTES) return refuse(new PullError('corrupt', `${url}: a listing of more than ${MAX_LISTING_BYTES} bytes`));
+      parts.push(chunk as Uint8Array);
+    }
   } catch (error) {
     throw new PullError('network', `${url}: ${guard.stalled ? 'the listing did not arrive in time' : (error as Error).message}`);
   }
-  if (text.length > MAX_LISTING_BYTES) throw new PullError('corrupt', `${url}: a listing of ${text.length} bytes is too large`);
+  text = Buffer.concat(parts).toString('utf8');
   try {
     return JSON.parse(text);
   } catch {
@@ -91,9 +100,10 @@ function reporter(options: PullOptions, status: string, digest: string) {
   };
 }
 
-function requireGguf(path: string, what: string): void {
+/** A model file must be a GGUF; one this pull just wrote goes when it is not (one already here is left: others may use it). */
+function requireGguf(path: string, what: string, justWritten: boolean): void {
   if (!isGguf(path)) {
-    unlinkSync(path);
+    if (justWritten) unlinkSync(path);
     throw new PullError('corrupt', `${what} is not a GGUF model file`);
   }
 }
@@ -138,13 +148,13 @@ async function pullOllama(source: Extract<Source, { kind: 'ollama' }>, options: 
   const layers = layersOf(manifest, `${base}/manifests/${tag}`);
   const model = modelOf(layers);
   if (!model) throw new PullError('corrupt', `${id}'s manifest names no model layer`);
-  const missing = layers.filter((l) => !existsSync(blobPath(l.digest)));
+  const missing = layers.filter((l, i) => !existsSync(blobPath(l.digest)) && layers.findIndex((o) => o.digest === l.digest) === i);
   checkSpace(join(store, 'blobs'), missing.reduce((n, l) => n + l.size, 0));
   for (const layer of missing) {
     await download({ url: `${base}/blobs/${layer.digest}`, dest: blobPath(layer.digest), sha256: layer.digest.slice(7), size: layer.size, onProgress: reporter(options, `pulling ${layer.digest.slice(7, 19)}`, layer.digest), signal: options.signal, stallMs: options.stallMs });
   }
   options.onStatus?.({ status: 'verifying sha256 digest' });
-  requireGguf(blobPath(model.digest), `${id}'s model layer`);
+  requireGguf(blobPath(model.digest), `${id}'s model layer`, missing.includes(model));
   options.onStatus?.({ status: 'writing manifest' });
   mkdirSync(join(manifestPath, '..'), { recursive: true });
   writeFileSync(`${manifestPath}.partial`, JSON.stringify(manifest));
@@ -202,7 +212,7 @@ async function pullHuggingFace(source: Extract<Source, { kind: 'huggingface' }>,
   const info = (await readJson(`${endpoint}/api/models/${source.repo}/revision/main`, headers, options)) as { sha?: unknown; siblings?: { rfilename?: unknown }[] };
   const commit = typeof info.sha === 'string' && /^[0-9a-f]{40}$/.test(info.sha) ? info.sha : undefined;
   if (!commit) throw new PullError('corrupt', `${endpoint}: ${source.repo} has no commit`);
-  const files = (Array.isArray(info.siblings) ? info.siblings : []).map((s) => s?.rfilename).filter((f): f is string => typeof f === 'string' && /^[\w.-]+(\/[\w.-]+)*$/.test(f) && !f.split('/').includes('..'));
+  const files = (Array.isArray(info.siblings) ? info.siblings : []).map((s) => s?.rfilename).filter((f): f is string => typeof f === 'string' && /^[\w.-]+(\/[\w.-]+)*$/.test(f) && !f.split('/').some((p) => p === '.' || p === '..'));
   const chosen = chooseFiles(files, source.quant, source.repo);
   const snapshot = join(root, 'snapshots', commit);
   let downloaded = false;
@@ -220,17 +230,19 @@ async function pullHuggingFace(source: Extract<Source, { kind: 'huggingface' }>,
     } finally {
       guard.done();
     }
+    await head.body?.cancel().catch(() => {});
     if (head.status === 404) throw new PullError('not_found', `${url}: not found`);
     if (head.status === 401 || head.status === 403) throw new PullError('unauthorized', `${url}: ${head.status} (a private or gated model: set HF_TOKEN)`);
     const sha256 = lfsSha256(head);
     if (!sha256) throw new PullError('corrupt', `${url}: no sha256 to verify the file against (X-Linked-Etag)`);
     const size = Number(head.headers.get('x-linked-size') ?? head.headers.get('content-length') ?? NaN);
     const blob = join(root, 'blobs', sha256);
-    if (!existsSync(blob)) {
+    const fetched = !existsSync(blob);
+    if (fetched) {
       await download({ url, dest: blob, headers, sha256, size: Number.isSafeInteger(size) ? size : undefined, onProgress: reporter(options, `pulling ${basename(file)}`, `sha256:${sha256}`), signal: options.signal, stallMs: options.stallMs });
       downloaded = true;
     }
-    if (/\.gguf$/i.test(file) && (!SPLIT.test(file) || /-00001-of-/.test(file))) requireGguf(blob, url);
+    if (/\.gguf$/i.test(file) && (!SPLIT.test(file) || /-00001-of-/.test(file))) requireGguf(blob, url, fetched);
     mkdirSync(join(link, '..'), { recursive: true });
     // From snapshots/<commit>/<dirs…>/<file> back to the repo's blobs/.
     const target = join(...file.split('/').slice(1).map(() => '..'), '..', '..', 'blobs', sha256);
@@ -262,7 +274,12 @@ function listFiles(dir: string, prefix = ''): string[] {
 // ── URLs ─────────────────────────────────────────────────────────────────────────────────────
 
 async function pullUrl(source: Extract<Source, { kind: 'url' }>, options: PullOptions, dir: string): Promise<PullResult> {
-  const file = basename(decodeURIComponent(source.url.pathname));
+  let file: string;
+  try {
+    file = basename(decodeURIComponent(source.url.pathname));
+  } catch {
+    throw new PullError('invalid_source', `'${source.url}' is not valid percent-encoding`);
+  }
   if (!/^[\w.-]+\.gguf$/i.test(file) || file.startsWith('.')) throw new PullError('invalid_source', `'${source.url}' names a file that is not a plain name`);
   const dest = join(dir, file);
   const id = file.replace(/\.gguf$/i, '');
@@ -270,7 +287,7 @@ async function pullUrl(source: Extract<Source, { kind: 'url' }>, options: PullOp
   if (options.offline) throw new PullError('offline', `${file} is not here, and --offline makes no request`);
   if (source.url.protocol === 'http:' && !options.insecure) throw new PullError('invalid_source', `'${source.url}' is plain http: pass --insecure to allow it`);
   await download({ url: source.url.href, dest, onProgress: reporter(options, `pulling ${file}`, file), signal: options.signal, stallMs: options.stallMs });
-  requireGguf(dest, source.url.href);
+  requireGguf(dest, source.url.href, true);
   return { id, path: dest, downloaded: true };
 }
 

@@ -3,7 +3,7 @@
 // blob when no other snapshot links to it; a file in a models directory goes. The server's
 // --model file and LM Studio's folders are not shimmy's to delete.
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, unlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import type { DiscoveredModel } from '../models/discovery.js';
 import { PullError } from './errors.js';
 
@@ -18,7 +18,7 @@ function walk(dir: string): string[] {
 const digestsOf = (manifest: string): string[] => {
   try {
     const m = JSON.parse(readFileSync(manifest, 'utf8')) as { layers?: { digest?: unknown }[]; config?: { digest?: unknown } };
-    return [...(m.layers ?? []), ...(m.config ? [m.config] : [])].map((l) => l?.digest).filter((d): d is string => typeof d === 'string');
+    return [...(m.layers ?? []), ...(m.config ? [m.config] : [])].map((l) => l?.digest).filter((d): d is string => typeof d === 'string' && /^sha256:[0-9a-f]{64}$/.test(d));
   } catch {
     return [];
   }
@@ -27,9 +27,10 @@ const digestsOf = (manifest: string): string[] => {
 function removeOllama(entry: DiscoveredModel, store: string): void {
   const manifests = walk(join(store, 'manifests'));
   const blobOf = (digest: string) => join(store, 'blobs', digest.replace(':', '-'));
-  const mine = manifests.filter((m) => digestsOf(m).some((d) => resolve(blobOf(d)) === resolve(entry.path)));
-  const [, tag] = entry.id.split(':');
-  const target = mine.find((m) => m.endsWith(`/${tag}`)) ?? mine[0];
+  // The manifest under this name (manifests/<host>/<namespace>/<name>/<tag>) whose model is this file.
+  const [name, tag] = entry.id.split(':') as [string, string];
+  const suffix = join(name.includes('/') ? name : join('library', name), tag);
+  const target = manifests.find((m) => m.endsWith(`${sep}${suffix}`) && digestsOf(m).some((d) => resolve(blobOf(d)) === resolve(entry.path)));
   if (!target) throw new PullError('not_found', `no manifest in ${store} names ${entry.id}`);
   const digests = digestsOf(target);
   unlinkSync(target);

@@ -85,3 +85,29 @@ test('idle unload: a model other than the default one goes keepAliveMs after its
   assert.equal(registry.peek('c'), undefined);
   await registry.closeAll();
 });
+
+test("a request's keep_alive is its own (the next request without one gets the default); refresh drops a vanished model once its last request ends", async () => {
+  const { log, load } = standIn();
+  const registry = new ModelRegistry(discovery, {}, 3, load);
+  registry.keepAliveMs = -1;
+  await registry.use('b', () => {}, { keepAliveMs: 0 });
+  await new Promise((r) => setTimeout(r, 10));
+  await registry.use('b', () => {});
+  await new Promise((r) => setTimeout(r, 10));
+  assert.ok(registry.peek('b'), 'a keep_alive of 0 does not stick to the model');
+  const closes = () => log.filter((l) => l === 'close b.gguf').length;
+  const before = closes();
+  let release;
+  const held = registry.use('b', () => new Promise((r) => (release = r)));
+  await new Promise((r) => setTimeout(r, 10));
+  await registry.refresh({ ...discovery, models: entries.filter((e) => e.id !== 'b') });
+  assert.equal(registry.resolve('b'), undefined, 'no longer listed');
+  assert.equal(closes(), before, 'but not closed under its request');
+  release();
+  await held;
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(closes(), before + 1, 'closed once its request ended');
+  await registry.refresh(discovery);
+  assert.ok(registry.resolve('b'), 'listed again');
+  await registry.closeAll();
+});

@@ -8,11 +8,12 @@ import { ShimmyError } from '../../engine/errors.js';
 import { parseFields, requestBody } from '../../engine/schema.js';
 import { ollamaStore } from '../../models/discovery.js';
 import { PullError } from '../../pull/errors.js';
-import { pull } from '../../pull/pull.js';
+import { pull, type PullStatus } from '../../pull/pull.js';
 import { removeModel } from '../../pull/remove.js';
 import { OLLAMA_REGISTRY, parseSource } from '../../pull/source.js';
 import type { ServerContext } from '../context.js';
 import type { Exchange } from '../exchange.js';
+import { modelName } from './names.js';
 
 export const pullFields = {
   model: { type: 'string', wire: ['model', 'name'], required: true, max: 512, doc: 'an Ollama name [host/][namespace/]name[:tag], or hf:org/repo[:QUANT] (`name` is the older spelling)' },
@@ -68,7 +69,16 @@ export async function pullRoute(ctx: ServerContext, ex: Exchange): Promise<numbe
   }
   ex.beginStream('application/x-ndjson');
   try {
-    await pull(f.model, { ...options, onStatus: (s) => (s.status === 'success' ? undefined : ex.write(`${JSON.stringify(s)}\n`)) });
+    // A line per status, but a file's progress at most every 100 ms (and its last): a slow client
+    // must not fall behind a fast transfer.
+    let last = 0;
+    const onStatus = (s: PullStatus) => {
+      if (s.status === 'success') return;
+      if (s.completed !== undefined && s.completed !== s.total && Date.now() - last < 100) return;
+      last = Date.now();
+      ex.write(`${JSON.stringify(s)}\n`);
+    };
+    await pull(f.model, { ...options, onStatus });
     await refresh(ctx);
     ex.endStream(`${JSON.stringify({ status: 'success' })}\n`);
     return 200;
@@ -80,8 +90,9 @@ export async function pullRoute(ctx: ServerContext, ex: Exchange): Promise<numbe
 
 export async function deleteRoute(ctx: ServerContext, ex: Exchange): Promise<number> {
   const f = parseFields(deleteFields, requestBody(await ex.readJson(ctx.bodyLimit)), { wire: true });
-  const name = f.model.endsWith(':latest') && !ctx.registry.resolve(f.model) ? f.model.slice(0, -':latest'.length) : f.model;
-  const entry = ctx.registry.discovery.models.find((m) => m.id === name);
+  // By its own name only: never through 'default' or an alias.
+  const id = modelName(ctx, f.model);
+  const entry = ctx.registry.discovery.models.find((m) => m.id === id);
   if (!entry) throw new ShimmyError('model_not_found', `model '${f.model}' not found`);
   try {
     removeModel(entry, { ollama: ollamaStore(ctx.pull.env ?? process.env, ctx.pull.home ?? homedir()) });

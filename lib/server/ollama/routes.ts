@@ -18,6 +18,7 @@ import type { Exchange } from '../exchange.js';
 import type { Route } from '../routes.js';
 import { embeddingsFields, embedFields, parseChatRequest, parseGenerateRequest, showFields, type OllamaChat, type OllamaGenerate } from './request.js';
 import { parseFields, requestBody } from '../../engine/schema.js';
+import { modelName } from './names.js';
 import { deleteRoute, pullRoute } from './pull-routes.js';
 
 /** The Ollama release whose API this follows (clients gate features on /api/version). */
@@ -29,12 +30,6 @@ const line = (value: unknown) => `${JSON.stringify(value)}\n`;
 const now = () => new Date().toISOString();
 const ns = (ms: number) => Math.round(ms * 1e6);
 
-/** A client's name for a model: its own; `name:latest` for a model named `name`; `name` for one named `name:latest`. */
-function modelName(ctx: ServerContext, name: string): string {
-  if (ctx.registry.resolve(name)) return name;
-  if (name.endsWith(':latest')) return name.slice(0, -':latest'.length);
-  return !name.includes(':') && ctx.registry.resolve(`${name}:latest`) ? `${name}:latest` : name;
-}
 
 /** Ollama's closing fields: why it stopped, token counts and durations in nanoseconds. */
 function closing(r: CompletionResult, started: number) {
@@ -128,12 +123,17 @@ function ndjsonSink(
 }
 
 /** A request with nothing to generate loads the model and answers done, as Ollama does. */
-function loaded(ctx: ServerContext, ex: Exchange, name: string, request: { model: string; keepAliveMs?: number }, lead: Record<string, unknown>): Promise<number> {
-  return ctx.registry.use(name, () => {
-    // keep_alive 0 with nothing to generate is Ollama's way to unload a model now.
-    ex.json(200, { model: request.model, created_at: now(), ...lead, done: true, done_reason: request.keepAliveMs === 0 ? 'unload' : 'load' });
+async function loaded(ctx: ServerContext, ex: Exchange, name: string, request: { model: string; keepAliveMs?: number }, lead: Record<string, unknown>): Promise<number> {
+  const answer = (reason: string) => {
+    ex.json(200, { model: request.model, created_at: now(), ...lead, done: true, done_reason: reason });
     return 200;
-  }, { keepAliveMs: request.keepAliveMs });
+  };
+  // keep_alive 0 with nothing to generate is Ollama's way to unload a model now (never to load it).
+  if (request.keepAliveMs === 0) {
+    await ctx.registry.unloadNow(name);
+    return answer('unload');
+  }
+  return ctx.registry.use(name, () => answer('load'), { keepAliveMs: request.keepAliveMs });
 }
 
 async function chat(ctx: ServerContext, ex: Exchange): Promise<number> {
