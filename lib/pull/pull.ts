@@ -3,7 +3,7 @@
 // snapshots/<commit>/<file> → ../../blobs/…, refs/main), Ollama registry names into Ollama's
 // store (blobs/sha256-…, manifests/<host>/<namespace>/<name>/<tag>), URLs into ./models. Every
 // file is verified (Ollama's digests; Hugging Face's LFS sha256) and appears only when whole.
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { isGguf } from '../engine/gguf-header.js';
@@ -246,21 +246,12 @@ async function pullHuggingFace(source: Extract<Source, { kind: 'huggingface' }>,
     mkdirSync(join(link, '..'), { recursive: true });
     // From snapshots/<commit>/<dirs…>/<file> back to the repo's blobs/.
     const target = join(...file.split('/').slice(1).map(() => '..'), '..', '..', 'blobs', sha256);
-    if (existsSync(link) || isDanglingLink(link)) unlinkSync(link);
+    if (lstatSync(link, { throwIfNoEntry: false })) unlinkSync(link); // a dangling link too
     symlinkSync(target, link);
   }
   mkdirSync(join(root, 'refs'), { recursive: true });
   writeFileSync(refPath, commit);
   return { id: idOf(chosen[0]!), path: join(snapshot, chosen[0]!), downloaded };
-}
-
-function isDanglingLink(path: string): boolean {
-  try {
-    readlinkSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function listFiles(dir: string, prefix = ''): string[] {

@@ -2,7 +2,7 @@
 // manifest goes with the blobs no other manifest uses; a Hugging Face snapshot file goes with its
 // blob when no other snapshot links to it; a file in a models directory goes. The server's
 // --model file and LM Studio's folders are not shimmy's to delete.
-import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, unlinkSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import type { DiscoveredModel } from '../models/discovery.js';
 import { PullError } from './errors.js';
@@ -50,16 +50,7 @@ function removeHuggingFace(entry: DiscoveredModel): void {
       return false;
     }
   });
-  if (!linked && existsSync(blob) && statSync(blob).isFile() && !isLink(blob)) unlinkSync(blob);
-}
-
-function isLink(path: string): boolean {
-  try {
-    readlinkSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+  if (!linked && lstatSync(blob, { throwIfNoEntry: false })?.isFile()) unlinkSync(blob);
 }
 
 /** Removes `entry` (see the file's head); `ollamaStore` is where Ollama's manifests live. */
