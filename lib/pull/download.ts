@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PullError } from './errors.js';
+import { fetchHops } from './fetch-hops.js';
 
 export interface Progress {
   /** Bytes on disk so far (never goes backwards within one download, except when a server forces a restart). */
@@ -121,8 +122,9 @@ async function transfer(request: DownloadRequest, guard: ReturnType<typeof stall
   const headers: Record<string, string> = { ...request.headers, ...(have > 0 ? { Range: `bytes=${have}-` } : {}) };
   let response: Response;
   try {
-    response = await fetch(url, { headers, signal, redirect: 'follow' });
+    response = await fetchHops(url, { headers, signal });
   } catch (error) {
+    if (error instanceof PullError) throw error;
     throw new PullError(signal.aborted && !guard.stalled ? 'aborted' : 'network', `${url}: ${guard.stalled ? 'the server did not answer' : (error as Error).message}`);
   }
   const refuse = async (error: PullError) => {

@@ -10,6 +10,7 @@ import { isGguf } from '../engine/gguf-header.js';
 import { huggingFaceHub, ollamaStore } from '../models/discovery.js';
 import { checkSpace, DEFAULT_STALL_MS, download, stallGuard, type Progress } from './download.js';
 import { PullError } from './errors.js';
+import { fetchHops } from './fetch-hops.js';
 import { parseSource, type Source } from './source.js';
 
 /** One progress report, in the shape Ollama's /api/pull streams. */
@@ -60,8 +61,9 @@ async function readJsonGuarded(url: string, init: RequestInit, guard: ReturnType
   let response: Response;
   let text: string;
   try {
-    response = await fetch(url, init);
+    response = await fetchHops(url, init as RequestInit & { headers: Record<string, string> });
   } catch (error) {
+    if (error instanceof PullError) throw error;
     throw new PullError('network', `${url}: ${guard.stalled ? 'the server did not answer in time' : (error as Error).message}`);
   }
   const refuse = async (error: PullError) => {
