@@ -105,7 +105,9 @@ describe('cli', () => {
   });
 
   test('bad flags, commands and models are one line on stderr and a non-zero exit', async () => {
-    for (const args of [['list', '--bogus'], ['frobnicate'], ['generate', '--prompt', 'x', '--model', '/no/such.gguf'], ['generate', '--model', model], ['probe', 'nope', '--model', model]]) {
+    // A server flag out of the engine's range stops serve at once, rather than start a server that blames every client.
+    const badServe = [['--parallel', '0'], ['--ctx-size=-1'], ['--threads', '100000'], ['--body-limit', '0'], ['--max-loaded', '0']].map((flag) => ['serve', '--port', '0', '--model', model, ...flag]);
+    for (const args of [['list', '--bogus'], ['frobnicate'], ['generate', '--prompt', 'x', '--model', '/no/such.gguf'], ['generate', '--model', model], ['probe', 'nope', '--model', model], ...badServe]) {
       const error = await run(process.execPath, [cli, ...args]).then(() => null, (e) => e);
       assert.ok(error, `${args.join(' ')} succeeded`);
       assert.notEqual(error.code, 0);

@@ -80,6 +80,16 @@ export function number(flags: object, name: string): number | undefined {
   return n;
 }
 
+/**
+ * An integer flag within what the engine accepts, checked before anything starts: a server
+ * started with `--parallel 0` would only answer every request with an error that blames the client.
+ */
+export function integer(flags: object, name: string, min: number, max: number): number | undefined {
+  const n = number(flags, name);
+  if (n !== undefined && (!Number.isInteger(n) || n < min || n > max)) fail(`--${name} must be a whole number from ${min} to ${max} (got ${n})`);
+  return n;
+}
+
 /** ggml's log levels (ggml.h): what --verbose shows from llama.cpp. */
 const GGML_LOG_LEVEL_INFO = 2;
 

@@ -2,7 +2,7 @@ import { apiGenerateDefaults } from '../engine/defaults.js';
 import { loadModel } from '../engine/model.js';
 import { generationFields } from '../engine/options.js';
 import { flagName, parseFields, withDefaults, type Schema } from '../engine/schema.js';
-import { discover, fail, loadProgress, number, rpcWorkers, type CommonFlags } from './common.js';
+import { discover, fail, integer, loadProgress, rpcWorkers, type CommonFlags } from './common.js';
 
 export interface GenerateFlags extends CommonFlags {
   prompt?: string;
@@ -33,7 +33,7 @@ export async function generate(flags: GenerateFlags): Promise<void> {
   const discovery = discover(flags);
   const entry = discovery.base;
   if (!entry) fail('no model found: pass --model PATH, set SHIMMY_BASE_GGUF, or put a .gguf file in ./models');
-  const model = await loadModel(entry.path, { parallel: 1, contextSize: number(flags, 'ctx-size'), rpc: rpcWorkers(flags), onProgress: loadProgress(entry.id) });
+  const model = await loadModel(entry.path, { parallel: 1, contextSize: integer(flags, 'ctx-size', 16, 1 << 20), rpc: rpcWorkers(flags), onProgress: loadProgress(entry.id) });
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   try {

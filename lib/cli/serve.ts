@@ -4,7 +4,7 @@ import { parseDuration } from '../models/duration.js';
 import { ModelRegistry, parseAlias } from '../models/registry.js';
 import { DEFAULT_RESPONSE_STORE } from '../server/responses/store.js';
 import { transportChoice } from '../server/transport/index.js';
-import { discover, fail, listFlag, number, rpcWorkers, version, type CommonFlags } from './common.js';
+import { discover, fail, integer, listFlag, number, rpcWorkers, version, type CommonFlags } from './common.js';
 
 export interface ServeFlags extends CommonFlags {
   bind: string;
@@ -40,12 +40,12 @@ export async function serve(flags: ServeFlags): Promise<void> {
   const discovery = discover(flags);
   const rpc = rpcWorkers(flags);
   const registry = new ModelRegistry(discovery, {
-    parallel: number(flags, 'parallel') ?? loadDefaults.parallel,
-    contextSize: number(flags, 'ctx-size'),
-    threads: number(flags, 'threads'),
+    parallel: integer(flags, 'parallel', 1, 256) ?? loadDefaults.parallel,
+    contextSize: integer(flags, 'ctx-size', 16, 1 << 20),
+    threads: integer(flags, 'threads', 1, 1024),
     backendSampling: flags['backend-sampling'] === true,
     rpc,
-  }, number(flags, 'max-loaded') ?? serveMaxLoaded);
+  }, integer(flags, 'max-loaded', 1, 1024) ?? serveMaxLoaded);
   try {
     registry.aliases = listFlag(flags.alias).map(parseAlias);
   } catch (error) {
@@ -68,7 +68,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
   }
   const server = await startServer({
     host, port, registry, apiKey: flags['api-key'], version, log, transport,
-    bodyLimit: number(flags, 'body-limit'),
+    bodyLimit: integer(flags, 'body-limit', 1024, 2 ** 31 - 1),
     ollamaBind,
     rediscover: () => discover(flags),
     pull: { allowHosts: listFlag(flags['allow-pull-host']) },
