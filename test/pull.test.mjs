@@ -6,7 +6,7 @@
 // that ignores Range; hostile names; rm; and /api/pull and /api/delete with the ollama client.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { scanCacheDir } from '@huggingface/hub';
@@ -63,13 +63,15 @@ describe('shimmy pull from an Ollama registry', () => {
     await assert.rejects(pull(`${host.host}/library/tiny`, { ...s, insecure: true }), (e) => e.code === 'network' && /pull again/.test(e.message));
     assert.equal(s.discover().models.length, 0, 'nothing discovery would load');
     const partial = join(s.env.OLLAMA_MODELS, 'blobs', `sha256-${host.sha256(gguf)}.partial`);
-    assert.ok(existsSync(partial));
+    // What arrived before the cut (a reset connection may lose the last bytes the host wrote).
+    const kept = statSync(partial).size;
+    assert.ok(kept > 0 && kept <= Math.floor(gguf.length * 0.4), `${kept} bytes kept`);
     const statuses = [];
     const from = host.state.requests.length;
     const result = await pull(`${host.host}/library/tiny:latest`, { ...s, insecure: true, onStatus: (st) => statuses.push(st) });
     const ranged = requestsSince(from).find((r) => r.path === blob);
     assert.match(ranged.range, /^bytes=\d+-$/, 'the transfer continued where it stopped');
-    assert.equal(Number(ranged.range.slice(6, -1)), Math.floor(gguf.length * 0.4));
+    assert.equal(Number(ranged.range.slice(6, -1)), kept);
     assert.equal(result.id, 'tiny:latest');
     assert.deepEqual(readFileSync(result.path), gguf);
     const progress = statuses.filter((st) => st.digest === `sha256:${host.sha256(gguf)}`).map((st) => st.completed);
@@ -96,9 +98,11 @@ describe('shimmy pull from an Ollama registry', () => {
     const blob = `/blobhost/sha256:${host.sha256(gguf)}`;
     host.state.stallAt.set(blob, 0.5);
     await assert.rejects(pull(`${host.host}/library/tiny`, { ...s, insecure: true, stallMs: 300 }), (e) => e.code === 'network' && /sent nothing for 0.3 s/.test(e.message));
+    const kept = statSync(join(s.env.OLLAMA_MODELS, 'blobs', `sha256-${host.sha256(gguf)}.partial`)).size;
+    assert.ok(kept > 0, 'what arrived is kept');
     const from = host.state.requests.length;
     const result = await pull(`${host.host}/library/tiny`, { ...s, insecure: true });
-    assert.equal(Number(requestsSince(from).find((r) => r.path === blob).range.slice(6, -1)), Math.floor(gguf.length * 0.5));
+    assert.equal(Number(requestsSince(from).find((r) => r.path === blob).range.slice(6, -1)), kept);
     assert.deepEqual(readFileSync(result.path), gguf);
   });
 
