@@ -64,11 +64,27 @@ export const chatLimits = {
   /** Serialized size of all tool definitions together. */
   toolsBytes: 256 * 1024,
   tools: 128,
+  /** Messages in one conversation, counted before anything walks them. */
+  messages: 10_000,
+  /** Keys of `chat_template_kwargs`, and their serialized size. */
+  templateKwargs: 64,
+  templateKwargsBytes: 16 * 1024,
 };
 
 const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value) ?? '');
 
 function checkRequest(request: ChatRequest): void {
+  // Counts first: the walks below cost time in proportion to what they walk.
+  if (Array.isArray(request.messages) && request.messages.length > chatLimits.messages) {
+    throw new ShimmyError('invalid_request', `at most ${chatLimits.messages} messages are accepted`);
+  }
+  const kwargs = request.templateKwargs;
+  if (kwargs !== undefined && kwargs !== null) {
+    if (typeof kwargs !== 'object' || Array.isArray(kwargs)) throw new ShimmyError('invalid_request', "'chat_template_kwargs' must be an object");
+    let keys = 0;
+    for (const _ in kwargs) if (++keys > chatLimits.templateKwargs) throw new ShimmyError('invalid_request', `'chat_template_kwargs' may hold at most ${chatLimits.templateKwargs} keys`);
+    if (bytes(kwargs) > chatLimits.templateKwargsBytes) throw new ShimmyError('invalid_request', `'chat_template_kwargs' may take at most ${chatLimits.templateKwargsBytes} bytes`);
+  }
   // First, before anything recursive (JSON.stringify included) walks the request.
   if (depthExceeds(request, chatLimits.depth)) {
     throw new ShimmyError('invalid_request', `the request is nested deeper than ${chatLimits.depth} levels (messages, tools and schemas together)`);
@@ -130,7 +146,9 @@ export async function renderChat(renderNative: (json: string) => Promise<Rendere
     return await renderNative(JSON.stringify(payload));
   } catch (error) {
     const e = error as { code?: string; message?: string };
-    throw new ShimmyError(e.code === 'model_closed' ? 'model_closed' : 'invalid_request', e.message ?? String(error));
+    // invalid_model: the model's template was stopped by a limit (native/chat/chat_format.cc).
+    const code = e.code === 'model_closed' || e.code === 'invalid_model' ? e.code : 'invalid_request';
+    throw new ShimmyError(code, e.message ?? String(error));
   }
 }
 

@@ -1,5 +1,6 @@
-// Run by model-check.ts in a child process: loads a model and generates one token, so a file
-// that makes llama.cpp abort (GGML_ASSERT) or crash takes down this process, not the caller's.
+// Run by model-check.ts in a child process: loads a model, generates one token and renders its chat
+// template, so a file that makes llama.cpp abort (GGML_ASSERT) or crash, or whose template
+// crashes or runs away, takes down this process, not the caller's.
 // Prints one JSON line: {"ok":true} or {"ok":false,"error":"…"} for a load that failed cleanly.
 import { loadModel } from './model.js';
 
@@ -10,6 +11,16 @@ try {
   const model = await loadModel(path, { contextSize: 64, parallel: 1, threads: 1, gpuLayers: 0, check: false });
   // Generation errors (an embedding-only model, say) are not what this looks for: only crashes.
   await model.complete({ prompt: 'Hello', maxTokens: 1, temperature: 0 }).catch(() => {});
+  // The chat template is code from the file: render it once, with and without tools. Only a
+  // template stopped by the Jinja engine's limits (invalid_model) fails the check; one that raises
+  // an error for this sample conversation may still render real ones.
+  const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello' }, { role: 'assistant', content: 'Hi.' }, { role: 'user', content: 'Bye' }];
+  const tools = [{ type: 'function' as const, function: { name: 'lookup', description: 'Looks a word up', parameters: { type: 'object', properties: { word: { type: 'string' } }, required: ['word'] } } }];
+  for (const request of [{ messages }, { messages, tools }]) {
+    await model.renderChat(request).catch((error: { code?: string }) => {
+      if (error.code === 'invalid_model') throw error;
+    });
+  }
   await model.close();
   process.stdout.write(`${JSON.stringify({ ok: true })}\n`);
 } catch (error) {

@@ -7,6 +7,7 @@
 #include "tokenize.h"
 
 #include <chat.h>
+#include <jinja/limits.h>
 #include <json.h>
 
 #include <stdexcept>
@@ -19,6 +20,9 @@ namespace {
 // llama-server's default: reasoning goes to `reasoning_content`, also in streamed deltas.
 constexpr common_reasoning_format kReasoningFormat = COMMON_REASONING_FORMAT_DEEPSEEK;
 
+// How jinja::limit_exceeded's message begins (vendor/llama.cpp/common/jinja/limits.h).
+constexpr const char* kTemplateLimitMessage = "chat template exceeded its ";
+
 }  // namespace
 
 ChatTemplates::~ChatTemplates() {
@@ -27,9 +31,16 @@ ChatTemplates::~ChatTemplates() {
 
 void ChatTemplates::ensure_parsed() {
   if (templates_) return;
+  if (!refused_.empty()) throw std::runtime_error(refused_);
   try {
+    jinja::render_scope budget;  // the capability probes render the template too
     templates_ = common_chat_templates_init(model_.get(), "").release();
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    // A template that runs away while it is analysed is refused for good, not replaced.
+    if (std::string(e.what()).find(kTemplateLimitMessage) != std::string::npos) {
+      refused_ = e.what();
+      throw;
+    }
     // A template the Jinja engine cannot parse: ChatML, as llama-server falls back to.
     templates_ = common_chat_templates_init(model_.get(), "chatml").release();
     fallback_ = true;
@@ -59,6 +70,9 @@ std::shared_ptr<const RenderedChatData> ChatTemplates::render(const std::string&
     std::lock_guard<std::mutex> lock(mutex_);
     ensure_parsed();
     fallback = fallback_;
+    // One budget for every render llama.cpp makes of the template for this request (its
+    // format analysis renders it several times): a runaway is stopped once, not once per render.
+    jinja::render_scope budget;
     p = common_chat_templates_apply(templates_, in);
   }
 
@@ -113,7 +127,21 @@ class RenderWorker : public PromiseWorker<> {
       : PromiseWorker(env, ErrorCode::InvalidRequest), templates_(std::move(templates)), request_(std::move(request)) {}
 
   void Execute() override {
-    attempt([&] { result_ = templates_->render(request_); }, "the chat request could not be rendered: ");
+    try {
+      result_ = templates_->render(request_);
+    } catch (const std::exception& e) {
+      // A template stopped by the Jinja engine's limits (vendor/patches/0005) is the model's
+      // fault, not the request's. llama.cpp rewraps some exceptions on the way out, so the limit
+      // is recognised by its message.
+      const std::string what = e.what();
+      const size_t at = what.find(kTemplateLimitMessage);
+      if (at != std::string::npos) {
+        const size_t end = what.find(" limit", at);
+        fail(ErrorCode::InvalidModel, "the model's " + what.substr(at, end == std::string::npos ? end : end + 6 - at));
+      } else {
+        fail(ErrorCode::InvalidRequest, "the chat request could not be rendered: " + what);
+      }
+    }
   }
   Napi::Value result(Napi::Env env) override { return RenderedChat::New(env, std::move(result_)); }
 

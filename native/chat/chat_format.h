@@ -35,6 +35,7 @@ class ChatTemplates {
   std::mutex mutex_;
   common_chat_templates* templates_ = nullptr;
   bool fallback_ = false;  // the model's template did not parse: ChatML is used instead
+  std::string refused_;    // the model's template ran over a Jinja limit while being analysed
 };
 
 // Renders (and tokenizes the prompt) on a libuv worker: a long conversation through Jinja is not

@@ -1,5 +1,6 @@
 // Test fixtures, generated on first use into test/.fixtures/ (git-ignored): tiny llama models
 // with seeded weights and real tokenizers, and damaged copies of them.
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +42,15 @@ export function brokenTemplateModel() {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'tiny-broken-template.gguf');
   if (!existsSync(path)) makeFixtureModel(path, { preset: 'tiny', type: 'q8_0', template: { source: '{% for message in messages %}{{ message.content ' } });
+  return path;
+}
+
+/** A tiny model whose chat template is `source` (named `name` in the fixtures folder). */
+export function templateModel(name, source) {
+  mkdirSync(dir, { recursive: true });
+  const digest = createHash('sha256').update(source).digest('hex').slice(0, 12); // an edited source is a new file
+  const path = join(dir, `tiny-template-${name}-${digest}.gguf`);
+  if (!existsSync(path)) makeFixtureModel(path, { preset: 'tiny', type: 'q8_0', template: { source } });
   return path;
 }
 
