@@ -311,8 +311,14 @@ describe('pausing', () => {
     a.pause();
     a.cancel();
     assert.equal((await a.result).finishReason, 'cancelled');
+    // Both slots held, so b surely waits for one when its pause arrives (with a slot free, b could
+    // finish its 5 tokens on a loaded host before the pause reached the engine).
+    const holders = [0, 1].map(() => model.generate({ prompt: 'Hold', maxTokens: 2000, temperature: 0, ignoreEos: true }));
+    await Promise.all(holders.map((h) => h.started));
     const b = model.generate({ prompt: 'word '.repeat(400), maxTokens: 5, temperature: 0 });
     b.pause();
+    for (const h of holders) h.cancel();
+    await Promise.all(holders.map((h) => h.result));
     await untilPaused(model, 1);
     const before = model.stats().tokensGenerated;
     await new Promise((r) => setTimeout(r, 50));
