@@ -117,8 +117,9 @@ export class Exchange implements Client {
   error(e: ShimmyError, body: (e: ShimmyError) => unknown = errorBody): void {
     // A stream already begun cannot take a status any more: it ends as it is.
     if (this.streaming) return this.endStream();
-    // A body we refused to read leaves bytes on the wire: close rather than misparse them.
-    this.json(statusOf(e), body(e), headersOf(e), e.code === 'payload_too_large');
+    // A body we refused to read, or one whose framing we do not trust, leaves bytes on the wire:
+    // close rather than misparse them.
+    this.json(statusOf(e), body(e), headersOf(e), e.code === 'payload_too_large' || this.req.framing !== undefined);
   }
 
   /** Starts a streamed response; later `write` calls append to it. */

@@ -50,6 +50,7 @@ async function handle(ctx: ServerContext, routes: Route[], ex: Exchange): Promis
     ex.error(e, body);
     countRequest(ctx, name, statusOf(e));
   };
+  if (ex.req.framing) return fail(httpError('invalid_request', ex.req.framing));
   const refusal = browserRefusal(ctx.browser, ex.req.headers.host, origin);
   if (refusal) return fail(httpError('forbidden', refusal));
   Object.assign(ex.extraHeaders, corsHeaders(origin));

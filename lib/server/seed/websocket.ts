@@ -162,6 +162,7 @@ export function webSocketHandlers(ctx: ServerContext): WsHandlers<Socket> {
     path,
     maxPayload: ctx.bodyLimit,
     upgrade: (req: IncomingRequest) => {
+      if (req.framing) return refuse(httpError('invalid_request', req.framing));
       if (req.path !== path) return refuse(httpError('not_found', `WebSocket upgrades are served at ${path}`));
       // Browsers send no preflight for WebSockets: the Origin check is the only guard.
       const refusal = browserRefusal(ctx.browser, req.headers.host, req.headers.origin);

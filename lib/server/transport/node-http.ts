@@ -6,22 +6,49 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { IDLE_TIMEOUT_S, STATUS_TEXT, WS_IDLE_TIMEOUT_S, type IncomingRequest, type Listening, type RawResponse, type Transport, type WsHandlers } from './types.js';
+import { framingProblem } from './framing.js';
+import { BODY_MIN_BYTES_PER_S, IDLE_TIMEOUT_S, STATUS_TEXT, WS_IDLE_TIMEOUT_S, type IncomingRequest, type Listening, type RawResponse, type Transport, type WsHandlers } from './types.js';
 
 function copyRequest(req: IncomingMessage): IncomingRequest {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-  return { method: (req.method ?? 'GET').toUpperCase(), path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1), headers };
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) pairs.push([req.rawHeaders[i]!.toLowerCase(), req.rawHeaders[i + 1]!]);
+  return { method: (req.method ?? 'GET').toUpperCase(), path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1), headers, framing: framingProblem(pairs) };
 }
 
 // A socket idles out only while no response is being produced (a long generation is not idle).
 const idle = (socket: Socket, on: boolean) => socket.setTimeout(on ? IDLE_TIMEOUT_S * 1000 : 0);
 
+/**
+ * Cuts the connection unless the body brings BODY_MIN_BYTES_PER_S over each IDLE_TIMEOUT_S, as
+ * uWS does. node's socket timeout restarts on any byte, so a body sent a byte every few seconds
+ * would hold its connection for ever.
+ */
+function bodyDeadline(socket: Socket) {
+  let received = 0;
+  const arm = () => setTimeout(() => socket.destroy(), IDLE_TIMEOUT_S * 1000).unref();
+  let timer = arm();
+  return {
+    received(bytes: number) {
+      received += bytes;
+      if (received < BODY_MIN_BYTES_PER_S * IDLE_TIMEOUT_S) return;
+      received = 0;
+      clearTimeout(timer);
+      timer = arm();
+    },
+    done: () => clearTimeout(timer),
+  };
+}
+
 function response(req: IncomingMessage, res: ServerResponse): RawResponse {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  const deadline = hasBody ? bodyDeadline(req.socket) : undefined;
   let aborted: (() => void) | undefined;
   res.on('close', () => {
+    deadline?.done();
     if (!res.writableFinished) aborted?.();
   });
   res.on('finish', () => idle(req.socket, true));
@@ -33,8 +60,12 @@ function response(req: IncomingMessage, res: ServerResponse): RawResponse {
   return {
     onAborted: (fn) => void (aborted = fn),
     onData: (fn) => {
-      req.on('data', (chunk: Buffer) => fn(chunk, false));
+      req.on('data', (chunk: Buffer) => {
+        deadline?.received(chunk.byteLength);
+        fn(chunk, false);
+      });
       req.on('end', () => {
+        deadline?.done();
         idle(req.socket, false); // the body is in: what follows is the server's work
         fn(Buffer.alloc(0), true);
       });
@@ -43,7 +74,6 @@ function response(req: IncomingMessage, res: ServerResponse): RawResponse {
       head(status, headers);
       // A response sent before the body was read (a refusal) closes the connection, as uWS does:
       // the rest of the body must not be taken for the next request, nor keep the socket open.
-      const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
       if (close || (hasBody && !req.complete)) {
         res.setHeader('Connection', 'close');
         res.on('finish', () => setTimeout(() => req.socket.destroy(), 1000).unref());

@@ -13,6 +13,8 @@ export interface IncomingRequest {
   query: string;
   /** Header values by lower-case name. */
   headers: Record<string, string>;
+  /** Why the headers frame the request ambiguously (framing.ts): it is refused before any route. */
+  framing?: string | undefined;
 }
 
 /** One HTTP response, written once (respond) or streamed (begin, write…, end). */
@@ -76,6 +78,11 @@ export interface Transport {
 
 /** Idle connections (no request, or a request whose body stalls) are closed after this long. */
 export const IDLE_TIMEOUT_S = 10;
+/**
+ * A request body slower than this, over each IDLE_TIMEOUT_S, is cut off: uWS's rule
+ * (HTTP_RECEIVE_THROUGHPUT_BYTES), which node-http.ts applies too.
+ */
+export const BODY_MIN_BYTES_PER_S = 16 * 1024;
 /** WebSocket connections that answer no ping for this long are closed. */
 export const WS_IDLE_TIMEOUT_S = 120;
 

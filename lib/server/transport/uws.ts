@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type * as UWS from 'uWebSockets.js';
+import { framingProblem } from './framing.js';
 import { STATUS_TEXT, WS_IDLE_TIMEOUT_S, type IncomingRequest, type Listening, type RawResponse, type Transport, type WsConnection, type WsHandlers } from './types.js';
 
 type UwsModule = typeof UWS;
@@ -36,19 +37,42 @@ export function loadUws(): { uws: UwsModule; version: string } | { reason: strin
 
 function copyRequest(req: UWS.HttpRequest): IncomingRequest {
   const headers: Record<string, string> = {};
-  req.forEach((key, value) => (headers[key] = value));
-  return { method: req.getMethod().toUpperCase(), path: req.getUrl(), query: req.getQuery() ?? '', headers };
+  const pairs: [string, string][] = [];
+  req.forEach((key, value) => {
+    headers[key] = value;
+    pairs.push([key, value]);
+  });
+  return { method: req.getMethod().toUpperCase(), path: req.getUrl(), query: req.getQuery() ?? '', headers, framing: framingProblem(pairs) };
 }
+
+/**
+ * Answers a request whose framing is refused once uWS has parsed what came with it. uWS goes on
+ * to parse and run whatever is pipelined behind a response, Connection: close or not, and a
+ * smuggled request is exactly that. Still unanswered when the parser meets it, the refused request
+ * makes uWS close the connection itself ("denying async pipelining", HttpContext.h) before it
+ * runs anything; a client that sent nothing more gets its 400.
+ */
+const refuseLater = (answer: () => void) => void setImmediate(answer);
 
 const statusLine = (status: number) => `${status} ${STATUS_TEXT[status] ?? 'Error'}`;
 
-function response(res: UWS.HttpResponse): RawResponse {
+/** The response to one request; `gone` says whether uWS has reported the client gone. */
+function response(res: UWS.HttpResponse): RawResponse & { gone(): boolean } {
+  // uWS must have an abort handler before the request callback returns; the protocol layer may
+  // set its own later (see refuseLater).
+  let gone = false;
+  let aborted: (() => void) | undefined;
+  res.onAborted(() => {
+    gone = true;
+    aborted?.();
+  });
   const head = (status: number, headers: Record<string, string>) => {
     res.writeStatus(statusLine(status));
     for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
   };
   return {
-    onAborted: (fn) => res.onAborted(fn),
+    gone: () => gone,
+    onAborted: (fn) => void (aborted = fn),
     onData: (fn) => res.onData((chunk, last) => fn(Buffer.from(chunk.slice(0)), last)), // the ArrayBuffer is reused
     respond: (status, headers, body, close) => res.cork(() => {
       head(status, headers);
@@ -94,7 +118,9 @@ export function uwsTransport(uws: UwsModule, version: string): Transport {
           const verdict = ws.upgrade(incoming);
           if ('refusal' in verdict) {
             const { status, headers, body } = verdict.refusal;
-            return response(res).respond(status, headers, body, true);
+            const raw = response(res);
+            if (incoming.framing === undefined) return raw.respond(status, headers, body, true);
+            return refuseLater(() => raw.gone() || raw.respond(status, headers, body, true));
           }
           const socket = { state: verdict.state, closed: false, gone: false } as Socket<State>;
           res.upgrade(socket, incoming.headers['sec-websocket-key'] ?? '', incoming.headers['sec-websocket-protocol'] ?? '', incoming.headers['sec-websocket-extensions'] ?? '', context);
@@ -125,7 +151,12 @@ export function uwsTransport(uws: UwsModule, version: string): Transport {
           ws.close(s.connection, s.state);
         },
       });
-      app.any('/*', (res, req) => http(copyRequest(req), response(res)));
+      app.any('/*', (res, req) => {
+        const incoming = copyRequest(req);
+        const raw = response(res);
+        if (incoming.framing === undefined) http(incoming, raw);
+        else refuseLater(() => raw.gone() || http(incoming, raw));
+      });
 
       return new Promise<Listening>((resolve, reject) => {
         app.listen(host, port, (socket) => {
