@@ -6,6 +6,7 @@
 import { native, type NativeParsedReply, type NativeRenderedChat } from '../native.js';
 import { ShimmyError } from './errors.js';
 import { depthExceeds } from './json-depth.js';
+import { patternRefusal } from './pattern-check.js';
 
 export interface ChatContentPart {
   type: 'text';
@@ -110,10 +111,14 @@ function checkRequest(request: ChatRequest): void {
       }
     });
     if (bytes(tools) > chatLimits.toolsBytes) throw new ShimmyError('invalid_request', `'tools' may take at most ${chatLimits.toolsBytes} bytes`);
+    const refusal = patternRefusal(tools);
+    if (refusal) throw new ShimmyError('invalid_request', `'tools': ${refusal}`);
   }
   if (jsonSchema !== undefined) {
     if (typeof jsonSchema !== 'object' || jsonSchema === null || Array.isArray(jsonSchema)) throw new ShimmyError('invalid_request', 'the JSON schema must be an object');
     if (bytes(jsonSchema) > chatLimits.schemaBytes) throw new ShimmyError('invalid_request', `the JSON schema may take at most ${chatLimits.schemaBytes} bytes`);
+    const refusal = patternRefusal(jsonSchema);
+    if (refusal) throw new ShimmyError('invalid_request', `the JSON schema: ${refusal}`);
   }
 }
 

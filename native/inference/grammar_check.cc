@@ -1,6 +1,9 @@
 #include "grammar_check.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace shimmy {
 
@@ -57,6 +60,11 @@ long read_count(const std::string& s, size_t& i) {
 std::string check_grammar(const std::string& s) {
   int depth = 0;
   long repetitions = 0;  // rules llama.cpp will generate for {m,n}: about n (or m) each
+  // For each open group, the largest product of repetition counts nested inside it; the group
+  // just closed, until a repetition after it (or anything else) settles what it multiplies.
+  std::vector<long> nested{1};
+  long closed = 0;
+  const auto settle = [&](long product) { nested.back() = std::max(nested.back(), product); };
   size_t i = 0;
   while (i < s.size()) {
     const char c = s[i];
@@ -84,10 +92,17 @@ std::string check_grammar(const std::string& s) {
       ++i;
     } else if (c == '(') {
       if (++depth > kMaxGrammarDepth) return "groups are nested more than " + std::to_string(kMaxGrammarDepth) + " deep";
+      nested.push_back(1);
       ++i;
     } else if (c == ')') {
       --depth;
+      if (nested.size() > 1) {
+        closed = nested.back();
+        nested.pop_back();
+      }
       ++i;
+      skip_blank(s, i);
+      if (i >= s.size() || s[i] != '{') settle(std::exchange(closed, 0));  // * + ? loop or once: no product
     } else if (c == '{') {
       const size_t at = i++;
       skip_blank(s, i);
@@ -104,6 +119,19 @@ std::string check_grammar(const std::string& s) {
                ") below its minimum (" + std::to_string(min) + ")";
       }
       repetitions += (max >= 0 ? max : min) + 1;
+      const long times = std::max(max >= 0 ? max : min, 1L);
+      if (closed > 1) {  // a group with repetitions inside, repeated: the same text matches in ~product ways
+        const long product = times * closed;
+        if (product > kMaxNestedRepetitions) {
+          return "the repetition at offset " + std::to_string(at) + " repeats a group that repeats: " +
+                 std::to_string(product) + " repeats nested (at most " + std::to_string(kMaxNestedRepetitions) +
+                 ", as the ways to match one text multiply)";
+        }
+        settle(product);
+      } else {
+        settle(times);
+      }
+      closed = 0;
       if (repetitions > kMaxGrammarRepetitions) {
         return "its repetitions {m,n} add up to more than " + std::to_string(kMaxGrammarRepetitions) +
                " (each costs llama.cpp a rule per repeat)";

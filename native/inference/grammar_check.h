@@ -2,8 +2,8 @@
 // thread, when a request is submitted). That parser recurses once per nesting level (a grammar
 // nested 24,000 deep overflows the stack), loops for ever on a repetition {m,n} with n < m (n - m
 // wraps around), generates a rule per repeat ("a"{0,1999} a thousand times: 4 s and 400 MB), and
-// accepts character ranges that match nothing ([z-a]), which then fail on the sampling thread.
-// This check refuses all four.
+// accepts character ranges that match nothing ([z-a]), which then fail on the sampling thread,
+// and repetitions nested in repeated groups make its sampling explode. This check refuses all five.
 #pragma once
 
 #include <string>
@@ -14,6 +14,11 @@ namespace shimmy {
 constexpr int kMaxGrammarDepth = 64;
 // Most repeats {m,n} may add up to (n, or m when unbounded): about 0.1 s of llama.cpp's parsing.
 constexpr long kMaxGrammarRepetitions = 50000;
+// Most a repetition of a group with repetitions inside may multiply them to (("a"{0,30}){0,30}){0,30}
+// is 27,000): each level multiplies the ways one text can match, and so llama.cpp's parse stacks.
+// Smaller shapes that still explode, and those split over rules, meet llama.cpp's own work limit
+// while sampling (vendor/patches/0006).
+constexpr long kMaxNestedRepetitions = 10000;
 
 // Returns "" when the grammar may be handed to llama.cpp, otherwise the reason it may not.
 std::string check_grammar(const std::string& gbnf);

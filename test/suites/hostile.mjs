@@ -102,19 +102,41 @@ describe(`hostile clients over ${transport}`, { skip, timeout: 120_000 }, () => 
 
   test('grammars and schemas that would crash, hang or exhaust llama.cpp are a 400', async () => {
     const deep = `root ::= ${'('.repeat(24_000)}"a"${')'.repeat(24_000)}`;
-    for (const grammar of [deep, 'root ::= "a"{5,2}', 'root ::= [z-a]']) {
+    const nested = 'root ::= (("a"{0,30}){0,30}){0,30}'; // hung the model for good: its parse stacks explode
+    for (const grammar of [deep, 'root ::= "a"{5,2}', 'root ::= [z-a]', nested, 'root ::= ( ( "a" {0,100} ) {0,10} ) {0,11}']) {
       const r = await post('/api/generate', { model: 'default', prompt: 'Hi', grammar });
       assert.equal(r.status, 400, grammar.slice(0, 30));
       const stream = await post('/api/generate', { model: 'default', prompt: 'Hi', grammar, stream: true });
       assert.equal(stream.status, 400);
       await stream.body?.cancel();
     }
-    const schemas = [{ type: 'string', pattern: '^[z-a]$' }, { type: 'string', minLength: 5, maxLength: 2 }];
+    const schemas = [{ type: 'string', pattern: '^[z-a]$' }, { type: 'string', minLength: 5, maxLength: 2 }, { type: 'string', pattern: '^((a{0,100}){0,100}){0,100}$' }, { type: 'object', properties: { x: { type: 'string', pattern: '^(?:(?:x{0,30}){0,30}){0,30}$' } } }];
     for (const schema of schemas) {
       const r = await post('/v1/chat/completions', { model: 'default', messages: [{ role: 'user', content: 'Hi' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } });
       assert.equal(r.status, 400, JSON.stringify(schema));
       assert.equal((await r.json()).error.type, 'invalid_request_error');
     }
+    await settled();
+  });
+
+  test('grammars that explode only while sampling fail their request within a step, and the model keeps serving', async () => {
+    // Under the static limit, or split over rules where it does not look: llama.cpp's own work
+    // limit (vendor/patches/0006) stops them on the first token whose parse blows up.
+    const grammars = ['root ::= (("a"{0,8}){0,8}){0,8}', 'root ::= x{0,30}\nx ::= y{0,30}\ny ::= "a"{0,30}'];
+    const schema = { type: 'string', pattern: '^((a{0,16}){0,16}){0,16}$' };
+    const started = Date.now();
+    const replies = await Promise.all([
+      ...grammars.map((grammar) => post('/api/generate', { model: 'default', prompt: 'Hi', grammar, max_tokens: 50 })),
+      post('/v1/chat/completions', { model: 'default', max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } }),
+    ]);
+    for (const r of replies) {
+      const body = await r.json();
+      assert.equal(r.status, 500, JSON.stringify(body));
+      assert.match(JSON.stringify(body), /the grammar is too ambiguous/);
+    }
+    assert.ok(Date.now() - started < 30_000, 'they failed instead of hanging'); // unpatched, each ran for minutes
+    const r = await post('/api/generate', { model: 'default', prompt: 'Once upon a time', max_tokens: 5 });
+    assert.equal((await r.json()).usage.completion_tokens, 5);
     await settled();
   });
 
