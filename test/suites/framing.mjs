@@ -121,6 +121,36 @@ describe(`HTTP framing and deadlines over ${transport}`, { skip, timeout: 120_00
     });
   });
 
+  test('a WebSocket takes the API key as HTTP routes do, and a frame header announcing 2^63 bytes closes it at once', async () => {
+    const registry = new ModelRegistry(discoverModels({ modelPath, modelDirs: [], env: {}, cwd: '/nonexistent', home: '/nonexistent' }), { parallel: 1, contextSize: 512 });
+    const keyed = await startServer({ host: '127.0.0.1', port: 0, registry, transport, apiKey: 'sekrit' });
+    try {
+      const generate = (headers, query = '') => new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${keyed.port}/ws/generate${query}`, { headers });
+        ws.on('open', () => ws.send(JSON.stringify({ model: 'default', prompt: 'Once', max_tokens: 2 })));
+        ws.on('message', (data) => {
+          const frame = JSON.parse(String(data));
+          if (frame.error || frame.done) (ws.close(), resolve(frame.error?.code ?? 'done'));
+        });
+        ws.on('error', reject);
+      });
+      assert.equal(await generate({ 'X-Api-Key': 'sekrit' }), 'done');
+      assert.equal(await generate({ Authorization: 'Bearer sekrit' }), 'done');
+      assert.equal(await generate({}, '?api_key=sekrit'), 'done');
+      assert.equal(await generate({ 'X-Api-Key': 'wrong' }), 'unauthorized');
+      assert.equal(await generate({}), 'unauthorized');
+      const header = Buffer.alloc(14);
+      header[0] = 0x81; // a final text frame
+      header[1] = 0x80 | 127; // masked, with a 64-bit length
+      header.writeBigUInt64BE(1n << 63n, 2);
+      const upgrade = `GET /ws/generate?api_key=sekrit HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+      const { statuses } = await exchange(keyed.port, [upgrade, header], { gapMs: 200, giveUpMs: 3000 });
+      assert.deepEqual(statuses, [101]);
+    } finally {
+      await keyed.close(100);
+    }
+  });
+
   test('pipelined requests with bodies', async () => {
     const pipelined = [1, 2, 3].map((n) => post(`Content-Length: ${JSON.stringify({ model: 'default', prompt: 'Once upon a time', max_tokens: n }).length}\r\n`, JSON.stringify({ model: 'default', prompt: 'Once upon a time', max_tokens: n }))).join('') + 'GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n';
     const { statuses, text } = await exchange(port, [pipelined], { giveUpMs: 15_000 });
