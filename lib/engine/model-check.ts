@@ -4,12 +4,13 @@
 // by path, size and modification time (in memory and in the cache directory), so each file is
 // test-loaded once; a failure is remembered for this process only.
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ggufProblem } from './gguf-check.js';
 import { ShimmyError } from './errors.js';
+import { makeDirectory } from '../make-directory.js';
 
 const childScript = join(dirname(fileURLToPath(import.meta.url)), 'model-check-child.js');
 const checks = new Map<string, Promise<void>>();
@@ -33,7 +34,7 @@ function remember(path: string, size: number, mtimeMs: number): void {
   try {
     const cache = readCache();
     cache[path] = { size, mtimeMs };
-    mkdirSync(cacheDir(), { recursive: true });
+    makeDirectory(cacheDir());
     const tmp = `${cacheFile()}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(cache));
     renameSync(tmp, cacheFile());

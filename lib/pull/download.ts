@@ -4,10 +4,11 @@
 // when whole, so a failed download never leaves something discovery would load. Two downloads of
 // one file in this process share one transfer.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, renameSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PullError } from './errors.js';
 import { fetchHops } from './fetch-hops.js';
+import { makeDirectory } from '../make-directory.js';
 
 export interface Progress {
   /** Bytes on disk so far (never goes backwards within one download, except when a server forces a restart). */
@@ -79,7 +80,7 @@ async function hashOf(path: string): Promise<ReturnType<typeof createHash>> {
 
 /** Refuses a download that cannot fit, before any byte of it is written. */
 export function checkSpace(dir: string, bytes: number): void {
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   const free = freeBytes(dir);
   if (bytes > free) throw new PullError('no_space', `${bytes.toLocaleString('en')} bytes are needed in ${dir} and ${free.toLocaleString('en')} are free`);
 }
@@ -109,7 +110,7 @@ async function transfer(request: DownloadRequest, guard: ReturnType<typeof stall
   const { url, dest, sha256, size, onProgress } = request;
   const signal = guard.signal;
   const partial = `${dest}.partial`;
-  mkdirSync(dirname(dest), { recursive: true });
+  makeDirectory(dirname(dest));
   let have = existsSync(partial) ? statSync(partial).size : 0;
   if (size !== undefined && have > size) {
     unlinkSync(partial); // longer than the file can be: not a prefix of it

@@ -3,7 +3,7 @@
 // snapshots/<commit>/<file> → ../../blobs/…, refs/main), Ollama registry names into Ollama's
 // store (blobs/sha256-…, manifests/<host>/<namespace>/<name>/<tag>), URLs into ./models. Every
 // file is verified (Ollama's digests; Hugging Face's LFS sha256) and appears only when whole.
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { isGguf } from '../engine/gguf-header.js';
@@ -12,6 +12,7 @@ import { checkSpace, DEFAULT_STALL_MS, download, stallGuard, type Progress } fro
 import { PullError } from './errors.js';
 import { fetchHops } from './fetch-hops.js';
 import { parseSource, type Source } from './source.js';
+import { makeDirectory } from '../make-directory.js';
 
 /** One progress report, in the shape Ollama's /api/pull streams. */
 export interface PullStatus {
@@ -158,7 +159,7 @@ async function pullOllama(source: Extract<Source, { kind: 'ollama' }>, options: 
   options.onStatus?.({ status: 'verifying sha256 digest' });
   requireGguf(blobPath(model.digest), `${id}'s model layer`, missing.includes(model));
   options.onStatus?.({ status: 'writing manifest' });
-  mkdirSync(join(manifestPath, '..'), { recursive: true });
+  makeDirectory(join(manifestPath, '..'));
   writeFileSync(`${manifestPath}.partial`, JSON.stringify(manifest));
   renameSync(`${manifestPath}.partial`, manifestPath);
   return { id, path: blobPath(model.digest), downloaded: missing.length > 0 };
@@ -245,13 +246,13 @@ async function pullHuggingFace(source: Extract<Source, { kind: 'huggingface' }>,
       downloaded = true;
     }
     if (/\.gguf$/i.test(file) && (!SPLIT.test(file) || /-00001-of-/.test(file))) requireGguf(blob, url, fetched);
-    mkdirSync(join(link, '..'), { recursive: true });
+    makeDirectory(join(link, '..'));
     // From snapshots/<commit>/<dirs…>/<file> back to the repo's blobs/.
     const target = join(...file.split('/').slice(1).map(() => '..'), '..', '..', 'blobs', sha256);
     if (lstatSync(link, { throwIfNoEntry: false })) unlinkSync(link); // a dangling link too
     symlinkSync(target, link);
   }
-  mkdirSync(join(root, 'refs'), { recursive: true });
+  makeDirectory(join(root, 'refs'));
   writeFileSync(refPath, commit);
   return { id: idOf(chosen[0]!), path: join(snapshot, chosen[0]!), downloaded };
 }
