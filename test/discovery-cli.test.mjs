@@ -107,9 +107,13 @@ describe('cli', () => {
   test('bad flags, commands and models are one line on stderr and a non-zero exit', async () => {
     // A server flag out of the engine's range stops serve at once, rather than start a server that blames every client.
     const badServe = [['--parallel', '0'], ['--ctx-size=-1'], ['--threads', '100000'], ['--body-limit', '0'], ['--max-loaded', '0']].map((flag) => ['serve', '--port', '0', '--model', model, ...flag]);
-    for (const args of [['list', '--bogus'], ['frobnicate'], ['generate', '--prompt', 'x', '--model', '/no/such.gguf'], ['generate', '--model', model], ['probe', 'nope', '--model', model], ...badServe]) {
-      const error = await run(process.execPath, [cli, ...args]).then(() => null, (e) => e);
-      assert.ok(error, `${args.join(' ')} succeeded`);
+    // So does an environment variable outside its range.
+    const badEnv = [{ SHIMMY_GPU: 'foo' }, { SHIMMY_TRANSPORT: 'foo' }, { SHIMMY_RPC_WORKERS: 'garbage' }, { SHIMMY_RPC_WORKERS: '10.0.0.1:99999' }];
+    const cases = [['list', '--bogus'], ['frobnicate'], ['generate', '--prompt', 'x', '--model', '/no/such.gguf'], ['generate', '--model', model], ['probe', 'nope', '--model', model], ...badServe].map((args) => ({ args, env: {} }));
+    cases.push(...badEnv.map((env) => ({ args: ['serve', '--port', '0', '--model', model], env })));
+    for (const { args, env } of cases) {
+      const error = await run(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, timeout: 30_000 }).then(() => null, (e) => e);
+      assert.ok(error, `${JSON.stringify(env)} ${args.join(' ')} succeeded`);
       assert.notEqual(error.code, 0);
       assert.equal(error.stderr.trim().split('\n').filter((l) => !l.startsWith('loading')).length, 1, error.stderr);
       assert.match(error.stderr, /^shimmy: /m);

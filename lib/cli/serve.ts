@@ -3,6 +3,7 @@ import { loadDefaults, serveMaxLoaded } from '../engine/defaults.js';
 import { parseDuration } from '../models/duration.js';
 import { ModelRegistry, parseAlias } from '../models/registry.js';
 import { DEFAULT_RESPONSE_STORE } from '../server/responses/store.js';
+import { binaryChoice } from '../native.js';
 import { transportChoice } from '../server/transport/index.js';
 import { discover, fail, integer, listFlag, number, rpcWorkers, version, type CommonFlags } from './common.js';
 
@@ -60,6 +61,11 @@ export async function serve(flags: ServeFlags): Promise<void> {
   const storeMiB = number(flags, 'responses-store') ?? DEFAULT_RESPONSE_STORE.maxBytes / (1 << 20);
   if (storeMiB < 0) fail(`--responses-store must be 0 or more MiB (got ${storeMiB})`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  try {
+    binaryChoice(); // SHIMMY_GPU is checked now, not at the first model load, after the server is up
+  } catch (error) {
+    fail((error as Error).message);
+  }
   let transport;
   try {
     transport = transportChoice(flags.transport ?? process.env.SHIMMY_TRANSPORT);
