@@ -52,8 +52,10 @@ void Embedder::ensure_context() {
 }
 
 std::vector<std::vector<float>> Embedder::embed(const std::vector<std::vector<llama_token>>& inputs, bool normalize) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ensure_context();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ensure_context();
+  }
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].empty()) throw std::invalid_argument("input " + std::to_string(i) + " is empty");
     if (inputs[i].size() > n_ctx_) {
@@ -68,6 +70,8 @@ std::vector<std::vector<float>> Embedder::embed(const std::vector<std::vector<ll
     size_t to = from;
     size_t tokens = 0;
     while (to < inputs.size() && to - from < kMaxSequences && tokens + inputs[to].size() <= n_ctx_) tokens += inputs[to++].size();
+    // Held per decode, not per request: a small request is not stuck behind all of a big one's.
+    std::lock_guard<std::mutex> lock(mutex_);
     decode_group(inputs, from, to, normalize, out);
     from = to;
   }

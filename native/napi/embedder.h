@@ -1,5 +1,6 @@
 // Embeddings of the same model on a context of their own (embeddings on, pooled per sequence),
-// created on first use and shared by every embedding request, one batch at a time. Its KV cache
+// created on first use and shared by every embedding request, one decode at a time (requests
+// take turns decode by decode). Its KV cache
 // holds context_size tokens in all, shared by the inputs of one decode.
 #pragma once
 

@@ -66,6 +66,15 @@ describe(`openai over ${transport}`, { skip }, () => {
       assert.ok(embeddings.usage.prompt_tokens >= 2);
     });
 
+    test('a small embeddings request is not stuck behind all of a big one', async () => {
+      const embed = (input) => fetch(`${base}/v1/embeddings`, { method: 'POST', body: JSON.stringify({ model: 'default', input }) }).then(async (r) => (assert.equal(r.status, 200), r.json()));
+      const order = [];
+      const big = embed(Array.from({ length: 24 }, (_, i) => `Once upon a time there was a girl called ${i}. `.repeat(30))).then(() => order.push('big'));
+      await new Promise((r) => setTimeout(r, 200)); // the big one's first decode has begun
+      await Promise.all([big, embed('hello').then(() => order.push('small'))]);
+      assert.deepEqual(order, ['small', 'big'], 'the embedder is shared decode by decode, not request by request');
+    });
+
     test('embeddings: float and base64 agree, vectors are normalized, bad input is a 400', async () => {
       const asFloat = await (await fetch(`${base}/v1/embeddings`, { method: 'POST', body: JSON.stringify({ model: 'default', input: 'Once upon a time', encoding_format: 'float' }) })).json();
       const vector = asFloat.data[0].embedding;
