@@ -23,6 +23,15 @@ constexpr common_reasoning_format kReasoningFormat = COMMON_REASONING_FORMAT_DEE
 // How jinja::limit_exceeded's message begins (vendor/llama.cpp/common/jinja/limits.h).
 constexpr const char* kTemplateLimitMessage = "chat template exceeded its ";
 
+// "chat template exceeded its … limit" when a Jinja limit stopped the template, else "". llama.cpp
+// rewraps some exceptions on the way out, so the limit is recognised by its message.
+std::string template_limit(const std::string& what) {
+  const size_t at = what.find(kTemplateLimitMessage);
+  if (at == std::string::npos) return "";
+  const size_t end = what.find(" limit", at);
+  return what.substr(at, end == std::string::npos ? end : end + 6 - at);
+}
+
 }  // namespace
 
 ChatTemplates::~ChatTemplates() {
@@ -37,7 +46,7 @@ void ChatTemplates::ensure_parsed() {
     templates_ = common_chat_templates_init(model_.get(), "").release();
   } catch (const std::exception& e) {
     // A template that runs away while it is analysed is refused for good, not replaced.
-    if (std::string(e.what()).find(kTemplateLimitMessage) != std::string::npos) {
+    if (!template_limit(e.what()).empty()) {
       refused_ = e.what();
       throw;
     }
@@ -131,15 +140,11 @@ class RenderWorker : public PromiseWorker<> {
       result_ = templates_->render(request_);
     } catch (const std::exception& e) {
       // A template stopped by the Jinja engine's limits (vendor/patches/0005) is the model's
-      // fault, not the request's. llama.cpp rewraps some exceptions on the way out, so the limit
-      // is recognised by its message.
-      const std::string what = e.what();
-      const size_t at = what.find(kTemplateLimitMessage);
-      if (at != std::string::npos) {
-        const size_t end = what.find(" limit", at);
-        fail(ErrorCode::InvalidModel, "the model's " + what.substr(at, end == std::string::npos ? end : end + 6 - at));
+      // fault, not the request's.
+      if (const std::string limit = template_limit(e.what()); !limit.empty()) {
+        fail(ErrorCode::InvalidModel, "the model's " + limit);
       } else {
-        fail(ErrorCode::InvalidRequest, "the chat request could not be rendered: " + what);
+        fail(ErrorCode::InvalidRequest, std::string("the chat request could not be rendered: ") + e.what());
       }
     }
   }
