@@ -6,21 +6,24 @@ import { dirname, resolve } from 'node:path';
 
 /** Creates `path` and its missing parents; throws mkdir's own error where one cannot be made. */
 export function makeDirectory(path: string): void {
+  const full = resolve(path);
   const missing: string[] = [];
-  for (let p = resolve(path); ; p = dirname(p)) {
+  for (let p = full; ; p = dirname(p)) {
     try {
-      if (statSync(p).isDirectory()) break;
+      statSync(p);
+      break; // there: a directory, or a file that mkdir below refuses
     } catch {
-      // missing (or unreadable): made below, or mkdir says why not
+      missing.push(p);
     }
-    missing.push(p);
     if (dirname(p) === p) break;
   }
+  if (missing.length === 0 && !statSync(full).isDirectory()) mkdirSync(full); // throws EEXIST, as mkdir -p does
   for (const p of missing.reverse()) {
     try {
       mkdirSync(p);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // Made meanwhile by another process is fine; a file of that name is not.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(p).isDirectory()) throw error;
     }
   }
 }

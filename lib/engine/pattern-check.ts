@@ -16,13 +16,21 @@ export function nestedRepetitions(pattern: string): number {
   const settle = (product: number) => {
     open[open.length - 1] = Math.max(open[open.length - 1]!, product);
   };
-  // The count of the quantifier at i ({m,n} counts n, or m when unbounded; * + ? count 1), moving past it.
+  // The count of the quantifier at i ({m,n} counts n, or m when unbounded; * + ? count 1), moving
+  // past it. Read as llama.cpp's converter reads it: up to the next '}', each number as std::stoi
+  // takes it (leading blanks and sign, then digits, then anything).
   const quantifier = (): number => {
-    const m = /^\{\s*(\d{0,9})\d*\s*(,\s*(\d{0,9})\d*\s*)?\}/.exec(pattern.slice(i, i + 40));
-    if (m) {
-      i += m[0].length;
-      const min = Number(m[1] || 0);
-      const max = m[2] === undefined ? min : m[3] ? Number(m[3]) : min;
+    if (pattern[i] === '{') {
+      const close = pattern.indexOf('}', i);
+      if (close < 0) return 1; // the converter refuses it
+      const parts = pattern.slice(i + 1, close).split(',');
+      i = close + 1;
+      const stoi = (s: string | undefined) => {
+        const m = /^\s*[+-]?(\d+)/.exec(s ?? '');
+        return m ? Math.min(Number(m[1]!.slice(0, 10)), 2 ** 31 - 1) : 0;
+      };
+      const min = stoi(parts[0]);
+      const max = parts.length === 1 ? min : parts[1]!.trim() === '' ? min : stoi(parts[1]);
       return Math.max(max, 1);
     }
     if ('*+?'.includes(pattern[i] ?? '_')) i++;
@@ -34,9 +42,7 @@ export function nestedRepetitions(pattern: string): number {
       i += 2;
       settle(quantifier());
     } else if (c === '[') {
-      i++;
-      if (pattern[i] === '^') i++;
-      if (pattern[i] === ']') i++;
+      i++; // up to the first unescaped ']', as the converter reads a class ([]a] is not JavaScript's)
       while (i < pattern.length && pattern[i] !== ']') i += pattern[i] === '\\' ? 2 : 1;
       i++;
       settle(quantifier());
@@ -58,6 +64,9 @@ export function nestedRepetitions(pattern: string): number {
   return worst;
 }
 
+/** Keywords whose values are data, not schemas: a "pattern" key inside them is no pattern. */
+const DATA_KEYWORDS = new Set(['const', 'enum', 'default', 'examples', 'example']);
+
 /** Why a schema (or tools' parameters) carries a pattern over the limit, or undefined. Walks without recursion. */
 export function patternRefusal(schema: unknown): string | undefined {
   const stack: unknown[] = [schema];
@@ -65,6 +74,7 @@ export function patternRefusal(schema: unknown): string | undefined {
     const v = stack.pop();
     if (typeof v !== 'object' || v === null) continue;
     for (const [key, child] of Object.entries(v)) {
+      if (DATA_KEYWORDS.has(key)) continue;
       if (key === 'pattern' && typeof child === 'string') {
         const n = nestedRepetitions(child);
         if (n > MAX_NESTED_REPETITIONS) return `the pattern ${JSON.stringify(child.slice(0, 80))} nests repetitions ${n} times over (at most ${MAX_NESTED_REPETITIONS}, as the ways to match one text multiply)`;

@@ -41,8 +41,16 @@ bool read_char(const std::string& s, size_t& i, uint32_t& out) {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+// Blanks and comments, as llama.cpp's parse_space skips them (newlines too: where it would not,
+// the grammar does not parse anyway).
 void skip_blank(const std::string& s, size_t& i) {
-  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) ++i;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n' || s[i] == '#')) {
+    if (s[i] == '#') {
+      while (i < s.size() && s[i] != '\n' && s[i] != '\r') ++i;
+    } else {
+      ++i;
+    }
+  }
 }
 
 // Reads up to 9 digits (bigger counts are refused by llama.cpp anyway); -1 when there are none.
@@ -62,9 +70,9 @@ std::string check_grammar(const std::string& s) {
   long repetitions = 0;  // rules llama.cpp will generate for {m,n}: about n (or m) each
   // For each open group, the largest product of repetition counts nested inside it; the group
   // just closed, until a repetition after it (or anything else) settles what it multiplies.
-  std::vector<long> nested{1};
-  long closed = 0;
-  const auto settle = [&](long product) { nested.back() = std::max(nested.back(), product); };
+  std::vector<int64_t> nested{1};
+  int64_t closed = 0;
+  const auto settle = [&](int64_t product) { nested.back() = std::max(nested.back(), product); };
   size_t i = 0;
   while (i < s.size()) {
     const char c = s[i];
@@ -119,9 +127,9 @@ std::string check_grammar(const std::string& s) {
                ") below its minimum (" + std::to_string(min) + ")";
       }
       repetitions += (max >= 0 ? max : min) + 1;
-      const long times = std::max(max >= 0 ? max : min, 1L);
+      const int64_t times = std::max<int64_t>(max >= 0 ? max : min, 1);
       if (closed > 1) {  // a group with repetitions inside, repeated: the same text matches in ~product ways
-        const long product = times * closed;
+        const int64_t product = times * closed;  // at most 10^9 * kMaxNestedRepetitions
         if (product > kMaxNestedRepetitions) {
           return "the repetition at offset " + std::to_string(at) + " repeats a group that repeats: " +
                  std::to_string(product) + " repeats nested (at most " + std::to_string(kMaxNestedRepetitions) +

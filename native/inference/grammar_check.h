@@ -14,8 +14,9 @@ namespace shimmy {
 constexpr int kMaxGrammarDepth = 64;
 // Most repeats {m,n} may add up to (n, or m when unbounded): about 0.1 s of llama.cpp's parsing.
 constexpr long kMaxGrammarRepetitions = 50000;
-// Most a repetition of a group with repetitions inside may multiply them to (("a"{0,30}){0,30}){0,30}
-// is 27,000): each level multiplies the ways one text can match, and so llama.cpp's parse stacks.
+// The most that a repeated group's count times the repetitions inside it may come to
+// ((("a"{0,30}){0,30}){0,30} comes to 27,000): each level multiplies the ways one text can
+// match, and so llama.cpp's parse stacks.
 // Smaller shapes that still explode, and those split over rules, meet llama.cpp's own work limit
 // while sampling (vendor/patches/0006).
 constexpr long kMaxNestedRepetitions = 10000;

@@ -121,7 +121,8 @@ describe(`hostile clients over ${transport}`, { skip, timeout: 120_000 }, () => 
 
   test('grammars that explode only while sampling fail their request within a step, and the model keeps serving', async () => {
     // Under the static limit, or split over rules where it does not look: llama.cpp's own work
-    // limit (vendor/patches/0006) stops them on the first token whose parse blows up.
+    // limit (vendor/patches/0006) stops them on the first token whose parse blows up (a 500), or
+    // while llama.cpp builds the grammar (a 400; how far one gets depends on the vocabulary).
     const grammars = ['root ::= (("a"{0,8}){0,8}){0,8}', 'root ::= x{0,30}\nx ::= y{0,30}\ny ::= "a"{0,30}'];
     const schema = { type: 'string', pattern: '^((a{0,16}){0,16}){0,16}$' };
     const started = Date.now();
@@ -131,7 +132,7 @@ describe(`hostile clients over ${transport}`, { skip, timeout: 120_000 }, () => 
     ]);
     for (const r of replies) {
       const body = await r.json();
-      assert.equal(r.status, 500, JSON.stringify(body));
+      assert.ok(r.status === 500 || r.status === 400, JSON.stringify(body));
       assert.match(JSON.stringify(body), /the grammar is too ambiguous/);
     }
     assert.ok(Date.now() - started < 30_000, 'they failed instead of hanging'); // unpatched, each ran for minutes

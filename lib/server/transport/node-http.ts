@@ -19,6 +19,13 @@ function copyRequest(req: IncomingMessage): IncomingRequest {
   return { method: (req.method ?? 'GET').toUpperCase(), path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1), headers, framing: framingProblem(pairs) };
 }
 
+/**
+ * Connections answered with Connection: close. node:http goes on to parse and emit whatever is
+ * pipelined behind such a response, and behind a framing refusal that is a smuggled request: it
+ * must never run.
+ */
+const closing = new WeakSet<Socket>();
+
 // A socket idles out only while no response is being produced (a long generation is not idle).
 const idle = (socket: Socket, on: boolean) => socket.setTimeout(on ? IDLE_TIMEOUT_S * 1000 : 0);
 
@@ -27,9 +34,10 @@ const idle = (socket: Socket, on: boolean) => socket.setTimeout(on ? IDLE_TIMEOU
  * uWS does. node's socket timeout restarts on any byte, so a body sent a byte every few seconds
  * would hold its connection for ever.
  */
-function bodyDeadline(socket: Socket) {
+function bodyDeadline(req: IncomingMessage) {
   let received = 0;
-  const arm = () => setTimeout(() => socket.destroy(), IDLE_TIMEOUT_S * 1000).unref();
+  // A body that arrived whole but is not read yet (its handler is still busy) has not stalled.
+  const arm = () => setTimeout(() => req.complete || req.socket.destroy(), IDLE_TIMEOUT_S * 1000).unref();
   let timer = arm();
   return {
     received(bytes: number) {
@@ -45,7 +53,7 @@ function bodyDeadline(socket: Socket) {
 
 function response(req: IncomingMessage, res: ServerResponse): RawResponse {
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  const deadline = hasBody ? bodyDeadline(req.socket) : undefined;
+  const deadline = hasBody ? bodyDeadline(req) : undefined;
   let aborted: (() => void) | undefined;
   res.on('close', () => {
     deadline?.done();
@@ -75,6 +83,7 @@ function response(req: IncomingMessage, res: ServerResponse): RawResponse {
       // A response sent before the body was read (a refusal) closes the connection, as uWS does:
       // the rest of the body must not be taken for the next request, nor keep the socket open.
       if (close || (hasBody && !req.complete)) {
+        closing.add(req.socket);
         res.setHeader('Connection', 'close');
         res.on('finish', () => setTimeout(() => req.socket.destroy(), 1000).unref());
       }
@@ -107,8 +116,11 @@ export function nodeTransport(): Transport {
         socket.on('timeout', () => socket.destroy());
       });
       server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        if (closing.has(req.socket)) return; // unanswered: the connection is cut a second after the close
+        const incoming = copyRequest(req);
+        if (incoming.framing !== undefined) closing.add(req.socket); // before what is pipelined behind it is emitted
         if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') idle(req.socket, false);
-        http(copyRequest(req), response(req, res));
+        http(incoming, response(req, res));
       });
 
       const wss = new WebSocketServer({ noServer: true, maxPayload: ws.maxPayload });
