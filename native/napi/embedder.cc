@@ -16,6 +16,20 @@ constexpr uint32_t kMaxSequences = 16;  // inputs pooled in one decode
 
 }  // namespace
 
+Embedder::Turn::Turn(Embedder& e) : e_(e) {
+  std::unique_lock<std::mutex> lock(e_.mutex_);
+  const uint64_t ticket = e_.next_ticket_++;
+  e_.turn_changed_.wait(lock, [&] { return e_.serving_ == ticket; });
+}
+
+Embedder::Turn::~Turn() {
+  {
+    std::lock_guard<std::mutex> lock(e_.mutex_);
+    ++e_.serving_;
+  }
+  e_.turn_changed_.notify_all();
+}
+
 Embedder::~Embedder() {
   if (ctx_) {
     llama_batch_free(batch_);
@@ -53,7 +67,7 @@ void Embedder::ensure_context() {
 
 std::vector<std::vector<float>> Embedder::embed(const std::vector<std::vector<llama_token>>& inputs, bool normalize) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    Turn turn(*this);
     ensure_context();
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -70,8 +84,8 @@ std::vector<std::vector<float>> Embedder::embed(const std::vector<std::vector<ll
     size_t to = from;
     size_t tokens = 0;
     while (to < inputs.size() && to - from < kMaxSequences && tokens + inputs[to].size() <= n_ctx_) tokens += inputs[to++].size();
-    // Held per decode, not per request: a small request is not stuck behind all of a big one's.
-    std::lock_guard<std::mutex> lock(mutex_);
+    // A turn per decode, not per request: a small request is not stuck behind all of a big one's.
+    Turn turn(*this);
     decode_group(inputs, from, to, normalize, out);
     from = to;
   }

@@ -7,6 +7,8 @@
 #include <llama.h>
 #include <napi.h>
 
+#include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -25,6 +27,19 @@ class Embedder {
   std::vector<std::vector<float>> embed(const std::vector<std::vector<llama_token>>& inputs, bool normalize);
 
  private:
+  // The context for one decode, handed out in the order asked for: std::mutex is not fair, and
+  // the worker that just released it would take it straight back for its next group.
+  class Turn {
+   public:
+    explicit Turn(Embedder& e);
+    ~Turn();
+    Turn(const Turn&) = delete;
+    Turn& operator=(const Turn&) = delete;
+
+   private:
+    Embedder& e_;
+  };
+
   void ensure_context();
   void decode_group(const std::vector<std::vector<llama_token>>& inputs, size_t from, size_t to, bool normalize,
                     std::vector<std::vector<float>>& out);
@@ -32,6 +47,9 @@ class Embedder {
   std::shared_ptr<llama_model> model_;
   int32_t threads_;
   std::mutex mutex_;
+  std::condition_variable turn_changed_;
+  uint64_t next_ticket_ = 0;
+  uint64_t serving_ = 0;
   llama_context* ctx_ = nullptr;
   llama_batch batch_{};
   uint32_t n_ctx_;
