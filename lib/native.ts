@@ -97,6 +97,13 @@ export interface NativeEngineOptions {
   /** Requests without a grammar or logprobs sample inside the decode graph (llama.cpp's backend sampling). */
   backendSampling: boolean;
   queueLimit: number;
+  /** KV cache element types by ggml's names (f16, q8_0, …). */
+  cacheTypeK: string;
+  cacheTypeV: string;
+  flashAttention: 'auto' | 'on' | 'off';
+  /** One KV pool of kvSize cells shared by the slots, instead of contextSize cells each. */
+  kvUnified: boolean;
+  kvSize: number;
 }
 
 /** What submit() passes for one request; names match lib/engine/options.ts. */
@@ -177,6 +184,10 @@ export interface NativeEngineStats {
   backendSampledTokens: number;
   parallel: number;
   contextSize: number;
+  /** The KV cache: cells (tokens) in the context, those holding a request's or a cached prefix's tokens, and its bytes on every device. */
+  kvCells: number;
+  kvCellsUsed: number;
+  kvBytes: number;
   /** Time the engine's thread spent in each phase of its steps: total, and counts per bucket of phaseBuckets (+ one for longer). */
   phases: Record<StepPhase, { seconds: number; counts: number[] }>;
   /** Upper bounds of the phase histogram's buckets, in seconds. */
@@ -203,7 +214,7 @@ export interface NativeSystemInfo {
 export interface NativeBinding {
   loadModel(
     path: string,
-    options: { gpuLayers?: number; useMmap?: boolean; rpc?: string[]; tensorSplit?: number[] },
+    options: { gpuLayers?: number; useMmap?: boolean; rpc?: string[]; tensorSplit?: number[]; overrideTensor?: { pattern: string; buffer: string }[] },
     onProgress?: (fraction: number) => void,
   ): { promise: Promise<NativeModel>; abort(): void };
   /** Serves this machine's devices to other shimmy processes over ggml's RPC protocol; `done` rejects if it cannot listen. */

@@ -4,7 +4,7 @@
 // benchmarks need no downloaded model. The text it generates is noise; its speed and its
 // tokenizer are real.
 //
-//   node scripts/make-fixture-model.mjs OUT.gguf [--preset tiny|bench] [--type f32|q8_0|q4_0]
+//   node scripts/make-fixture-model.mjs OUT.gguf [--preset tiny|kv|moe|bench] [--type f32|q8_0|q4_0]
 //        [--vocab llama-spm|phi-3|qwen2|…] [--template NAME] [--seed N]
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,6 +15,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const presets = {
   // Small enough to generate in milliseconds; quantizable (every row a multiple of 32).
   tiny: { embd: 64, layers: 2, heads: 4, headsKv: 2, ff: 128, ctx: 2048 },
+  // Heads of 64 values, which quantized KV cache blocks (32) divide.
+  kv: { embd: 128, layers: 2, heads: 2, headsKv: 2, ff: 256, ctx: 4096 },
+  // A Mixtral-style mixture of experts (llama with expert tensors): 4 experts, 2 used per token.
+  moe: { embd: 64, layers: 2, heads: 4, headsKv: 2, ff: 64, ctx: 2048, experts: 4, expertsUsed: 2 },
   // The reference model of the engine issue: 0.85B parameters with a 32k vocabulary.
   bench: { embd: 2048, layers: 16, heads: 32, headsKv: 8, ff: 5632, ctx: 4096 },
 };
@@ -161,17 +165,28 @@ export function makeFixtureModel(outPath, { preset = 'tiny', type = 'f32', vocab
       [`blk.${i}.attn_v.weight`, [p.embd, kvDim], type],
       [`blk.${i}.attn_output.weight`, [p.embd, p.embd], type],
       [`blk.${i}.ffn_norm.weight`, [p.embd], 'f32'],
-      [`blk.${i}.ffn_gate.weight`, [p.embd, p.ff], type],
-      [`blk.${i}.ffn_up.weight`, [p.embd, p.ff], type],
-      [`blk.${i}.ffn_down.weight`, [p.ff, p.embd], type],
     );
+    if (p.experts) {
+      tensors.push(
+        [`blk.${i}.ffn_gate_inp.weight`, [p.embd, p.experts], 'f32'],
+        [`blk.${i}.ffn_gate_exps.weight`, [p.embd, p.ff, p.experts], type],
+        [`blk.${i}.ffn_up_exps.weight`, [p.embd, p.ff, p.experts], type],
+        [`blk.${i}.ffn_down_exps.weight`, [p.ff, p.embd, p.experts], type],
+      );
+    } else {
+      tensors.push(
+        [`blk.${i}.ffn_gate.weight`, [p.embd, p.ff], type],
+        [`blk.${i}.ffn_up.weight`, [p.embd, p.ff], type],
+        [`blk.${i}.ffn_down.weight`, [p.ff, p.embd], type],
+      );
+    }
   }
 
   const header = new Writer();
   header.push(Buffer.from('GGUF'));
   header.u32(3);
   header.u64(tensors.length);
-  header.u64(13 + tokenizer.length + (chatTemplate ? 1 : 0));
+  header.u64(13 + tokenizer.length + (chatTemplate ? 1 : 0) + (p.experts ? 2 : 0));
   header.kv('general.architecture', GGUF.STRING, 'llama');
   header.kv('general.name', GGUF.STRING, name ?? `shimmy-fixture-${preset}-${type}`);
   header.kv('general.file_type', GGUF.UINT32, FILE_TYPE[type]);
@@ -185,6 +200,10 @@ export function makeFixtureModel(outPath, { preset = 'tiny', type = 'f32', vocab
   header.kv('llama.attention.layer_norm_rms_epsilon', GGUF.FLOAT32, 1e-5);
   header.kv('llama.rope.freq_base', GGUF.FLOAT32, 10000);
   header.kv('llama.vocab_size', GGUF.UINT32, nVocab);
+  if (p.experts) {
+    header.kv('llama.expert_count', GGUF.UINT32, p.experts);
+    header.kv('llama.expert_used_count', GGUF.UINT32, p.expertsUsed);
+  }
   for (const kv of tokenizer) header.push(kv.raw);
   if (chatTemplate) header.kv('tokenizer.chat_template', GGUF.STRING, chatTemplate);
 
@@ -232,7 +251,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const out = args.find((a) => !a.startsWith('--') && !args[args.indexOf(a) - 1]?.startsWith('--'));
   const opt = (flag, fallback) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : fallback);
   if (!out) {
-    console.error('usage: make-fixture-model.mjs OUT.gguf [--preset tiny|bench] [--type f32|q8_0|q4_0] [--vocab llama-spm] [--seed N]');
+    console.error('usage: make-fixture-model.mjs OUT.gguf [--preset tiny|kv|moe|bench] [--type f32|q8_0|q4_0] [--vocab llama-spm] [--seed N]');
     process.exit(2);
   }
   makeFixtureModel(out, { preset: opt('--preset', 'tiny'), type: opt('--type', 'f32'), vocab: opt('--vocab', 'llama-spm'), seed: Number(opt('--seed', '42')), template: opt('--template', undefined) });

@@ -423,7 +423,8 @@ describe('the native engine keeps no defaults of its own', () => {
     const { native } = await import('../dist/native.js');
     const model = await loadModel(fixtureModel(), { contextSize: 64, parallel: 1 });
     try {
-      const load = { contextSize: 64, parallel: 1, batchSize: 64, threads: 1, adaptThreads: false, backendSampling: false, queueLimit: 4 };
+      const load = { contextSize: 64, parallel: 1, batchSize: 64, threads: 1, adaptThreads: false, backendSampling: false, queueLimit: 4,
+        cacheTypeK: 'f16', cacheTypeV: 'f16', flashAttention: 'auto', kvUnified: false, kvSize: 64 };
       for (const field of Object.keys(load)) {
         const { [field]: _, ...partial } = load;
         assert.throws(() => new (native().Engine)(model.handle, partial, () => {}), { code: 'invalid_argument', message: new RegExp(field) });

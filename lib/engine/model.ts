@@ -9,11 +9,31 @@ import { Generation, type CompletionResult, type FinishReason } from './generati
 import { parseGenerationOptions, type GenerationOptions } from './options.js';
 import { ggufFileTypes } from './file-types.js';
 import { parseEndpoints } from './rpc.js';
+import { resolveMemory, tensorOverrides, type MemoryOptions, type ResolvedMemory } from './memory-options.js';
 
 /** llama.cpp's LLAMA_MAX_DEVICES: the longest tensorSplit. */
 const MAX_DEVICES = 16;
 
 export interface LoadOptions {
+  /** K and V cache element types (default f16): q8_0 halves the KV memory, q4_0 quarters it; a quantized V cache needs flash attention. */
+  cacheTypeK?: MemoryOptions['cacheTypeK'];
+  cacheTypeV?: MemoryOptions['cacheTypeV'];
+  /** Flash attention: auto (default: where the backend has it, as llama.cpp decides), on, off. */
+  flashAttention?: MemoryOptions['flashAttention'];
+  /**
+   * One KV pool shared by the slots (llama-server's default) instead of contextSize cells per
+   * slot: each request may still hold contextSize tokens; idle slots' cached prefixes are dropped
+   * when the pool runs short. Default false.
+   */
+  kvUnified?: boolean;
+  /** The shared pool's size in tokens (kvUnified only; default contextSize × parallel). */
+  kvSize?: number;
+  /** Keep every MoE expert tensor in system memory (llama.cpp's --cpu-moe). */
+  cpuMoe?: boolean;
+  /** Keep the expert tensors of the first N layers in system memory (--n-cpu-moe). */
+  nCpuMoe?: number;
+  /** Tensors whose name matches `pattern` go to buffer type `buffer` (CPU, CUDA0, …; llama.cpp's -ot). */
+  overrideTensor?: MemoryOptions['overrideTensor'];
   /** Tokens one request may hold: prompt plus generated. Default: min(loadDefaults.contextSizeCap (4096), the model's training context). */
   contextSize?: number;
   /** Requests decoded together in one batch (slots). Default: loadDefaults.parallel (4). */
@@ -94,6 +114,8 @@ export interface ModelInfo {
   chatTemplate: string | null;
   bosToken: number;
   eosToken: number;
+  /** The KV cache as made: element types, flash attention as asked, whether the pool is shared, its size in tokens. */
+  kv: ResolvedMemory;
   metadata: Record<string, string>;
 }
 
@@ -107,9 +129,11 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   if (options.tensorSplit && (options.tensorSplit.length > MAX_DEVICES || !options.tensorSplit.every((v) => Number.isFinite(v) && v >= 0))) {
     throw new ShimmyError('invalid_request', `tensorSplit must hold at most ${MAX_DEVICES} numbers >= 0`);
   }
+  resolveMemory(options, {}, 1, 1); // its types and names, before the file is read; the shape is checked once known
+  const overrides = tensorOverrides(options);
   const { promise, abort } = native().loadModel(
     path,
-    { gpuLayers: options.gpuLayers ?? 999, useMmap: options.useMmap ?? true, rpc, tensorSplit: options.tensorSplit },
+    { gpuLayers: options.gpuLayers ?? 999, useMmap: options.useMmap ?? true, rpc, tensorSplit: options.tensorSplit, overrideTensor: overrides },
     options.onProgress,
   );
   const onAbort = () => abort();
@@ -159,6 +183,7 @@ export class Model {
     const meta = handle.metadata();
     const contextSize = options.contextSize ?? Math.min(loadDefaults.contextSizeCap, meta.contextLength || loadDefaults.contextSizeCap);
     const parallel = options.parallel ?? loadDefaults.parallel;
+    const kv = resolveMemory(options, meta.keys, contextSize, parallel);
     this.threads = options.threads ?? defaultThreads();
     const withheld = options.backendSampling === true ? backendSamplingWithheld() : undefined;
     if (withheld && !warnedWithheld) {
@@ -175,10 +200,11 @@ export class Model {
         adaptThreads: options.threads === undefined,
         backendSampling: options.backendSampling === true && !withheld,
         queueLimit: options.queueLimit ?? loadDefaults.queueLimit,
+        ...kv,
       },
       (events) => this.dispatch(events),
     );
-    this.info = describe(path, meta, contextSize, parallel);
+    this.info = describe(path, meta, contextSize, parallel, kv);
   }
 
   /** Streams a completion: `for await (const { text } of model.generate({ prompt }))`. */
@@ -403,7 +429,7 @@ function nativeOptions(parsed: GenerationRequest): NativeRequestOptions {
   };
 }
 
-function describe(path: string, meta: NativeMetadata, contextSize: number, parallel: number): ModelInfo {
+function describe(path: string, meta: NativeMetadata, contextSize: number, parallel: number, kv: ResolvedMemory): ModelInfo {
   const k = meta.keys;
   const fileType = k['general.file_type'];
   return {
@@ -424,6 +450,7 @@ function describe(path: string, meta: NativeMetadata, contextSize: number, paral
     chatTemplate: meta.chatTemplate,
     bosToken: meta.bos,
     eosToken: meta.eos,
+    kv,
     metadata: k,
   };
 }

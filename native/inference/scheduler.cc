@@ -3,6 +3,7 @@
 #include "backends.h"
 
 #include <common.h>
+#include "../src/llama-ext.h"  // llama_get_memory_breakdown (llama.cpp's staging API, as common/fit.cpp uses it)
 
 #include <algorithm>
 #include <cmath>
@@ -50,13 +51,19 @@ Scheduler::Sampled sampled(Sample sample) {
 }  // namespace
 
 struct Scheduler::Active {
-  explicit Active(Request r) : req(std::move(r)), text(req.stops) {}
+  Active(Request r, uint64_t order) : req(std::move(r)), text(req.stops), arrival(order), prefill(req.prompt) {}
   Request req;
   TextStream text;
+  uint64_t arrival;  // the older request goes first, however often it lost its slot
+  // Tokens to put in the KV cache before generating: the prompt, or, once the request gave its
+  // cells up to an older one in a shared pool, the prompt and what it generated so far.
+  std::vector<llama_token> prefill;
+  bool resuming = false;       // prefilling again after giving its cells up: no logits wanted
+  bool assigned_before = false;
   bool cancelled = false;
   bool paused = false;         // its client cannot take more text: no decode steps until resumed
   bool generating = false;     // prompt fully decoded
-  size_t prompt_done = 0;      // prompt tokens already in the KV cache
+  size_t prompt_done = 0;      // prefill tokens already in the KV cache
   llama_token next_token = 0;  // sampled, not yet decoded
   int32_t generated = 0;
   int32_t cached_tokens = 0;   // prompt tokens reused from an earlier request
@@ -71,11 +78,14 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
     : model_(std::move(model)), vocab_(llama_model_get_vocab(model_.get())),
       config_(config), wake_(std::move(wake)) {
   auto params = llama_context_default_params();
-  params.n_ctx = config_.context_size * config_.parallel;
+  params.n_ctx = config_.kv_unified ? config_.kv_size : config_.context_size * config_.parallel;
   params.n_batch = config_.batch_size;
   params.n_ubatch = std::min<uint32_t>(config_.batch_size, 512);
   params.n_seq_max = config_.parallel;
-  params.kv_unified = false;
+  params.kv_unified = config_.kv_unified;
+  params.type_k = config_.cache_type_k;
+  params.type_v = config_.cache_type_v;
+  params.flash_attn_type = config_.flash_attn;
   params.no_perf = true;
   // One output per sequence per step, which the backend penalty sampler requires.
   if (config_.backend_sampling) params.n_outputs_max_per_seq = 1;
@@ -85,6 +95,8 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
   }
   ctx_ = llama_init_from_model(model_.get(), params);
   if (!ctx_) return;
+  if (config_.kv_unified) config_.kv_size = llama_n_ctx(ctx_);  // rounded up to llama.cpp's padding
+  for (const auto& [buft, bytes] : llama_get_memory_breakdown(ctx_)) kv_bytes_ += bytes.context;
   // A persistent thread pool, as llama-server and llama-bench use. Without one, ggml starts and
   // joins its worker threads on every decode, which costs more than a small model's whole step.
   decode_threads_ = static_cast<int>(params.n_threads);
@@ -144,7 +156,8 @@ std::vector<Event> Scheduler::take_events() {
 }
 
 SchedulerStats Scheduler::stats() {
-  return {busy_.load(), paused_.load(), queued_.load() - busy_.load(), steps_.load(), tokens_generated_.load(), backend_sampled_tokens_.load()};
+  return {busy_.load(), paused_.load(), queued_.load() - busy_.load(), steps_.load(), tokens_generated_.load(),
+          backend_sampled_tokens_.load(), llama_n_ctx(ctx_), kv_cells_used_.load(), kv_bytes_};
 }
 
 void Scheduler::stop() {
@@ -243,6 +256,7 @@ void Scheduler::run() {
     } catch (const std::exception& e) {
       fail_batch(std::string("the engine failed: ") + e.what());
     }
+    kv_cells_used_ = cells_used();
     PhaseTimer delivering(timings_, StepPhase::Deliver);
     // Before a stall, what the throttle held back must go: the clients may be waiting for it.
     publish(stalled);
@@ -280,7 +294,7 @@ void Scheduler::take_incoming(std::vector<int32_t>& cancels, std::vector<std::pa
   pauses.clear();
   std::lock_guard<std::mutex> lock(in_mutex_);
   while (!incoming_.empty()) {
-    waiting_.push_back(std::make_unique<Active>(std::move(incoming_.front())));
+    waiting_.push_back(std::make_unique<Active>(std::move(incoming_.front()), ++arrivals_));
     incoming_.pop_front();
   }
   cancels.swap(incoming_cancels_);
@@ -326,14 +340,15 @@ void Scheduler::release_cells(Slot& slot) {
 // prompt (ties: least recently used), and drops the cells past that prefix.
 void Scheduler::assign_slots() {
   while (!waiting_.empty()) {
-    auto& req = waiting_.front()->req;
+    Active& next = *waiting_.front();
+    const std::vector<llama_token>& prefill = next.prefill;
     Slot* best = nullptr;
     size_t best_common = 0;
     for (auto& slot : slots_) {
       if (slot.active) continue;
       size_t common = 0;
-      const size_t limit = std::min(slot.cached.size(), req.prompt.size());
-      while (common < limit && slot.cached[common] == req.prompt[common]) ++common;
+      const size_t limit = std::min(slot.cached.size(), prefill.size());
+      while (common < limit && slot.cached[common] == prefill[common]) ++common;
       if (!best || common > best_common || (common == best_common && slot.last_used < best->last_used)) {
         best = &slot;
         best_common = common;
@@ -341,8 +356,9 @@ void Scheduler::assign_slots() {
     }
     if (!best) return;
 
-    // The last prompt token is always decoded again: its logits start the generation.
-    size_t keep = std::min(best_common, req.prompt.size() - 1);
+    // The last prompt token is always decoded again: its logits start the generation. A resumed
+    // request has its next token already.
+    size_t keep = next.resuming ? best_common : std::min(best_common, prefill.size() - 1);
     if (!llama_memory_seq_rm(llama_get_memory(ctx_), best->seq, static_cast<llama_pos>(keep), -1)) {
       keep = 0;  // this memory type cannot drop a tail: start the sequence afresh
       llama_memory_seq_rm(llama_get_memory(ctx_), best->seq, -1, -1);
@@ -350,9 +366,17 @@ void Scheduler::assign_slots() {
     best->cached.resize(keep);
     best->active = std::move(waiting_.front());
     waiting_.pop_front();
-    best->active->prompt_done = keep;
-    best->active->cached_tokens = static_cast<int32_t>(keep);
-    best->active->started = Clock::now();
+    Active& a = *best->active;
+    a.prompt_done = keep;
+    if (a.resuming && keep == prefill.size()) {
+      a.resuming = false;
+      a.generating = true;
+    }
+    if (!a.assigned_before) {
+      a.assigned_before = true;
+      a.cached_tokens = static_cast<int32_t>(keep);
+      a.started = Clock::now();
+    }
     best->last_used = ++use_clock_;
     busy_++;
     attach_sampler(*best);
@@ -405,36 +429,97 @@ bool Scheduler::build_batch() {
     if (logits) slot.active->logits_at = i;
   };
   uint32_t held = 0;
+  std::vector<Slot*> stepping;  // generating slots, oldest first
   for (auto& slot : slots_) {
     if (!slot.active) continue;
     slot.active->batch_count = 0;
     slot.active->logits_at = -1;
-    if (slot.active->paused && honour_pauses) {
-      held++;
-    } else if (slot.active->generating) {
-      add(slot, slot.active->next_token, true);
-    }
+    if (slot.active->paused && honour_pauses) held++;
+    else if (slot.active->generating) stepping.push_back(&slot);
   }
   paused_ = held;
+  const auto by_arrival = [](Slot* a, Slot* b) { return a->active->arrival < b->active->arrival; };
+  std::sort(stepping.begin(), stepping.end(), by_arrival);
+  // A shared pool may lack a cell for every running stream: the oldest take theirs first, from
+  // younger requests if need be, which wait in line to compute their cells again.
+  for (Slot* slot : stepping) {
+    if (slot->active && make_room(1 + batch_.n_tokens, slot->active->arrival)) add(*slot, slot->active->next_token, true);
+  }
 
   // Prompt slots by arrival (smaller use clock = assigned earlier).
   std::vector<Slot*> prompting;
   for (auto& slot : slots_) {
     if (slot.active && !slot.active->generating && !(slot.active->paused && honour_pauses)) prompting.push_back(&slot);
   }
-  std::sort(prompting.begin(), prompting.end(), [](Slot* a, Slot* b) { return a->last_used < b->last_used; });
+  std::sort(prompting.begin(), prompting.end(), by_arrival);
   for (Slot* slot : prompting) {
+    if (!slot->active) continue;  // sent back to wait for cells by an older request's make_room
     Active& a = *slot->active;
     const int32_t room = static_cast<int32_t>(config_.batch_size) - batch_.n_tokens;
     if (room <= 0) break;
-    const size_t left = a.req.prompt.size() - a.prompt_done;
-    const size_t take = std::min(left, static_cast<size_t>(room));
+    const size_t left = a.prefill.size() - a.prompt_done;
+    size_t take = std::min(left, static_cast<size_t>(room));
+    if (config_.kv_unified) {
+      make_room(static_cast<uint32_t>(take) + batch_.n_tokens, a.arrival);
+      const int64_t free = static_cast<int64_t>(config_.kv_size) - cells_used() - batch_.n_tokens;
+      take = std::min<size_t>(take, static_cast<size_t>(std::max<int64_t>(free, 0)));
+    }
     for (size_t k = 0; k < take; ++k) {
       const size_t index = a.prompt_done + k;
-      add(*slot, a.req.prompt[index], index + 1 == a.req.prompt.size());
+      add(*slot, a.prefill[index], index + 1 == a.prefill.size() && !a.resuming);
     }
   }
   return batch_.n_tokens > 0;
+}
+
+// The cells the slots' tokens hold, running or cached (a sequence's cells are its own: none are shared).
+uint32_t Scheduler::cells_used() const {
+  size_t n = 0;
+  for (const auto& slot : slots_) n += slot.cached.size();
+  return static_cast<uint32_t>(n);
+}
+
+// Frees cells of a shared pool until `needed` new ones (this step's tokens) fit: idle slots'
+// cached prefixes first (least recently used first), then the cells of requests that arrived
+// after `keep_older` and have no tokens in this step (youngest first), which go back to wait in
+// line. Returns whether the cells fit; a per-slot pool always has them.
+bool Scheduler::make_room(uint32_t needed, uint64_t keep_older) {
+  if (!config_.kv_unified) return true;
+  while (cells_used() + needed > config_.kv_size) {
+    Slot* victim = nullptr;
+    for (auto& slot : slots_) {
+      if (!slot.active && !slot.cached.empty() && (!victim || slot.last_used < victim->last_used)) victim = &slot;
+    }
+    if (victim) {
+      release_cells(*victim);
+      continue;
+    }
+    for (auto& slot : slots_) {
+      if (slot.active && slot.active->arrival > keep_older && slot.active->batch_count == 0 && !slot.cached.empty() &&
+          (!victim || slot.active->arrival > victim->active->arrival)) victim = &slot;
+    }
+    if (!victim) return false;
+    requeue(*victim);
+  }
+  return true;
+}
+
+// A request gives its slot up and waits in line by its arrival; its cells stay as the slot's
+// cache (the next make_room round frees them), and what it already generated is decoded again,
+// from its cells where they are still there, when it gets a slot back. Its sampler, text and
+// counts go with it, so its stream continues where it was.
+void Scheduler::requeue(Slot& slot) {
+  detach_sampler(slot);
+  std::unique_ptr<Active> a = std::move(slot.active);
+  if (a->generating) {
+    a->prefill = slot.cached;
+    a->generating = false;
+    a->resuming = true;
+  }
+  a->prompt_done = 0;
+  auto at = std::find_if(waiting_.begin(), waiting_.end(), [&](const auto& w) { return w->arrival > a->arrival; });
+  waiting_.insert(at, std::move(a));
+  busy_--;
 }
 
 void Scheduler::after_decode() {
@@ -445,6 +530,10 @@ void Scheduler::after_decode() {
     const int32_t from = a.batch_from;
     for (int32_t k = 0; k < a.batch_count; ++k) slot.cached.push_back(batch_.token[from + k]);
     if (!a.generating) a.prompt_done += static_cast<size_t>(a.batch_count);
+    if (a.resuming && a.prompt_done == a.prefill.size()) {
+      a.resuming = false;
+      a.generating = true;  // its next token was sampled before it gave its cells up
+    }
     if (a.logits_at >= 0) due_.push_back(&slot);
   }
   // Samplers without a grammar need only their own row of logits: the helpers take some of them.

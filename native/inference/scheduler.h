@@ -37,6 +37,13 @@ struct SchedulerConfig {
   int32_t threads = 0;         // at most this many decode
   bool adapt_threads = false;  // decode with fewer while that is faster (ThreadGovernor); else always `threads`
   uint32_t queue_limit = 0;    // requests waiting for a slot before submit() refuses
+  ggml_type cache_type_k = GGML_TYPE_F16;
+  ggml_type cache_type_v = GGML_TYPE_F16;
+  llama_flash_attn_type flash_attn = LLAMA_FLASH_ATTN_TYPE_AUTO;
+  // One pool of kv_size cells shared by the slots; else context_size cells per slot. In a shared
+  // pool, idle slots' cached prefixes give their cells up when a step needs them.
+  bool kv_unified = false;
+  uint32_t kv_size = 0;
   // Requests without a grammar or logprobs sample inside the decode graph (llama.cpp's backend
   // sampling, backend_chain.h): their logits stay on the device.
   bool backend_sampling = false;
@@ -92,6 +99,9 @@ struct SchedulerStats {
   uint64_t steps;
   uint64_t tokens_generated;
   uint64_t backend_sampled_tokens;  // of those, sampled inside the decode graph
+  uint32_t kv_cells;       // in the context
+  uint32_t kv_cells_used;  // holding a running request's or a cached prefix's tokens
+  uint64_t kv_bytes;       // the KV cache on every device
 };
 
 class Scheduler {
@@ -131,7 +141,7 @@ class Scheduler {
     llama_seq_id seq;
     std::unique_ptr<Active> active;     // null when idle
     std::vector<llama_token> cached;    // tokens whose KV cells this sequence holds
-    uint64_t last_used = 0;
+    uint64_t last_used = 0;             // when last assigned: idle caches go least recently used first
     bool sampler_attached = false;      // active's backend chain samples this sequence in the graph
   };
 
@@ -153,6 +163,9 @@ class Scheduler {
   void detach_sampler(Slot& slot);
   void sample_on_cpu_from_now(Slot& slot);
   void release_cells(Slot& slot);
+  bool make_room(uint32_t needed, uint64_t keep_older = 0);
+  void requeue(Slot& slot);
+  uint32_t cells_used() const;
   void emit(Event event);
   void publish(bool flush = false);
 
@@ -191,8 +204,11 @@ class Scheduler {
   std::atomic<uint64_t> steps_{0};
   std::atomic<uint64_t> tokens_generated_{0};
   std::atomic<uint64_t> backend_sampled_tokens_{0};
+  std::atomic<uint32_t> kv_cells_used_{0};
+  uint64_t kv_bytes_ = 0;
   StepTimings timings_;
   uint64_t use_clock_ = 0;
+  uint64_t arrivals_ = 0;  // requests taken in, for their order
   std::thread thread_;
 };
 

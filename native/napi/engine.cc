@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include "grammar_check.h"
+#include "log_router.h"
 #include "model.h"
 #include "napi_util.h"
 #include "promise_worker.h"
@@ -152,6 +153,24 @@ uint32_t positive_u32(Napi::Object o, const char* key, uint32_t max) {
   return static_cast<uint32_t>(v);
 }
 
+// A KV cache type by ggml's name, among those llama-server's --cache-type-k takes.
+ggml_type kv_cache_type(Napi::Object o, const char* key) {
+  const std::string name = required_string(o, key);
+  for (ggml_type t : {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1,
+                      GGML_TYPE_IQ4_NL, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1}) {
+    if (name == ggml_type_name(t)) return t;
+  }
+  throw_coded(o.Env(), ErrorCode::InvalidRequest, std::string(key) + ": unknown KV cache type '" + name + "'");
+}
+
+llama_flash_attn_type flash_attn_type(Napi::Object o) {
+  const std::string v = required_string(o, "flashAttention");
+  if (v == "on") return LLAMA_FLASH_ATTN_TYPE_ENABLED;
+  if (v == "off") return LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  if (v == "auto") return LLAMA_FLASH_ATTN_TYPE_AUTO;
+  throw_coded(o.Env(), ErrorCode::InvalidRequest, "flashAttention must be auto, on or off");
+}
+
 // A user's own GBNF; a chat's grammar comes with its RenderedChat instead.
 void read_grammar(Napi::Object o, SamplingParams& p) {
   p.grammar = string_or(o, "grammar", "");
@@ -219,6 +238,12 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   config.threads = static_cast<int32_t>(positive_u32(opts, "threads", 1024));
   config.adapt_threads = required_bool(opts, "adaptThreads");
   config.backend_sampling = required_bool(opts, "backendSampling");
+  config.cache_type_k = kv_cache_type(opts, "cacheTypeK");
+  config.cache_type_v = kv_cache_type(opts, "cacheTypeV");
+  config.flash_attn = flash_attn_type(opts);
+  config.kv_unified = required_bool(opts, "kvUnified");
+  config.kv_size = positive_u32(opts, "kvSize", 1u << 24);
+  if (config.kv_unified && config.kv_size < config.context_size) throw_coded(env, ErrorCode::InvalidRequest, "kvSize must hold at least contextSize tokens");
   if (auto links = model_object->rpc_links()) config.broken = [links] { return links->broken(); };
   model_ = model.get();  // the scheduler keeps the model alive
   vocab_size_ = llama_vocab_n_tokens(llama_model_get_vocab(model_));
@@ -232,7 +257,8 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   });
   if (!scheduler_->ok()) {
     scheduler_.reset();
-    throw_coded(env, ErrorCode::ContextFailed, "llama.cpp could not create a context (out of memory?)");
+    const std::string why = take_last_error();
+    throw_coded(env, ErrorCode::ContextFailed, "llama.cpp could not create a context: " + (why.empty() ? "out of memory?" : why));
   }
   // The function's finalizer holds the last reference, so a queued call never outlives its scheduler.
   auto* keep = new std::shared_ptr<Scheduler>(scheduler_);
@@ -345,6 +371,9 @@ Napi::Value Engine::Stats(const Napi::CallbackInfo& info) {
   o.Set("backendSampledTokens", Napi::Number::New(env, static_cast<double>(st.backend_sampled_tokens)));
   o.Set("parallel", s.config().parallel);
   o.Set("contextSize", s.config().context_size);
+  o.Set("kvCells", st.kv_cells);
+  o.Set("kvCellsUsed", st.kv_cells_used);
+  o.Set("kvBytes", Napi::Number::New(env, static_cast<double>(st.kv_bytes)));
   // phases: {decode|sample|deliver|idle: {seconds, counts}}, counts per bucket of phaseBuckets
   // (upper bounds in seconds) and one more for longer steps.
   const StepTimings& t = s.timings();

@@ -14,12 +14,61 @@
 
 #include <algorithm>
 #include <atomic>
+#include <regex>
 #include <string>
 #include <vector>
 
 namespace shimmy {
 
 namespace {
+
+// llama.cpp's -ot rules: each pattern to a device's buffer type.
+struct TensorOverrides {
+  std::vector<std::string> patterns;
+  std::vector<ggml_backend_buffer_type_t> buffers;
+
+  // Null-terminated, as llama_model_params wants; points into `patterns`, which must outlive it.
+  std::vector<llama_model_tensor_buft_override> rules() const {
+    std::vector<llama_model_tensor_buft_override> out;
+    for (size_t i = 0; i < patterns.size(); ++i) out.push_back({patterns[i].c_str(), buffers[i]});
+    out.push_back({nullptr, nullptr});
+    return out;
+  }
+};
+
+// overrideTensor: [{pattern, buffer}]; a pattern must compile as llama.cpp will compile it
+// (std::regex) and a buffer must name a device's buffer type, as `shimmy diag` lists them.
+TensorOverrides read_tensor_overrides(Napi::Object opts) {
+  Napi::Env env = opts.Env();
+  TensorOverrides out;
+  Napi::Value v = opts.Get("overrideTensor");
+  if (!v.IsArray()) return out;
+  auto list = v.As<Napi::Array>();
+  if (list.Length() > 4096 + 64) throw_coded(env, ErrorCode::InvalidArgument, "too many tensor overrides");
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value item = list.Get(i);
+    if (!item.IsObject()) throw_coded(env, ErrorCode::InvalidArgument, "overrideTensor entries must be {pattern, buffer}");
+    std::string pattern = string_or(item.As<Napi::Object>(), "pattern", "");
+    const std::string buffer = string_or(item.As<Napi::Object>(), "buffer", "");
+    try {
+      std::regex check(pattern);
+    } catch (const std::regex_error& e) {
+      throw_coded(env, ErrorCode::InvalidRequest, "tensor override '" + pattern + "' is not a regular expression: " + e.what());
+    }
+    ggml_backend_buffer_type_t buft = nullptr;
+    std::string known;
+    for (size_t d = 0; d < ggml_backend_dev_count(); ++d) {
+      ggml_backend_buffer_type_t candidate = ggml_backend_dev_buffer_type(ggml_backend_dev_get(d));
+      if (!candidate) continue;
+      if (buffer == ggml_backend_buft_name(candidate)) buft = candidate;
+      known += std::string(known.empty() ? "" : ", ") + ggml_backend_buft_name(candidate);
+    }
+    if (!buft) throw_coded(env, ErrorCode::InvalidRequest, "tensor override buffer '" + buffer + "' is not one of this machine's: " + known);
+    out.patterns.push_back(std::move(pattern));
+    out.buffers.push_back(buft);
+  }
+  return out;
+}
 
 struct ModelDeleter {
   void operator()(llama_model* m) const { llama_model_free(m); }
@@ -32,10 +81,11 @@ struct ModelDeleter {
 class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
  public:
   LoadWorker(Napi::Env env, std::string path, llama_model_params params, std::vector<std::string> endpoints,
-             std::vector<float> tensor_split, Napi::Function on_progress)
+             std::vector<float> tensor_split, TensorOverrides overrides, Napi::Function on_progress)
       : PromiseWorker(env, ErrorCode::InvalidModel),
         path_(std::move(path)), params_(params), endpoints_(std::move(endpoints)),
-        tensor_split_(std::move(tensor_split)), aborted_(std::make_shared<std::atomic<bool>>(false)) {
+        tensor_split_(std::move(tensor_split)), overrides_(std::move(overrides)),
+        aborted_(std::make_shared<std::atomic<bool>>(false)) {
     if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
   }
 
@@ -51,6 +101,8 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
     };
     params_.progress_callback_user_data = &ctx;
     if (!tensor_split_.empty()) params_.tensor_split = tensor_split_.data();
+    const auto rules = overrides_.rules();
+    if (!overrides_.patterns.empty()) params_.tensor_buft_overrides = rules.data();
     std::vector<ggml_backend_dev_t> devices;
     if (!endpoints_.empty()) {
       try {
@@ -112,6 +164,7 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
   llama_model_params params_;
   std::vector<std::string> endpoints_;
   std::vector<float> tensor_split_;
+  TensorOverrides overrides_;
   std::shared_ptr<std::atomic<bool>> aborted_;
   Napi::FunctionReference progress_fn_;
   LoadedModel loaded_;
@@ -183,7 +236,8 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
   Napi::Function on_progress;
   if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
 
-  auto* worker = new LoadWorker(env, path, params, std::move(endpoints), std::move(tensor_split), on_progress);
+  TensorOverrides overrides = read_tensor_overrides(opts);
+  auto* worker = new LoadWorker(env, path, params, std::move(endpoints), std::move(tensor_split), std::move(overrides), on_progress);
   Napi::Object result = Napi::Object::New(env);
   auto flag = worker->abort_flag();
   result.Set("abort", Napi::Function::New(env, [flag](const Napi::CallbackInfo& i) {

@@ -59,6 +59,12 @@ inline bool required_bool(const Napi::Object& o, const char* key) {
   return v.As<Napi::Boolean>().Value();
 }
 
+inline std::string required_string(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) throw_coded(o.Env(), ErrorCode::InvalidArgument, std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
 inline bool bool_or(const Napi::Object& o, const char* key, bool fallback) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return fallback;

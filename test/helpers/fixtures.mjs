@@ -24,6 +24,14 @@ export function fixtureModel(type = 'f32', vocab = 'llama-spm', template = undef
   return path;
 }
 
+/** A tiny model of another shape: preset kv (heads of 64, for quantized KV caches) or moe (4 experts, 2 used). */
+export function presetModel(preset, type = 'q8_0') {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${preset}-${type}.gguf`);
+  if (!existsSync(path)) makeFixtureModel(path, { preset, type });
+  return path;
+}
+
 /**
  * A tiny model with Qwen2.5's real chat template, whose tool calls are <tool_call> blocks. The
  * vendored Qwen2 vocab predates those markers, so they are added as tokens, as in Qwen2.5's vocab.
