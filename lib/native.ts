@@ -197,6 +197,8 @@ export interface NativeEngineStats {
 export interface NativeDevice {
   name: string;
   description: string;
+  /** Its buffer type's name, which a tensor override names (CPU, CUDA0, Vulkan0, …). */
+  bufferType: string | null;
   type: 'cpu' | 'gpu' | 'other';
   memoryFree: number;
   memoryTotal: number;

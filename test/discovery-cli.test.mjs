@@ -106,7 +106,9 @@ describe('cli', () => {
 
   test('bad flags, commands and models are one line on stderr and a non-zero exit', async () => {
     // A server flag out of the engine's range stops serve at once, rather than start a server that blames every client.
-    const badServe = [['--parallel', '0'], ['--ctx-size=-1'], ['--threads', '100000'], ['--body-limit', '0'], ['--max-loaded', '0']].map((flag) => ['serve', '--port', '0', '--model', model, ...flag]);
+    const badServe = [['--parallel', '0'], ['--ctx-size=-1'], ['--threads', '100000'], ['--body-limit', '0'], ['--max-loaded', '0'],
+      ['--cache-type-k', 'q9'], ['--flash-attn', 'maybe'], ['--cache-type-v', 'q8_0', '--flash-attn', 'off'], ['--kv-size', '4096'], ['--kv-unified', '--kv-size', '1'],
+      ['--n-cpu-moe=-1'], ['--override-tensor', 'exps'], ['--override-tensor', 'ffn_(=CPU'], ['--override-tensor', 'exps=NoSuchGPU0']].map((flag) => ['serve', '--port', '0', '--model', model, ...flag]);
     // So does an environment variable outside its range.
     const badEnv = [{ SHIMMY_GPU: 'foo' }, { SHIMMY_TRANSPORT: 'foo' }, { SHIMMY_RPC_WORKERS: 'garbage' }, { SHIMMY_RPC_WORKERS: '10.0.0.1:99999' }];
     const cases = [['list', '--bogus'], ['frobnicate'], ['generate', '--prompt', 'x', '--model', '/no/such.gguf'], ['generate', '--model', model], ['probe', 'nope', '--model', model], ...badServe].map((args) => ({ args, env: {} }));

@@ -1,10 +1,13 @@
 // The memory levers of a load (issue 23): KV cache types, flash attention, a KV pool shared by the
 // slots, and MoE experts kept in system memory; what llama.cpp would refuse is refused first.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadModel } from '../dist/index.js';
 import { batchingChangesResults } from './helpers/backend.mjs';
-import { fixtureModel, presetModel, storiesModel } from './helpers/fixtures.mjs';
+import { fixtureModel, presetModel, root, storiesModel } from './helpers/fixtures.mjs';
 
 const greedy = { prompt: 'Once upon a time', maxTokens: 24, temperature: 0, ignoreEos: true };
 
@@ -61,7 +64,7 @@ describe('KV cache types', () => {
     assert.match(await refusal(fixtureModel(), { cacheTypeK: 'q3_k' }), /cacheTypeK must be one of/);
     assert.match(await refusal(fixtureModel(), { flashAttention: 'yes' }), /flashAttention must be auto, on or off/);
     assert.match(await refusal(fixtureModel(), { kvSize: 4096 }), /needs kvUnified/);
-    assert.match(await refusal(fixtureModel(), { kvUnified: true, contextSize: 512, kvSize: 100 }), /kvSize must be an integer from contextSize/);
+    assert.match(await refusal(fixtureModel(), { kvUnified: true, contextSize: 512, kvSize: 100 }), /kvSize \(--kv-size\) must be an integer from contextSize/);
   });
 });
 
@@ -120,5 +123,35 @@ describe('MoE experts in system memory', () => {
     assert.match(await refusal(path, { overrideTensor: [{ pattern: 'ffn_(', buffer: 'CPU' }] }), /is not a regular expression/);
     assert.match(await refusal(path, { overrideTensor: [{ pattern: 'exps', buffer: 'NoSuchGPU0' }] }), /buffer 'NoSuchGPU0' is not one of this machine's: .*CPU/);
     assert.match(await refusal(path, { nCpuMoe: -1 }), /nCpuMoe must be an integer/);
+  });
+});
+
+describe('shimmy serve with the memory flags', () => {
+  test('--cache-type-k/v q8_0 --kv-unified --kv-size: the server makes that cache and answers', async () => {
+    const args = ['serve', '--port', '0', '--transport', 'node', '--model', presetModel('kv'), '--ctx-size', '512', '--parallel', '4',
+      '--cache-type-k', 'q8_0', '--cache-type-v', 'q8_0', '--kv-unified', '--kv-size', '2048', '--flash-attn', 'on'];
+    const child = spawn(process.execPath, [join(root, 'bin', 'shimmy.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      let log = '';
+      child.stderr.setEncoding('utf8');
+      const port = await new Promise((resolve, reject) => {
+        child.stderr.on('data', (d) => {
+          log += d;
+          const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log);
+          if (m) resolve(Number(m[1]));
+        });
+        child.once('exit', () => reject(new Error(`serve exited: ${log}`)));
+      });
+      const base = `http://127.0.0.1:${port}`;
+      const r = await fetch(`${base}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'default', prompt: 'Once upon a time', max_tokens: 8, temperature: 0, ignore_eos: true, stream: false }) });
+      assert.equal(r.status, 200, await r.clone().text());
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.equal(/shimmy_kv_cells\{model="[^"]*"\} (\d+)/.exec(metrics)?.[1], '2048');
+      // 2 layers × 2048 cells × (128 K + 128 V values), q8_0's 34 bytes per 32 values.
+      assert.equal(Number(/shimmy_kv_cache_bytes\{model="[^"]*"\} (\d+)/.exec(metrics)?.[1]), (2 * 2048 * 256 * 34) / 32);
+    } finally {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+    }
   });
 });

@@ -20,7 +20,7 @@ export async function diag(flags: CommonFlags & { transport?: string; rpc?: stri
   const gpus = info.devices.filter((d) => d.type === 'gpu').length;
   console.log(`backend:       compiled ${info.gpuBackend}${info.rpc ? ' + rpc (shimmy worker, --rpc)' : ''}; GPU offload ${gpus ? `to ${gpus} GPU(s)` : 'not available (no GPU found)'}`);
   for (const d of info.devices) {
-    console.log(`device:        ${d.name} (${d.type}) ${d.description}${d.memoryTotal ? `, ${formatSize(d.memoryFree)} free of ${formatSize(d.memoryTotal)}` : ''}`);
+    console.log(`device:        ${d.name} (${d.type}) ${d.description}${d.memoryTotal ? `, ${formatSize(d.memoryFree)} free of ${formatSize(d.memoryTotal)}` : ''}${d.bufferType ? `; buffer ${d.bufferType}` : ''}`);
   }
   const { transport, notice } = chooseTransport(transportChoice(flags.transport ?? process.env.SHIMMY_TRANSPORT));
   console.log(`server:        ${transport.description}${notice ? ` (${notice.replace(/^shimmy: serving with node:http: /, '')})` : ''}`);

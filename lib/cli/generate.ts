@@ -3,6 +3,7 @@ import { loadModel } from '../engine/model.js';
 import { generationFields } from '../engine/options.js';
 import { flagName, parseFields, withDefaults, type Schema } from '../engine/schema.js';
 import { discover, fail, integer, loadProgress, rpcWorkers, type CommonFlags } from './common.js';
+import { memoryOptions, type MemoryFlags } from './memory-flags.js';
 
 export interface GenerateFlags extends CommonFlags {
   prompt?: string;
@@ -30,10 +31,11 @@ export async function generate(flags: GenerateFlags): Promise<void> {
   if (typeof flags.prompt !== 'string') fail('--prompt "TEXT" is required');
   // Checked by the same declarations as the API's fields, before a model is loaded.
   const options = parseFields(cliGenerateFields, flags, { flags: true });
+  const memory = memoryOptions(flags as MemoryFlags);
   const discovery = discover(flags);
   const entry = discovery.base;
   if (!entry) fail('no model found: pass --model PATH, set SHIMMY_BASE_GGUF, or put a .gguf file in ./models');
-  const model = await loadModel(entry.path, { parallel: 1, contextSize: integer(flags, 'ctx-size', 16, 1 << 20), rpc: rpcWorkers(flags), onProgress: loadProgress(entry.id) });
+  const model = await loadModel(entry.path, { parallel: 1, contextSize: integer(flags, 'ctx-size', 16, 1 << 20), rpc: rpcWorkers(flags), ...memory, onProgress: loadProgress(entry.id) });
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   try {

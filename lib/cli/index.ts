@@ -5,6 +5,7 @@ import { describeError, routeLlamaLog, version } from './common.js';
 import { diag } from './diag.js';
 import { generate, generationFlags } from './generate.js';
 import { discoverCommand, list } from './list.js';
+import { memoryFlagDocs } from './memory-flags.js';
 import { probe } from './probe.js';
 import { DEFAULT_WORKER_BIND, worker } from './worker.js';
 
@@ -16,7 +17,7 @@ function program() {
     .option('--model-dirs', 'Extra model directories, separated by ; or , (also SHIMMY_MODEL_PATHS)')
     .option('--verbose', 'Enable verbose logging');
 
-  prog.command('serve').describe('Run the HTTP/WebSocket server (seed API, OpenAI API, /metrics).')
+  const serveCommand = prog.command('serve').describe('Run the HTTP/WebSocket server (seed API, OpenAI API, /metrics).')
     .option('--bind', 'Address to listen on', '127.0.0.1:11435')
     .option('--port', 'Port (overrides the port of --bind)')
     .option('--api-key', 'Require the key ("Authorization: Bearer KEY" or "X-Api-Key: KEY") on every route but /api/health')
@@ -34,10 +35,13 @@ function program() {
     .option('--keep-alive', 'How long a model other than the default one stays loaded after its last request: 5m, 1h, seconds, 0, or -1 for until --max-loaded evicts it', '5m')
     .option('--allow-pull-host', "A host POST /api/pull may fetch from besides Ollama's registry and Hugging Face (repeatable, comma-separated; HOST[:PORT])")
     .option('--ollama-bind', "Also listen here with Ollama's API on every path, /api/generate included (e.g. 127.0.0.1:11434; off by default)")
-    .option('--responses-store', 'MiB of memory for stored Responses (previous_response_id; least recently used dropped first; 0: store none)', 64)
+    .option('--responses-store', 'MiB of memory for stored Responses (previous_response_id; least recently used dropped first; 0: store none)', 64);
+  for (const [flag, doc] of memoryFlagDocs) serveCommand.option(flag, doc);
+  serveCommand
     .example('serve --bind 127.0.0.1:11435 --model ./models/stories260K.gguf')
     .example('serve --rpc 192.168.1.20:50052,192.168.1.21:50052 --model ./models/big.gguf')
     .example("serve --alias 'claude-*=default'  (for Claude Code)")
+    .example('serve --cache-type-k q8_0 --cache-type-v q8_0 --kv-unified --parallel 16')
     .action(async (flags) => (await import('./serve.js')).serve(flags)); // uWS loads only for serve
 
   const generateCommand = prog.command('generate').describe('Generate text, streamed to stdout.')
@@ -45,7 +49,9 @@ function program() {
   for (const [flag, doc, fallback] of generationFlags()) generateCommand.option(flag, doc, fallback);
   generateCommand
     .option('--ctx-size', 'Context tokens')
-    .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)')
+    .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)');
+  for (const [flag, doc] of memoryFlagDocs) generateCommand.option(flag, doc);
+  generateCommand
     .example('generate --prompt "Hello" --max-tokens 50 --temperature 0.7')
     .action((flags) => generate(flags));
 

@@ -6,8 +6,9 @@ import { DEFAULT_RESPONSE_STORE } from '../server/responses/store.js';
 import { binaryChoice } from '../native.js';
 import { transportChoice } from '../server/transport/index.js';
 import { discover, fail, integer, listFlag, number, rpcWorkers, version, type CommonFlags } from './common.js';
+import { memoryOptions, type MemoryFlags } from './memory-flags.js';
 
-export interface ServeFlags extends CommonFlags {
+export interface ServeFlags extends CommonFlags, MemoryFlags {
   bind: string;
   port?: string | number;
   'api-key'?: string;
@@ -46,6 +47,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
     threads: integer(flags, 'threads', 1, 1024),
     backendSampling: flags['backend-sampling'] === true,
     rpc,
+    ...memoryOptions(flags),
   }, integer(flags, 'max-loaded', 1, 1024) ?? serveMaxLoaded);
   try {
     registry.aliases = listFlag(flags.alias).map(parseAlias);

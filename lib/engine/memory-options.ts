@@ -85,9 +85,9 @@ export function resolveMemory(options: MemoryOptions, metadata: Record<string, s
   if (typeof kvUnified !== 'boolean') invalid('kvUnified must be true or false');
   let kvSize = contextSize * parallel;
   if (options.kvSize !== undefined) {
-    if (!kvUnified) invalid('kvSize is the shared pool\'s size: it needs kvUnified');
+    if (!kvUnified) invalid('kvSize is the shared pool\'s size: it needs kvUnified (--kv-unified)');
     if (!Number.isInteger(options.kvSize) || options.kvSize < contextSize || options.kvSize > 1 << 24) {
-      invalid(`kvSize must be an integer from contextSize (${contextSize}) to ${1 << 24} tokens (got ${options.kvSize})`);
+      invalid(`kvSize (--kv-size) must be an integer from contextSize (${contextSize}) to ${1 << 24} tokens (got ${options.kvSize})`);
     }
     kvSize = options.kvSize;
   }

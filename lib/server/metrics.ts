@@ -1,5 +1,5 @@
 // GET /metrics in Prometheus' text format: requests by route and status, tokens, slow clients cut
-// off, slots, the engine's time per step phase, memory, and which transport serves.
+// off, slots, the KV cache, the engine's time per step phase, memory, and which transport serves.
 import type { ServerContext } from './context.js';
 import type { Exchange } from './exchange.js';
 import type { Route } from './routes.js';
@@ -22,6 +22,13 @@ function metrics(c: ServerContext, ex: Exchange): number {
   for (const { name, stats } of models) lines.push(`shimmy_slots_busy{model="${name}"} ${stats.slotsBusy}`);
   lines.push('# TYPE shimmy_slots_paused gauge');
   for (const { name, stats } of models) lines.push(`shimmy_slots_paused{model="${name}"} ${stats.slotsPaused}`);
+  // The KV cache each model made (its element types in model.info.kv) and how much of it holds tokens.
+  lines.push('# TYPE shimmy_kv_cache_bytes gauge');
+  for (const { name, stats } of models) lines.push(`shimmy_kv_cache_bytes{model="${name}"} ${stats.kvBytes}`);
+  lines.push('# TYPE shimmy_kv_cells gauge');
+  for (const { name, stats } of models) lines.push(`shimmy_kv_cells{model="${name}"} ${stats.kvCells}`);
+  lines.push('# TYPE shimmy_kv_cells_used gauge');
+  for (const { name, stats } of models) lines.push(`shimmy_kv_cells_used{model="${name}"} ${stats.kvCellsUsed}`);
   // Where each model's engine thread spends its steps (native/inference/step_timings.h).
   lines.push('# TYPE shimmy_step_phase_seconds histogram');
   for (const { name, stats } of models) {

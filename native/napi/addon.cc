@@ -35,6 +35,9 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
     Napi::Object d = Napi::Object::New(env);
     d.Set("name", ggml_backend_dev_name(dev));
     d.Set("description", ggml_backend_dev_description(dev));
+    // The name a tensor override (--override-tensor REGEX=BUFFER) gives it, as llama.cpp's -ot.
+    ggml_backend_buffer_type_t buft = ggml_backend_dev_buffer_type(dev);
+    d.Set("bufferType", buft ? Napi::Value(Napi::String::New(env, ggml_backend_buft_name(buft))) : env.Null());
     const auto type = ggml_backend_dev_type(dev);
     d.Set("type", type == GGML_BACKEND_DEVICE_TYPE_CPU ? "cpu" : type == GGML_BACKEND_DEVICE_TYPE_GPU ? "gpu" : "other");
     size_t free = 0, total = 0;

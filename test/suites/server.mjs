@@ -92,6 +92,10 @@ describe(`server over ${transport}`, { skip }, () => {
         if (phase !== 'idle') assert.ok(count >= 7, `${phase}: ${count} steps recorded`);
       }
       assert.match(text, /shimmy_step_phase_seconds_sum\{model="[^"]*",phase="decode"\} [\d.e-]+/);
+      // 4 slots of 512 cells; the request's tokens stay cached in its slot.
+      assert.equal(/shimmy_kv_cells\{model="[^"]*"\} (\d+)/.exec(text)?.[1], '2048');
+      assert.ok(Number(/shimmy_kv_cells_used\{model="[^"]*"\} (\d+)/.exec(text)?.[1]) >= 8);
+      assert.ok(Number(/shimmy_kv_cache_bytes\{model="[^"]*"\} (\d+)/.exec(text)?.[1]) > 0);
     });
 
     test('models lists the default model first', async () => {
