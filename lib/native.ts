@@ -19,6 +19,8 @@ export interface NativeMetadata {
   bos: number;
   eos: number;
   chatTemplate: string | null;
+  /** Each LoRA adapter's GGUF metadata, in load order. */
+  adapters: Record<string, string>[];
 }
 
 export interface NativeModel {
@@ -108,6 +110,8 @@ export interface NativeEngineOptions {
 
 /** What submit() passes for one request; names match lib/engine/options.ts. */
 export interface NativeRequestOptions {
+  /** A scale for each of the model's LoRA adapters ([] when it has none). */
+  lora: number[];
   maxTokens: number;
   /** -1: none; n: each token's log-probability and its n likeliest alternatives (n ≤ 20). */
   logprobs: number;
@@ -216,7 +220,7 @@ export interface NativeSystemInfo {
 export interface NativeBinding {
   loadModel(
     path: string,
-    options: { gpuLayers?: number; useMmap?: boolean; rpc?: string[]; tensorSplit?: number[]; overrideTensor?: { pattern: string; buffer: string }[] },
+    options: { gpuLayers?: number; useMmap?: boolean; rpc?: string[]; tensorSplit?: number[]; overrideTensor?: { pattern: string; buffer: string }[]; lora?: string[] },
     onProgress?: (fraction: number) => void,
   ): { promise: Promise<NativeModel>; abort(): void };
   /** Serves this machine's devices to other shimmy processes over ggml's RPC protocol; `done` rejects if it cannot listen. */

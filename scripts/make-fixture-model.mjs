@@ -136,6 +136,114 @@ function tensorData(type, count, scale, rand) {
   return out;
 }
 
+/**
+ * Writes a GGUF file: `kvs` are [key, type, value] or a key/value's raw bytes; `tensors` are
+ * [name, dims, type]; `data(name, dims, type, count)` gives each tensor's bytes.
+ */
+function writeGguf(outPath, kvs, tensors, data) {
+  const header = new Writer();
+  header.push(Buffer.from('GGUF'));
+  header.u32(3);
+  header.u64(tensors.length);
+  header.u64(kvs.length);
+  for (const kv of kvs) {
+    if (Buffer.isBuffer(kv)) header.push(kv);
+    else header.kv(...kv);
+  }
+  const bytesOf = (dims, t) => {
+    const n = dims.reduce((a, b) => a * b, 1);
+    return t === 'f32' ? n * 4 : t === 'q8_0' ? (n / 32) * 34 : (n / 32) * 18;
+  };
+  let offset = 0;
+  const layout = tensors.map(([tname, dims, t]) => {
+    const entry = { tname, dims, t, offset };
+    offset += Math.ceil(bytesOf(dims, t) / ALIGN) * ALIGN;
+    return entry;
+  });
+  for (const { tname, dims, t, offset: off } of layout) {
+    header.str(tname);
+    header.u32(dims.length);
+    for (const d of dims) header.u64(d);
+    header.u32(TENSOR[t]);
+    header.u64(off);
+  }
+  const pad = (n) => Buffer.alloc((ALIGN - (n % ALIGN)) % ALIGN);
+  header.push(pad(header.size));
+  const fd = openSync(outPath, 'w');
+  try {
+    for (const part of header.parts) writeSync(fd, part);
+    for (const { tname, dims, t } of layout) {
+      const bytes = data(tname, dims, t, dims.reduce((a, b) => a * b, 1));
+      writeSync(fd, bytes);
+      writeSync(fd, pad(bytes.length));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The scalar values (numbers, strings) of a GGUF file's header, by key. */
+export function readScalarKvs(path) {
+  const buf = readFileSync(path);
+  let at = 8;
+  const u32 = () => { const v = buf.readUInt32LE(at); at += 4; return v; };
+  const u64 = () => { const v = Number(buf.readBigUInt64LE(at)); at += 8; return v; };
+  const str = () => { const n = u64(); const s = buf.toString('utf8', at, at + n); at += n; return s; };
+  const scalar = {
+    0: () => buf.readUInt8(at++), 1: () => buf.readInt8(at++), 2: () => { at += 2; return buf.readUInt16LE(at - 2); }, 3: () => { at += 2; return buf.readInt16LE(at - 2); },
+    4: () => u32(), 5: () => { at += 4; return buf.readInt32LE(at - 4); }, 6: () => { at += 4; return buf.readFloatLE(at - 4); }, 7: () => buf.readUInt8(at++) !== 0,
+    10: () => u64(), 11: () => { at += 8; return Number(buf.readBigInt64LE(at - 8)); }, 12: () => { at += 8; return buf.readDoubleLE(at - 8); },
+  };
+  const value = (type) => {
+    if (type === GGUF.STRING) return str();
+    if (type === GGUF.ARRAY) {
+      const elem = u32();
+      const n = u64();
+      for (let i = 0; i < n; i++) value(elem);
+      return undefined;
+    }
+    return scalar[type]();
+  };
+  u64(); // tensor count
+  const out = {};
+  for (let i = 0, n = u64(); i < n; i++) {
+    const key = str();
+    const v = value(u32());
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * A LoRA adapter for the llama-architecture model at `basePath`, as llama.cpp's
+ * convert_lora_to_gguf.py writes one: for each layer's attention projections, `lora_a` (input
+ * width × rank) and `lora_b` (rank × output width) in f32, with alpha equal to the rank (a scale
+ * of 1 adds B·A as it is). `widthOverride` writes another width, for an adapter that does not fit.
+ */
+export function makeFixtureLora(outPath, basePath, { rank = 4, seed = 7, strength = 1, widthOverride, name = 'shimmy-fixture-lora' } = {}) {
+  const base = readScalarKvs(basePath);
+  const arch = base['general.architecture'];
+  const embd = widthOverride ?? base[`${arch}.embedding_length`];
+  const heads = base[`${arch}.attention.head_count`];
+  const kvDim = (embd / heads) * (base[`${arch}.attention.head_count_kv`] ?? heads);
+  const tensors = [];
+  for (let i = 0; i < base[`${arch}.block_count`]; i++) {
+    for (const [proj, out] of [['attn_q', embd], ['attn_k', kvDim], ['attn_v', kvDim], ['attn_output', embd]]) {
+      tensors.push([`blk.${i}.${proj}.weight.lora_a`, [embd, rank], 'f32'], [`blk.${i}.${proj}.weight.lora_b`, [rank, out], 'f32']);
+    }
+  }
+  const kvs = [
+    ['general.architecture', GGUF.STRING, arch],
+    ['general.type', GGUF.STRING, 'adapter'],
+    ['general.name', GGUF.STRING, name],
+    ['adapter.type', GGUF.STRING, 'lora'],
+    ['adapter.lora.alpha', GGUF.FLOAT32, rank],
+  ];
+  const rand = mulberry32(seed);
+  writeGguf(outPath, kvs, tensors, (tname, dims, t, count) => tensorData(t, count, (tname.endsWith('lora_a') ? 1 / Math.sqrt(dims[0]) : 1 / Math.sqrt(rank)) * strength, rand));
+  return outPath;
+}
+
 // `template` replaces the vocab's chat template with vendor/llama.cpp/models/templates/<template>.jinja
 // (or with `{ source }`, the template text itself); `extraTokens` are appended to the vocab.
 export function makeFixtureModel(outPath, { preset = 'tiny', type = 'f32', vocab = 'llama-spm', seed = 42, name, template, extraTokens = [] } = {}) {
@@ -182,67 +290,29 @@ export function makeFixtureModel(outPath, { preset = 'tiny', type = 'f32', vocab
     }
   }
 
-  const header = new Writer();
-  header.push(Buffer.from('GGUF'));
-  header.u32(3);
-  header.u64(tensors.length);
-  header.u64(13 + tokenizer.length + (chatTemplate ? 1 : 0) + (p.experts ? 2 : 0));
-  header.kv('general.architecture', GGUF.STRING, 'llama');
-  header.kv('general.name', GGUF.STRING, name ?? `shimmy-fixture-${preset}-${type}`);
-  header.kv('general.file_type', GGUF.UINT32, FILE_TYPE[type]);
-  header.kv('llama.context_length', GGUF.UINT32, p.ctx);
-  header.kv('llama.embedding_length', GGUF.UINT32, p.embd);
-  header.kv('llama.block_count', GGUF.UINT32, p.layers);
-  header.kv('llama.feed_forward_length', GGUF.UINT32, p.ff);
-  header.kv('llama.attention.head_count', GGUF.UINT32, p.heads);
-  header.kv('llama.attention.head_count_kv', GGUF.UINT32, p.headsKv);
-  header.kv('llama.rope.dimension_count', GGUF.UINT32, headDim);
-  header.kv('llama.attention.layer_norm_rms_epsilon', GGUF.FLOAT32, 1e-5);
-  header.kv('llama.rope.freq_base', GGUF.FLOAT32, 10000);
-  header.kv('llama.vocab_size', GGUF.UINT32, nVocab);
-  if (p.experts) {
-    header.kv('llama.expert_count', GGUF.UINT32, p.experts);
-    header.kv('llama.expert_used_count', GGUF.UINT32, p.expertsUsed);
-  }
-  for (const kv of tokenizer) header.push(kv.raw);
-  if (chatTemplate) header.kv('tokenizer.chat_template', GGUF.STRING, chatTemplate);
-
-  const bytesOf = (dims, t) => {
-    const n = dims.reduce((a, b) => a * b, 1);
-    return t === 'f32' ? n * 4 : t === 'q8_0' ? (n / 32) * 34 : (n / 32) * 18;
-  };
-  let offset = 0;
-  const layout = tensors.map(([tname, dims, t]) => {
-    const entry = { tname, dims, t, offset };
-    offset += Math.ceil(bytesOf(dims, t) / ALIGN) * ALIGN;
-    return entry;
-  });
-  for (const { tname, dims, t, offset: off } of layout) {
-    header.str(tname);
-    header.u32(dims.length);
-    for (const d of dims) header.u64(d);
-    header.u32(TENSOR[t]);
-    header.u64(off);
-  }
-  const pad = (n) => Buffer.alloc((ALIGN - (n % ALIGN)) % ALIGN);
-  header.push(pad(header.size));
-
+  const kvs = [
+    ['general.architecture', GGUF.STRING, 'llama'],
+    ['general.name', GGUF.STRING, name ?? `shimmy-fixture-${preset}-${type}`],
+    ['general.file_type', GGUF.UINT32, FILE_TYPE[type]],
+    ['llama.context_length', GGUF.UINT32, p.ctx],
+    ['llama.embedding_length', GGUF.UINT32, p.embd],
+    ['llama.block_count', GGUF.UINT32, p.layers],
+    ['llama.feed_forward_length', GGUF.UINT32, p.ff],
+    ['llama.attention.head_count', GGUF.UINT32, p.heads],
+    ['llama.attention.head_count_kv', GGUF.UINT32, p.headsKv],
+    ['llama.rope.dimension_count', GGUF.UINT32, headDim],
+    ['llama.attention.layer_norm_rms_epsilon', GGUF.FLOAT32, 1e-5],
+    ['llama.rope.freq_base', GGUF.FLOAT32, 10000],
+    ['llama.vocab_size', GGUF.UINT32, nVocab],
+  ];
+  if (p.experts) kvs.push(['llama.expert_count', GGUF.UINT32, p.experts], ['llama.expert_used_count', GGUF.UINT32, p.expertsUsed]);
+  kvs.push(...tokenizer.map((kv) => kv.raw));
+  if (chatTemplate) kvs.push(['tokenizer.chat_template', GGUF.STRING, chatTemplate]);
   const rand = mulberry32(seed);
-  const fd = openSync(outPath, 'w');
-  try {
-    for (const part of header.parts) writeSync(fd, part);
-    for (const { tname, dims, t } of layout) {
-      const count = dims.reduce((a, b) => a * b, 1);
-      // Norm weights of 1 keep activations in range; matrices get a fan-in-scaled spread.
-      const data = tname.endsWith('norm.weight')
-        ? Buffer.from(new Float32Array(count).fill(1).buffer)
-        : tensorData(t, count, 1 / Math.sqrt(dims[0]), rand);
-      writeSync(fd, data);
-      writeSync(fd, pad(data.length));
-    }
-  } finally {
-    closeSync(fd);
-  }
+  // Norm weights of 1 keep activations in range; matrices get a fan-in-scaled spread.
+  writeGguf(outPath, kvs, tensors, (tname, dims, t, count) => (tname.endsWith('norm.weight')
+    ? Buffer.from(new Float32Array(count).fill(1).buffer)
+    : tensorData(t, count, 1 / Math.sqrt(dims[0]), rand)));
   return outPath;
 }
 

@@ -432,8 +432,8 @@ describe('the native engine keeps no defaults of its own', () => {
       const engine = new (native().Engine)(model.handle, load, () => {});
       try {
         const request = { maxTokens: 4, logprobs: -1, temperature: 0, topK: 40, topP: 1, minP: 0, repeatPenalty: 1, frequencyPenalty: 0,
-          presencePenalty: 0, penaltyLastN: 64, seed: -1, stop: [], ignoreEos: false, grammar: '', logitBias: [] };
-        for (const field of ['maxTokens', 'logprobs', 'temperature', 'topK', 'topP', 'minP', 'repeatPenalty', 'frequencyPenalty', 'presencePenalty', 'penaltyLastN', 'seed', 'ignoreEos']) {
+          presencePenalty: 0, penaltyLastN: 64, seed: -1, stop: [], ignoreEos: false, grammar: '', logitBias: [], lora: [] };
+        for (const field of ['maxTokens', 'logprobs', 'temperature', 'topK', 'topP', 'minP', 'repeatPenalty', 'frequencyPenalty', 'presencePenalty', 'penaltyLastN', 'seed', 'ignoreEos', 'lora']) {
           const { [field]: _, ...partial } = request;
           assert.throws(() => engine.submit(1, Int32Array.of(1, 2), partial), { code: 'invalid_argument', message: new RegExp(field) });
         }

@@ -5,18 +5,33 @@ import { native, packageRoot } from '../native.js';
 import { discoverModels, type Discovery } from '../models/discovery.js';
 import { ShimmyError } from '../engine/errors.js';
 import { parseEndpoints } from '../engine/rpc.js';
+import type { LoraFile } from '../engine/lora.js';
 
 export const version: string = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version;
 
 export interface CommonFlags {
   model?: string;
   'model-dirs'?: string;
+  lora?: string | string[];
+  /** --no-auto-lora */
+  'auto-lora'?: boolean;
   verbose?: boolean;
+}
+
+/** --lora PATH[:SCALE], repeatable: a scale is a number after the last colon (so C:\… stays a path). */
+export function loraFlags(value: unknown): LoraFile[] {
+  return [value ?? []].flat().map((v) => {
+    const text = String(v);
+    const m = /^(.+):(-?\d+(?:\.\d+)?|-?\.\d+)$/.exec(text);
+    const scale = m ? Number(m[2]) : 1;
+    if (m && !(Math.abs(scale) <= 100)) fail(`--lora ${text}: the scale must be a number from -100 to 100`);
+    return { path: m ? m[1]! : text, scale };
+  });
 }
 
 export function discover(flags: CommonFlags): Discovery {
   const dirs = flags['model-dirs'] ? String(flags['model-dirs']).split(/[;,]/).filter(Boolean) : [];
-  return discoverModels({ modelPath: flags.model ? String(flags.model) : undefined, modelDirs: dirs });
+  return discoverModels({ modelPath: flags.model ? String(flags.model) : undefined, modelDirs: dirs, lora: loraFlags(flags.lora), autoLora: flags['auto-lora'] !== false });
 }
 
 /** A one-line failure: `shimmy: message` on stderr, exit status 1, never a stack trace. */

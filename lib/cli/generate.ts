@@ -35,7 +35,7 @@ export async function generate(flags: GenerateFlags): Promise<void> {
   const discovery = discover(flags);
   const entry = discovery.base;
   if (!entry) fail('no model found: pass --model PATH, set SHIMMY_BASE_GGUF, or put a .gguf file in ./models');
-  const model = await loadModel(entry.path, { parallel: 1, contextSize: integer(flags, 'ctx-size', 16, 1 << 20), rpc: rpcWorkers(flags), ...memory, onProgress: loadProgress(entry.id) });
+  const model = await loadModel(entry.path, { parallel: 1, contextSize: integer(flags, 'ctx-size', 16, 1 << 20), rpc: rpcWorkers(flags), ...memory, lora: entry.lora, onProgress: loadProgress(entry.id) });
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   try {

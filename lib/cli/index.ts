@@ -15,6 +15,8 @@ function program() {
   const prog = sade('shimmy').version(version);
   prog.option('--model', 'Path to a GGUF model (default: SHIMMY_BASE_GGUF, or the first one found)')
     .option('--model-dirs', 'Extra model directories, separated by ; or , (also SHIMMY_MODEL_PATHS)')
+    .option('--lora', 'A LoRA adapter for the default model, PATH[:SCALE] (repeatable; also SHIMMY_LORA_GGUF)')
+    .option('--auto-lora', 'Pair adapter files (a name with lora or adapter and the model\'s) with the models beside them (on; --no-auto-lora: off)')
     .option('--verbose', 'Enable verbose logging');
 
   const serveCommand = prog.command('serve').describe('Run the HTTP/WebSocket server (seed API, OpenAI API, /metrics).')

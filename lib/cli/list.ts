@@ -16,7 +16,9 @@ export function list(flags: CommonFlags & { short?: boolean }): void {
   for (const m of models) {
     const tag = m.path === discovery.base?.path ? ' (default)' : '';
     const facts = [m.architecture, m.quantization, m.contextLength ? `ctx ${m.contextLength}` : undefined, formatSize(m.sizeBytes), m.source].filter(Boolean).join(', ');
-    console.log(`${m.id}${tag}  ${facts}\n    ${m.path}`);
+    const lora = m.lora?.length ? ` + LoRA${m.lora.length > 1 ? ` ×${m.lora.length}` : ''}` : '';
+    console.log(`${m.id}${tag}${lora}  ${facts}\n    ${m.path}`);
+    for (const adapter of m.lora ?? []) console.log(`    + ${adapter.path}${adapter.scale === 1 ? '' : ` (scale ${adapter.scale})`}`);
   }
 }
 

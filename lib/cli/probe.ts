@@ -8,7 +8,7 @@ export async function probe(name: string | undefined, flags: CommonFlags & { rpc
   const entry = name ? registry.resolve(name) : registry.base;
   if (!entry) fail(name ? `model '${name}' not found (see 'shimmy list')` : 'no model found: pass a name, --model PATH, or put a .gguf file in ./models');
   const started = performance.now();
-  const model = await loadModel(entry.path, { parallel: 1, contextSize: 512, rpc: rpcWorkers(flags), onProgress: loadProgress(entry.id) });
+  const model = await loadModel(entry.path, { parallel: 1, contextSize: 512, rpc: rpcWorkers(flags), lora: entry.lora, onProgress: loadProgress(entry.id) });
   const loadMs = performance.now() - started;
   try {
     const info = model.info;
@@ -18,6 +18,7 @@ export async function probe(name: string | undefined, flags: CommonFlags & { rpc
     console.log(`architecture:  ${info.architecture} (${info.description})`);
     console.log(`parameters:    ${(info.parameters / 1e6).toFixed(2)} M, ${formatSize(info.sizeBytes)}, ${info.quantization}`);
     console.log(`context:       ${info.trainedContextLength} tokens (trained)`);
+    for (const a of info.lora) console.log(`lora adapter:  ${a.id} ${a.path} (scale ${a.scale})`);
     console.log(`chat template: ${info.chatTemplate ? 'yes' : 'none (ChatML fallback)'}`);
     for (const w of model.workers()) console.log(`rpc worker:    ${describeWorker(w)}`);
     const r = await model.complete({ prompt: 'Once upon a time', maxTokens: 16, temperature: 0 });

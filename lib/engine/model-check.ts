@@ -2,7 +2,8 @@
 // which aborts the process on some damaged files: first its header (lib/engine/gguf-check.ts),
 // then a test load with one generated token in a child process. A file that passed is remembered
 // by path, size and modification time (in memory and in the cache directory), so each file is
-// test-loaded once; a failure is remembered for this process only.
+// test-loaded once; a failure is remembered for this process only. A model with LoRA adapters is
+// test-loaded with them, and that pairing remembered as well.
 import { execFile } from 'node:child_process';
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -20,7 +21,8 @@ export function cacheDir(): string {
 }
 
 const cacheFile = () => join(cacheDir(), 'checked-models.json');
-type Cache = Record<string, { size: number; mtimeMs: number }>;
+/** By path (a model alone), or by the paths of a model and its adapters (then their fingerprint). */
+type Cache = Record<string, { size: number; mtimeMs: number } | { fingerprint: string }>;
 
 function readCache(): Cache {
   try {
@@ -30,10 +32,10 @@ function readCache(): Cache {
   }
 }
 
-function remember(path: string, size: number, mtimeMs: number): void {
+function remember(key: string, entry: Cache[string]): void {
   try {
     const cache = readCache();
-    cache[path] = { size, mtimeMs };
+    cache[key] = entry;
     makeDirectory(cacheDir());
     const tmp = `${cacheFile()}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(cache));
@@ -43,10 +45,10 @@ function remember(path: string, size: number, mtimeMs: number): void {
   }
 }
 
-/** Loads `path` and generates a token in a child process; rejects with invalid_model if that fails or crashes. */
-export function testLoad(path: string): Promise<void> {
+/** Loads `path` (with `adapters`) and generates a token in a child process; rejects with invalid_model if that fails or crashes. */
+export function testLoad(path: string, adapters: string[] = []): Promise<void> {
   return new Promise((done, fail) => {
-    execFile(process.execPath, [childScript, path], { maxBuffer: 1 << 20 }, (error, stdout) => {
+    execFile(process.execPath, [childScript, path, ...adapters], { maxBuffer: 1 << 20 }, (error, stdout) => {
       const line = stdout.trim().split('\n').pop() ?? '';
       let report: { ok?: boolean; error?: string } = {};
       try {
@@ -55,24 +57,34 @@ export function testLoad(path: string): Promise<void> {
         // no report: the child died
       }
       if (report.ok) return done();
-      const why = report.error ?? `llama.cpp crashed loading it (${(error as { signal?: string } | null)?.signal ?? `exit ${(error as { code?: number } | null)?.code}`})`;
+      const why = report.error ?? `llama.cpp crashed loading it${adapters.length > 0 ? ' with its LoRA adapters' : ''} (${(error as { signal?: string } | null)?.signal ?? `exit ${(error as { code?: number } | null)?.code}`})`;
       fail(new ShimmyError('invalid_model', `'${path}' cannot be loaded: ${why}`));
     });
   });
 }
 
-/** Resolves when `path` is safe to load in this process; rejects with invalid_model otherwise. */
-export function checkModelFile(path: string): Promise<void> {
+/** Resolves when `path` (with `adapters`, checked as adapter files already) is safe to load in this process; rejects with invalid_model otherwise. */
+export function checkModelFile(path: string, adapters: string[] = []): Promise<void> {
   const full = resolve(path);
   const { size, mtimeMs } = statSync(full);
-  const key = `${full}\u0000${size}\u0000${mtimeMs}`;
+  const parts = adapters.map((a) => resolve(a));
+  const stamp = (file: string) => {
+    const st = statSync(file);
+    return `${st.size}:${st.mtimeMs}`;
+  };
+  const fingerprint = [full, ...parts].map(stamp).join('/');
+  const cacheKey = parts.length === 0 ? full : [full, ...parts].join('\u0000');
+  const key = `${cacheKey}\u0000${fingerprint}`;
   let check = checks.get(key);
   if (!check) {
     const problem = ggufProblem(full);
-    const cached = readCache()[full];
+    const cached = readCache()[cacheKey];
+    const known = parts.length === 0
+      ? cached && 'size' in cached && cached.size === size && cached.mtimeMs === mtimeMs
+      : cached && 'fingerprint' in cached && cached.fingerprint === fingerprint;
     if (problem) check = Promise.reject(new ShimmyError('invalid_model', `'${path}' cannot be loaded: ${problem}`));
-    else if (cached && cached.size === size && cached.mtimeMs === mtimeMs) check = Promise.resolve();
-    else check = testLoad(full).then(() => remember(full, size, mtimeMs));
+    else if (known) check = Promise.resolve();
+    else check = testLoad(full, parts).then(() => remember(cacheKey, parts.length === 0 ? { size, mtimeMs } : { fingerprint }));
     check.catch(() => {});
     checks.set(key, check);
   }

@@ -4,12 +4,14 @@ import { EventKind, native, type NativeEngine, type NativeEvent, type NativeMeta
 import { renderChat, type ChatMessage, type ChatRequest, type RenderedChat } from './chat.js';
 import { ShimmyError, ShimmyTypeError, toShimmyError } from './errors.js';
 import { checkModelFile } from './model-check.js';
+import { readGgufHeader } from './gguf-header.js';
 import { defaultThreads, loadDefaults } from './defaults.js';
 import { Generation, type CompletionResult, type FinishReason } from './generation.js';
 import { parseGenerationOptions, type GenerationOptions } from './options.js';
 import { ggufFileTypes } from './file-types.js';
 import { parseEndpoints } from './rpc.js';
 import { resolveMemory, tensorOverrides, type MemoryOptions, type ResolvedMemory } from './memory-options.js';
+import { adapterProblem, checkLoraFiles, loraScales, type LoraAdapter, type LoraChoice, type LoraFile } from './lora.js';
 
 /** llama.cpp's LLAMA_MAX_DEVICES: the longest tensorSplit. */
 const MAX_DEVICES = 16;
@@ -34,6 +36,12 @@ export interface LoadOptions {
   nCpuMoe?: number;
   /** Tensors whose name matches `pattern` go to buffer type `buffer` (CPU, CUDA0, …; llama.cpp's -ot). */
   overrideTensor?: MemoryOptions['overrideTensor'];
+  /**
+   * LoRA adapters to load with the model, each with its default scale (1 unless given). A
+   * request's `lora` picks its own scales by id (the adapter's place here); an adapter made for
+   * another model is invalid_model. Requests with different sets take turns step by step.
+   */
+  lora?: LoraFile[];
   /** Tokens one request may hold: prompt plus generated. Default: min(loadDefaults.contextSizeCap (4096), the model's training context). */
   contextSize?: number;
   /** Requests decoded together in one batch (slots). Default: loadDefaults.parallel (4). */
@@ -91,11 +99,13 @@ export type GenerateOptions = Partial<Omit<GenerationOptions, 'stop'>> & {
   stop?: string | string[];
   /** Token id → additive bias. */
   logitBias?: Record<number, number>;
+  /** The model's LoRA adapters to apply, by id, with their scales; those not listed are off. Absent: each adapter's default scale. */
+  lora?: LoraChoice[];
   signal?: AbortSignal;
 };
 
 /** A request as Model.start() takes it: the generation options parsed, defaults filled. */
-export type GenerationRequest = GenerationOptions & Pick<GenerateOptions, 'prompt' | 'chat' | 'logitBias' | 'signal'>;
+export type GenerationRequest = GenerationOptions & Pick<GenerateOptions, 'prompt' | 'chat' | 'logitBias' | 'lora' | 'signal'>;
 
 export interface ModelInfo {
   path: string;
@@ -114,6 +124,8 @@ export interface ModelInfo {
   chatTemplate: string | null;
   bosToken: number;
   eosToken: number;
+  /** The LoRA adapters loaded with it, with their default scales now. */
+  lora: LoraAdapter[];
   /** The KV cache as made: element types, flash attention as asked, whether the pool is shared, its size in tokens. */
   kv: ResolvedMemory;
   metadata: Record<string, string>;
@@ -124,7 +136,21 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   if (!existsSync(path) || !statSync(path).isFile()) {
     throw new ShimmyError('model_not_found', `no model file at '${path}'`);
   }
-  if (options.check ?? true) await checkModelFile(path);
+  const lora = checkLoraFiles(options.lora);
+  for (const { path: adapter } of lora) {
+    if (!existsSync(adapter) || !statSync(adapter).isFile()) throw new ShimmyError('model_not_found', `no LoRA adapter file at '${adapter}'`);
+  }
+  if (options.check ?? true) {
+    await checkModelFile(path);
+    if (lora.length > 0) {
+      const architecture = String(readGgufHeader(path).get('general.architecture') ?? '');
+      for (const { path: adapter } of lora) {
+        const problem = adapterProblem(adapter, architecture);
+        if (problem) throw new ShimmyError('invalid_model', `'${adapter}' is no LoRA adapter for '${path}': ${problem}`);
+      }
+      await checkModelFile(path, lora.map((a) => a.path));
+    }
+  }
   const rpc = parseEndpoints(options.rpc ?? []);
   if (options.tensorSplit && (options.tensorSplit.length > MAX_DEVICES || !options.tensorSplit.every((v) => Number.isFinite(v) && v >= 0))) {
     throw new ShimmyError('invalid_request', `tensorSplit must hold at most ${MAX_DEVICES} numbers >= 0`);
@@ -133,7 +159,7 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   const overrides = tensorOverrides(options);
   const { promise, abort } = native().loadModel(
     path,
-    { gpuLayers: options.gpuLayers ?? 999, useMmap: options.useMmap ?? true, rpc, tensorSplit: options.tensorSplit, overrideTensor: overrides },
+    { gpuLayers: options.gpuLayers ?? 999, useMmap: options.useMmap ?? true, rpc, tensorSplit: options.tensorSplit, overrideTensor: overrides, lora: lora.map((a) => a.path) },
     options.onProgress,
   );
   const onAbort = () => abort();
@@ -205,16 +231,17 @@ export class Model {
       (events) => this.dispatch(events),
     );
     this.info = describe(path, meta, contextSize, parallel, kv);
+    this.info.lora = checkLoraFiles(options.lora).map((file, id) => ({ id, path: file.path, scale: file.scale ?? 1 }));
   }
 
   /** Streams a completion: `for await (const { text } of model.generate({ prompt }))`. */
   generate(options: GenerateOptions): Generation {
     if (typeof options !== 'object' || options === null) throw new ShimmyTypeError('generate() takes an options object');
-    const { prompt, chat, logitBias, signal } = options;
+    const { prompt, chat, logitBias, lora, signal } = options;
     if (prompt !== undefined && typeof prompt !== 'string' && !(prompt instanceof Int32Array)) {
       throw new ShimmyError('invalid_request', "'prompt' must be a string or an Int32Array of tokens");
     }
-    return this.start({ ...parseGenerationOptions(options as unknown as Record<string, unknown>), prompt, chat, logitBias, signal });
+    return this.start({ ...parseGenerationOptions(options as unknown as Record<string, unknown>), prompt, chat, logitBias, lora, signal });
   }
 
   /**
@@ -242,7 +269,7 @@ export class Model {
     );
     let queued: void | Promise<void>;
     try {
-      queued = this.engine.submit(id, prompt, nativeOptions(request));
+      queued = this.engine.submit(id, prompt, nativeOptions(request, loraScales(this.info.lora, request.lora)));
     } catch (error) {
       throw toShimmyError(error, 'invalid_request');
     }
@@ -343,6 +370,18 @@ export class Model {
     return this.engine.stats();
   }
 
+  /** The LoRA adapters loaded with the model and the scale each request that names none uses. */
+  loraAdapters(): LoraAdapter[] {
+    return this.info.lora.map((a) => ({ ...a }));
+  }
+
+  /** Sets the default scales, as llama-server's POST /lora-adapters: the adapters not listed are off. Running requests keep theirs. */
+  setLoraScales(choices: LoraChoice[]): LoraAdapter[] {
+    const scales = loraScales(this.info.lora, choices);
+    this.info.lora.forEach((a, i) => (a.scale = scales[i]!));
+    return this.loraAdapters();
+  }
+
   get activeRequests(): number {
     return this.live.size;
   }
@@ -409,8 +448,9 @@ export class Model {
 }
 
 /** What the engine's submit() takes: the parsed options, −1 where an option is absent. */
-function nativeOptions(parsed: GenerationRequest): NativeRequestOptions {
+function nativeOptions(parsed: GenerationRequest, lora: number[]): NativeRequestOptions {
   return {
+    lora,
     maxTokens: parsed.maxTokens ?? -1,
     logprobs: parsed.logprobs ?? -1,
     temperature: parsed.temperature,
@@ -450,6 +490,7 @@ function describe(path: string, meta: NativeMetadata, contextSize: number, paral
     chatTemplate: meta.chatTemplate,
     bosToken: meta.bos,
     eosToken: meta.eos,
+    lora: [],
     kv,
     metadata: k,
   };

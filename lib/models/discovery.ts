@@ -5,6 +5,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { isGguf } from '../engine/gguf-header.js';
+import type { LoraFile } from '../engine/lora.js';
+import { isAdapterFile, pairAdapters } from './lora-pairing.js';
 
 export type ModelSource = 'base' | 'directory' | 'huggingface' | 'ollama' | 'lmstudio';
 
@@ -14,6 +16,8 @@ export interface DiscoveredModel {
   path: string;
   source: ModelSource;
   sizeBytes: number;
+  /** LoRA adapters loaded with it: paired beside it, or given for the default model (--lora, SHIMMY_LORA_GGUF). */
+  lora?: LoraFile[];
 }
 
 export interface SearchedPlace {
@@ -27,6 +31,10 @@ export interface DiscoveryOptions {
   modelPath?: string;
   /** Extra directories (--model-dirs); SHIMMY_MODEL_PATHS (`;` or `:` separated) is added. */
   modelDirs?: string[];
+  /** Adapters for the default model (--lora); SHIMMY_LORA_GGUF (paths separated as SHIMMY_MODEL_PATHS) is added. */
+  lora?: LoraFile[];
+  /** Pair adapter files with the models beside them (default true; --no-auto-lora). */
+  autoLora?: boolean;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   home?: string;
@@ -180,11 +188,17 @@ export function discoverModels(options: DiscoveryOptions = {}): Discovery {
     visit('lmstudio', dir, (p) => fromDirectory(p, 'lmstudio'));
   }
 
+  // Adapter files are no models: they go with the model whose stem their name holds.
+  const adapters = found.filter((m) => m.source !== 'base' && isAdapterFile(m.path));
+  const candidates = found.filter((m) => !adapters.includes(m));
+  const pairs = options.autoLora === false ? new Map<string, LoraFile[]>() : pairAdapters(candidates.map((m) => m.path), adapters.map((a) => a.path));
+  const withAdapters = candidates.map((m) => (pairs.has(m.path) ? { ...m, lora: pairs.get(m.path) } : m));
+
   // One entry per file, and one file per name: a later clash gets a numeric suffix.
   const byPath = new Set<string>();
   const byId = new Set<string>(['default']);
   const models: DiscoveredModel[] = [];
-  for (const model of found) {
+  for (const model of withAdapters) {
     const real = resolve(model.path);
     if (byPath.has(real)) continue;
     byPath.add(real);
@@ -193,5 +207,9 @@ export function discoverModels(options: DiscoveryOptions = {}): Discovery {
     byId.add(id);
     models.push({ ...model, id });
   }
-  return { models, base: base ? models.find((m) => m.path === base!.path) : models[0], searched };
+  // The default model's own adapters come before those paired with it.
+  const explicitLora = [...(options.lora ?? []), ...splitPathList(env.SHIMMY_LORA_GGUF).map((p) => ({ path: resolve(cwd, p), scale: 1 }))];
+  const at = base ? models.findIndex((m) => m.path === base!.path) : models.length > 0 ? 0 : -1;
+  if (at >= 0 && explicitLora.length > 0) models[at] = { ...models[at]!, lora: [...explicitLora, ...(models[at]!.lora ?? [])] };
+  return { models, base: at >= 0 ? models[at] : undefined, searched };
 }

@@ -249,7 +249,7 @@ export class ModelRegistry {
   }
 
   private startLoad(holder: Holder): Promise<Model> {
-    return this.load(holder.entry.path, this.loadOptions).then(
+    return this.load(holder.entry.path, holder.entry.lora ? { ...this.loadOptions, lora: holder.entry.lora } : this.loadOptions).then(
       (model) => {
         holder.model = model;
         holder.loading = undefined;

@@ -6,6 +6,7 @@ import { DEFAULT_BUFFER_LIMIT, DEFAULT_STALL_LIMIT_MS } from './exchange.js';
 import { metricsRoutes } from './metrics.js';
 import { anthropicRoutes } from './anthropic/routes.js';
 import { llamaServerRoutes } from './llama-server/routes.js';
+import { loraRoutes } from './llama-server/lora-routes.js';
 import { ollamaGenerateRoute, ollamaRoutes } from './ollama/routes.js';
 import { openAiRoutes } from './openai/routes.js';
 import { responsesRoutes } from './responses/routes.js';
@@ -25,7 +26,7 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-const dialects = [...openAiRoutes, ...anthropicRoutes, ...responsesRoutes, ...llamaServerRoutes, ...metricsRoutes];
+const dialects = [...openAiRoutes, ...anthropicRoutes, ...responsesRoutes, ...llamaServerRoutes, ...loraRoutes, ...metricsRoutes];
 export const routes = [...apiRoutes, ...ollamaRoutes, ...dialects];
 /** The `ollamaBind` listener's: Ollama's on every path, /api/generate included, beside the other dialects. */
 export const ollamaListenerRoutes = [ollamaGenerateRoute, ...ollamaRoutes, ...dialects];

@@ -60,6 +60,7 @@ struct Scheduler::Active {
   std::vector<llama_token> prefill;
   bool resuming = false;       // prefilling again after giving its cells up: no logits wanted
   bool assigned_before = false;
+  uint64_t last_step = 0;      // the step it last had tokens in: adapter sets take turns by it
   bool cancelled = false;
   bool paused = false;         // its client cannot take more text: no decode steps until resumed
   bool generating = false;     // prompt fully decoded
@@ -347,7 +348,8 @@ void Scheduler::assign_slots() {
     for (auto& slot : slots_) {
       if (slot.active) continue;
       size_t common = 0;
-      const size_t limit = std::min(slot.cached.size(), prefill.size());
+      // Cells computed under another adapter set are no prefix of this request's.
+      const size_t limit = slot.cached_lora == next.req.lora ? std::min(slot.cached.size(), prefill.size()) : 0;
       while (common < limit && slot.cached[common] == prefill[common]) ++common;
       if (!best || common > best_common || (common == best_common && slot.last_used < best->last_used)) {
         best = &slot;
@@ -364,6 +366,7 @@ void Scheduler::assign_slots() {
       llama_memory_seq_rm(llama_get_memory(ctx_), best->seq, -1, -1);
     }
     best->cached.resize(keep);
+    best->cached_lora = next.req.lora;
     best->active = std::move(waiting_.front());
     waiting_.pop_front();
     Active& a = *best->active;
@@ -412,12 +415,44 @@ void Scheduler::sample_on_cpu_from_now(Slot& slot) {
 
 // Generating slots first (one token each, so running streams never stall), then prompt chunks
 // of new requests in arrival order until the batch is full.
+//
+// With adapters, a step holds the requests of one adapter set: the sets take turns, the one
+// whose request waited longest for a step first, and a set whose requests can do nothing (their
+// cells are taken) gives its turn to the next.
 bool Scheduler::build_batch() {
-  batch_.n_tokens = 0;
   // A paused request waits only while no other request waits for its slot: a client that reads
   // slowly must not keep others from being served (its text then queues up in JavaScript, where
   // the server's buffer limit bounds it).
   const bool honour_pauses = waiting_.empty();
+  if (config_.adapters.empty()) return build_batch_for(nullptr, honour_pauses);
+  for (const std::vector<float>& set : adapter_sets_by_turn(honour_pauses)) {
+    if (build_batch_for(&set, honour_pauses)) {
+      apply_adapter_set(set);
+      return true;
+    }
+  }
+  return false;
+}
+
+// The adapter sets of the requests that may step, the set whose request had tokens in a step
+// longest ago (the older request on a tie) first.
+std::vector<std::vector<float>> Scheduler::adapter_sets_by_turn(bool honour_pauses) const {
+  std::vector<const Active*> order;
+  for (const auto& slot : slots_) {
+    if (slot.active && !(slot.active->paused && honour_pauses)) order.push_back(slot.active.get());
+  }
+  std::sort(order.begin(), order.end(), [](const Active* a, const Active* b) {
+    return a->last_step != b->last_step ? a->last_step < b->last_step : a->arrival < b->arrival;
+  });
+  std::vector<std::vector<float>> sets;
+  for (const Active* a : order) {
+    if (std::find(sets.begin(), sets.end(), a->req.lora) == sets.end()) sets.push_back(a->req.lora);
+  }
+  return sets;
+}
+
+bool Scheduler::build_batch_for(const std::vector<float>* set, bool honour_pauses) {
+  batch_.n_tokens = 0;
   auto add = [&](Slot& slot, llama_token token, bool logits) {
     const int32_t i = batch_.n_tokens++;
     batch_.token[i] = token;
@@ -428,14 +463,18 @@ bool Scheduler::build_batch() {
     if (slot.active->batch_count++ == 0) slot.active->batch_from = i;
     if (logits) slot.active->logits_at = i;
   };
-  uint32_t held = 0;
-  std::vector<Slot*> stepping;  // generating slots, oldest first
   for (auto& slot : slots_) {
     if (!slot.active) continue;
     slot.active->batch_count = 0;
     slot.active->logits_at = -1;
+  }
+  const auto in_step = [&](const Slot& slot) { return !set || slot.active->req.lora == *set; };
+  uint32_t held = 0;
+  std::vector<Slot*> stepping;  // generating slots, oldest first
+  for (auto& slot : slots_) {
+    if (!slot.active) continue;
     if (slot.active->paused && honour_pauses) held++;
-    else if (slot.active->generating) stepping.push_back(&slot);
+    else if (slot.active->generating && in_step(slot)) stepping.push_back(&slot);
   }
   paused_ = held;
   const auto by_arrival = [](Slot* a, Slot* b) { return a->active->arrival < b->active->arrival; };
@@ -449,7 +488,7 @@ bool Scheduler::build_batch() {
   // Prompt slots by arrival (smaller use clock = assigned earlier).
   std::vector<Slot*> prompting;
   for (auto& slot : slots_) {
-    if (slot.active && !slot.active->generating && !(slot.active->paused && honour_pauses)) prompting.push_back(&slot);
+    if (slot.active && !slot.active->generating && !(slot.active->paused && honour_pauses) && in_step(slot)) prompting.push_back(&slot);
   }
   std::sort(prompting.begin(), prompting.end(), by_arrival);
   for (Slot* slot : prompting) {
@@ -470,6 +509,16 @@ bool Scheduler::build_batch() {
     }
   }
   return batch_.n_tokens > 0;
+}
+
+// llama.cpp rebuilds its graph reservation when the set changes, so it is set only then.
+void Scheduler::apply_adapter_set(const std::vector<float>& lora) {
+  if (lora == applied_lora_) return;
+  std::vector<llama_adapter_lora*> adapters = config_.adapters;
+  std::vector<float> scales = lora;
+  scales.resize(adapters.size(), 0.0f);
+  llama_set_adapters_lora(ctx_, adapters.data(), adapters.size(), scales.data());
+  applied_lora_ = lora;
 }
 
 // The cells the slots' tokens hold, running or cached (a sequence's cells are its own: none are shared).
@@ -528,6 +577,7 @@ void Scheduler::after_decode() {
     if (!slot.active || slot.active->batch_count == 0) continue;
     Active& a = *slot.active;
     const int32_t from = a.batch_from;
+    a.last_step = steps_.load();
     for (int32_t k = 0; k < a.batch_count; ++k) slot.cached.push_back(batch_.token[from + k]);
     if (!a.generating) a.prompt_done += static_cast<size_t>(a.batch_count);
     if (a.resuming && a.prompt_done == a.prefill.size()) {

@@ -44,6 +44,8 @@ struct SchedulerConfig {
   // pool, idle slots' cached prefixes give their cells up when a step needs them.
   bool kv_unified = false;
   uint32_t kv_size = 0;
+  // The model's LoRA adapters; each request gives its scale for each (Request::lora).
+  std::vector<llama_adapter_lora*> adapters;
   // Requests without a grammar or logprobs sample inside the decode graph (llama.cpp's backend
   // sampling, backend_chain.h): their logits stay on the device.
   bool backend_sampling = false;
@@ -60,6 +62,9 @@ struct Request {
   bool ignore_eos = false;
   std::vector<std::string> stops;
   std::unordered_set<llama_token> visible_special;  // special tokens rendered into the text
+  // A scale per adapter of SchedulerConfig::adapters, or empty: none applied. llama.cpp applies
+  // one set per decode, so a step holds only requests with equal sets.
+  std::vector<float> lora;
   SamplerPtr sampler;
 };
 
@@ -141,6 +146,7 @@ class Scheduler {
     llama_seq_id seq;
     std::unique_ptr<Active> active;     // null when idle
     std::vector<llama_token> cached;    // tokens whose KV cells this sequence holds
+    std::vector<float> cached_lora;     // the adapter set they were computed with
     uint64_t last_used = 0;             // when last assigned: idle caches go least recently used first
     bool sampler_attached = false;      // active's backend chain samples this sequence in the graph
   };
@@ -163,6 +169,9 @@ class Scheduler {
   void detach_sampler(Slot& slot);
   void sample_on_cpu_from_now(Slot& slot);
   void release_cells(Slot& slot);
+  bool build_batch_for(const std::vector<float>* set, bool honour_pauses);
+  std::vector<std::vector<float>> adapter_sets_by_turn(bool honour_pauses) const;
+  void apply_adapter_set(const std::vector<float>& lora);
   bool make_room(uint32_t needed, uint64_t keep_older = 0);
   void requeue(Slot& slot);
   uint32_t cells_used() const;
@@ -209,6 +218,7 @@ class Scheduler {
   StepTimings timings_;
   uint64_t use_clock_ = 0;
   uint64_t arrivals_ = 0;  // requests taken in, for their order
+  std::vector<float> applied_lora_;  // the adapter set on the context now
   std::thread thread_;
 };
 

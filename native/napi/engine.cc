@@ -208,6 +208,25 @@ SamplingParams read_sampling(Napi::Env env, Napi::Object o, int32_t n_vocab) {
   return p;
 }
 
+// lora: a scale per adapter of the model (TypeScript fills in the defaults), or [] for a model
+// without any; a set of zeros is no set at all, so such requests step with those without.
+std::vector<float> read_lora(Napi::Object o, size_t adapters) {
+  Napi::Value v = o.Get("lora");
+  if (!v.IsArray()) throw_coded(o.Env(), ErrorCode::InvalidArgument, "lora must be an array of numbers");
+  auto list = v.As<Napi::Array>();
+  if (list.Length() != adapters) throw_coded(o.Env(), ErrorCode::InvalidRequest, "lora must hold a scale for each of the model's " + std::to_string(adapters) + " adapters");
+  std::vector<float> scales;
+  bool any = false;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value item = list.Get(i);
+    if (!item.IsNumber() || !std::isfinite(item.As<Napi::Number>().DoubleValue())) throw_coded(o.Env(), ErrorCode::InvalidRequest, "lora scales must be finite numbers");
+    scales.push_back(item.As<Napi::Number>().FloatValue());
+    any = any || scales.back() != 0.0f;
+  }
+  if (!any) scales.clear();
+  return scales;
+}
+
 }  // namespace
 
 Napi::Function Engine::Define(Napi::Env env) {
@@ -245,6 +264,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   config.kv_size = positive_u32(opts, "kvSize", 1u << 24);
   if (config.kv_unified && config.kv_size < config.context_size) throw_coded(env, ErrorCode::InvalidRequest, "kvSize must hold at least contextSize tokens");
   if (auto links = model_object->rpc_links()) config.broken = [links] { return links->broken(); };
+  config.adapters = model_object->adapters();
   model_ = model.get();  // the scheduler keeps the model alive
   vocab_size_ = llama_vocab_n_tokens(llama_model_get_vocab(model_));
   on_events_ = Napi::Persistent(on_events);
@@ -319,6 +339,7 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   for (std::string& stop : string_array(opts, "stop")) {
     if (!stop.empty()) req.stops.push_back(std::move(stop));
   }
+  req.lora = read_lora(opts, s.config().adapters.size());
   SamplingParams& sampling = sub.sampling;
   sampling = read_sampling(env, opts, vocab_size_);
   if (chat) {

@@ -81,10 +81,11 @@ struct ModelDeleter {
 class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
  public:
   LoadWorker(Napi::Env env, std::string path, llama_model_params params, std::vector<std::string> endpoints,
-             std::vector<float> tensor_split, TensorOverrides overrides, Napi::Function on_progress)
+             std::vector<float> tensor_split, TensorOverrides overrides, std::vector<std::string> lora,
+             Napi::Function on_progress)
       : PromiseWorker(env, ErrorCode::InvalidModel),
         path_(std::move(path)), params_(params), endpoints_(std::move(endpoints)),
-        tensor_split_(std::move(tensor_split)), overrides_(std::move(overrides)),
+        tensor_split_(std::move(tensor_split)), overrides_(std::move(overrides)), lora_(std::move(lora)),
         aborted_(std::make_shared<std::atomic<bool>>(false)) {
     if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
   }
@@ -120,7 +121,30 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
     // A worker lost during the load leaves a model with holes in it.
     if (loaded_.links) worker_error_ = loaded_.links->broken();
     if (!worker_error_.empty()) loaded_.model.reset();
-    if (!loaded_.model) error_ = take_last_error();
+    if (!loaded_.model) {
+      error_ = take_last_error();
+      return;
+    }
+    load_adapters();
+  }
+
+  // llama.cpp checks an adapter against its model (architecture, tensor names and shapes) and
+  // throws, which it reports as null.
+  void load_adapters() {
+    for (const std::string& lora : lora_) {
+      llama_adapter_lora* adapter = llama_adapter_lora_init(loaded_.model.get(), lora.c_str());
+      std::string why;
+      if (!adapter) why = take_last_error();
+      else if (llama_adapter_get_alora_n_invocation_tokens(adapter) > 0) why = "activated LoRA (aLoRA) adapters are not supported";
+      if (why.empty()) {
+        loaded_.adapters.push_back(adapter);
+        continue;
+      }
+      adapter_error_ = "LoRA adapter '" + lora + "' does not fit the model '" + path_ + "': " + (why.empty() ? "llama.cpp could not load it" : why);
+      loaded_.adapters.clear();
+      loaded_.model.reset();  // frees the adapters loaded so far
+      return;
+    }
   }
 
   // The workers' devices, then this machine's GPUs (integrated ones only where there is no other);
@@ -147,6 +171,7 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
 
   void OnOK() override {
     if (!worker_error_.empty()) return reject(ErrorCode::WorkerUnavailable, worker_error_);
+    if (!adapter_error_.empty()) return reject(ErrorCode::InvalidModel, adapter_error_);
     if (!loaded_.model) {
       if (aborted_->load()) return reject(ErrorCode::Aborted, "model load was aborted");
       std::string why = error_.empty() ? "llama.cpp could not load it" : error_;
@@ -165,11 +190,29 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
   std::vector<std::string> endpoints_;
   std::vector<float> tensor_split_;
   TensorOverrides overrides_;
+  std::vector<std::string> lora_;
   std::shared_ptr<std::atomic<bool>> aborted_;
   Napi::FunctionReference progress_fn_;
   LoadedModel loaded_;
-  std::string error_, worker_error_;
+  std::string error_, worker_error_, adapter_error_;
 };
+
+// A model's or an adapter's GGUF metadata as {key: value} (llama.cpp's scalar values as text).
+template <typename Owner, typename KeyAt, typename ValueAt>
+Napi::Object metadata_object(Napi::Env env, const Owner* owner, int32_t count, KeyAt key_at, ValueAt value_at) {
+  Napi::Object out = Napi::Object::New(env);
+  char key[512];
+  for (int32_t i = 0; i < count; ++i) {
+    if (key_at(owner, i, key, sizeof key) < 0) continue;
+    const int32_t len = value_at(owner, i, nullptr, 0);
+    if (len < 0) continue;
+    std::string value(static_cast<size_t>(len) + 1, '\0');
+    value_at(owner, i, value.data(), value.size());
+    value.resize(static_cast<size_t>(len));
+    out.Set(key, value);
+  }
+  return out;
+}
 
 Napi::Int32Array to_int32_array(Napi::Env env, const std::vector<llama_token>& tokens) {
   auto out = Napi::Int32Array::New(env, tokens.size());
@@ -237,7 +280,8 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
   if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
 
   TensorOverrides overrides = read_tensor_overrides(opts);
-  auto* worker = new LoadWorker(env, path, params, std::move(endpoints), std::move(tensor_split), std::move(overrides), on_progress);
+  std::vector<std::string> lora = string_array(opts, "lora");
+  auto* worker = new LoadWorker(env, path, params, std::move(endpoints), std::move(tensor_split), std::move(overrides), std::move(lora), on_progress);
   Napi::Object result = Napi::Object::New(env);
   auto flag = worker->abort_flag();
   result.Set("abort", Napi::Function::New(env, [flag](const Napi::CallbackInfo& i) {
@@ -255,6 +299,7 @@ Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
   auto* holder = info[0].As<Napi::External<LoadedModel>>().Data();
   model_ = std::move(holder->model);
   links_ = std::move(holder->links);
+  adapters_ = std::move(holder->adapters);
   delete holder;
 }
 
@@ -272,19 +317,7 @@ Napi::Value Model::Metadata(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   char buf[512];
 
-  Napi::Object kv = Napi::Object::New(env);
-  const int32_t n = llama_model_meta_count(m);
-  for (int32_t i = 0; i < n; ++i) {
-    if (llama_model_meta_key_by_index(m, i, buf, sizeof buf) < 0) continue;
-    std::string key(buf);
-    const int32_t len = llama_model_meta_val_str_by_index(m, i, nullptr, 0);
-    if (len < 0) continue;
-    std::string value(static_cast<size_t>(len) + 1, '\0');
-    llama_model_meta_val_str_by_index(m, i, value.data(), value.size());
-    value.resize(static_cast<size_t>(len));
-    kv.Set(key, value);
-  }
-  out.Set("keys", kv);
+  out.Set("keys", metadata_object(env, m, llama_model_meta_count(m), llama_model_meta_key_by_index, llama_model_meta_val_str_by_index));
   llama_model_desc(m, buf, sizeof buf);
   out.Set("description", std::string(buf));
   out.Set("parameters", Napi::Number::New(env, static_cast<double>(llama_model_n_params(m))));
@@ -295,6 +328,14 @@ Napi::Value Model::Metadata(const Napi::CallbackInfo& info) {
   out.Set("vocabSize", llama_vocab_n_tokens(v));
   out.Set("bos", llama_vocab_bos(v));
   out.Set("eos", llama_vocab_eos(v));
+  // Each adapter's GGUF metadata (adapter.lora.alpha, general.name, …).
+  Napi::Array adapters = Napi::Array::New(env, adapters_.size());
+  for (size_t a = 0; a < adapters_.size(); ++a) {
+    const llama_adapter_lora* adapter = adapters_[a];
+    adapters.Set(static_cast<uint32_t>(a), metadata_object(env, adapter, llama_adapter_meta_count(adapter), llama_adapter_meta_key_by_index,
+                                                           llama_adapter_meta_val_str_by_index));
+  }
+  out.Set("adapters", adapters);
   const char* tmpl = llama_model_chat_template(m, nullptr);
   out.Set("chatTemplate", tmpl ? Napi::Value(Napi::String::New(env, tmpl)) : env.Null());
   return out;
@@ -409,6 +450,7 @@ Napi::Value Model::Workers(const Napi::CallbackInfo& info) {
 // Drops this handle's share of the model; engines built on it keep theirs until they close.
 Napi::Value Model::Close(const Napi::CallbackInfo& info) {
   model_.reset();
+  adapters_.clear();
   chat_.reset();  // a render or embedding in flight holds its own reference
   embedder_.reset();
   return info.Env().Undefined();

@@ -20,12 +20,14 @@ class Embedder;
 struct LoadedModel {
   std::shared_ptr<llama_model> model;
   std::shared_ptr<RpcLinks> links;  // null unless loaded with RPC endpoints
+  // Its LoRA adapters, in the order given; llama.cpp frees them with the model.
+  std::vector<llama_adapter_lora*> adapters;
 };
 
 class Model : public Napi::ObjectWrap<Model> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // loadModel(path, {gpuLayers, useMmap, rpc, tensorSplit}, onProgress(fraction)) -> {promise, abort()}
+  // loadModel(path, {gpuLayers, useMmap, rpc, tensorSplit, overrideTensor, lora}, onProgress(fraction)) -> {promise, abort()}
   static Napi::Value Load(const Napi::CallbackInfo& info);
 
   explicit Model(const Napi::CallbackInfo& info);
@@ -33,6 +35,7 @@ class Model : public Napi::ObjectWrap<Model> {
   std::shared_ptr<llama_model> shared(Napi::Env env) const;
   // The connections to RPC workers (null for a local model), for the engine to notice one is lost.
   const std::shared_ptr<RpcLinks>& rpc_links() const { return links_; }
+  const std::vector<llama_adapter_lora*>& adapters() const { return adapters_; }
 
  private:
   Napi::Value Metadata(const Napi::CallbackInfo& info);
@@ -50,6 +53,7 @@ class Model : public Napi::ObjectWrap<Model> {
   std::shared_ptr<ChatTemplates> chat_;  // parsed on first use
   std::shared_ptr<Embedder> embedder_;   // created on first use
   std::shared_ptr<RpcLinks> links_;
+  std::vector<llama_adapter_lora*> adapters_;
 };
 
 }  // namespace shimmy

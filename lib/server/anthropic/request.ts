@@ -201,7 +201,7 @@ export type MessagesRequest = { model: string; stream: boolean; stopSequences: s
 
 export function parseMessagesRequest(body: unknown): MessagesRequest {
   const f = parseFields(messagesFields, requestBody(body), { wire: true });
-  const { maxTokens, temperature, topK, topP, stopSequences: stop, logitBias, repeatPenalty, minP, seed, ignoreEos } = f;
-  const sampling = { ...unspelled, maxTokens, temperature, topK, topP, stop, logitBias, repeatPenalty, minP, seed, ignoreEos };
+  const { maxTokens, temperature, topK, topP, stopSequences: stop, logitBias, repeatPenalty, minP, seed, ignoreEos, lora } = f;
+  const sampling = { ...unspelled, maxTokens, temperature, topK, topP, stop, logitBias, repeatPenalty, minP, seed, ignoreEos, lora };
   return { model: f.model, stream: f.stream, stopSequences: f.stopSequences, chat: chatOf(f), sampling };
 }

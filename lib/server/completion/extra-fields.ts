@@ -1,6 +1,8 @@
 // llama-server's sampling extensions, which its users send on every dialect (extra body fields
-// the official clients pass through): a logit bias, the repeat penalty, min_p, a seed, ignore_eos.
+// the official clients pass through): a logit bias, the repeat penalty, min_p, a seed, ignore_eos,
+// the LoRA adapters' scales.
 import { generationFields } from '../../engine/options.js';
+import { loraField } from '../../engine/lora.js';
 import { fail } from '../../engine/schema.js';
 
 export function logitBias(value: unknown, name: string): Record<number, number> {
@@ -19,4 +21,5 @@ export const extraSamplingFields = {
   minP: { ...generationFields.minP, default: 0, doc: 'llama-server\'s: drop tokens below min_p × the top probability; 0 = off' },
   seed: { ...generationFields.seed, doc: 'llama-server\'s: sampling seed; -1 = random' },
   ignoreEos: { ...generationFields.ignoreEos, doc: 'llama-server\'s: keep generating past end-of-sequence' },
+  lora: loraField,
 } as const;

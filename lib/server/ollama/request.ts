@@ -2,6 +2,7 @@
 // declared field by field and translated into the one chat request every dialect renders, with
 // Ollama's `options` as the generation options and its older field names (`name`) beside the new.
 import type { ChatMessage, ChatRequest, ChatTool } from '../../engine/chat.js';
+import type { LoraChoice } from '../../engine/lora.js';
 import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody } from '../../engine/schema.js';
@@ -94,13 +95,14 @@ export function translateMessages(value: unknown, name = 'messages'): ChatMessag
 
 const modelField = { type: 'string', wire: ['model', 'name'], required: true, max: 512, doc: 'model name (`name` is Ollama\'s older spelling); `:latest` may be added' } as const;
 
-/** llama-server's logit_bias and ignore_eos, beside `options` (whose penalties and seed take precedence). */
-const { logitBias, ignoreEos } = extraSamplingFields;
+/** llama-server's logit_bias, ignore_eos and lora, beside `options` (whose penalties and seed take precedence). */
+const { logitBias, ignoreEos, lora } = extraSamplingFields;
 
 const streamingFields = {
   model: modelField,
   logitBias,
   ignoreEos,
+  lora,
   stream: { type: 'boolean', wire: ['stream'], default: true, doc: 'stream NDJSON lines (Ollama streams unless told not to)' },
   format: { type: 'any', wire: ['format'], check: format, shape: '"json" or schema', doc: '"json" (any object) or a JSON schema: the reply is constrained to it' },
   options: { type: 'object', wire: ['options'], shape: '{num_predict, temperature, …}', doc: 'sampling: num_predict, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, seed, stop (others accepted and ignored)' },
@@ -125,10 +127,10 @@ export const generateFields = {
 } as const;
 
 /** The generation options for `options`, with Ollama's defaults, and the extensions. */
-function sampling(f: { options?: Record<string, unknown>; logitBias?: Record<number, number>; ignoreEos: boolean }): Omit<GenerationRequest, 'prompt' | 'chat'> {
+function sampling(f: { options?: Record<string, unknown>; logitBias?: Record<number, number>; ignoreEos: boolean; lora?: LoraChoice[] }): Omit<GenerationRequest, 'prompt' | 'chat'> {
   const o = parseFields(optionFields, f.options ?? {}, { wire: true });
   const base = parseFields(generationFields, {});
-  return { ...base, ...o, logitBias: f.logitBias, ignoreEos: f.ignoreEos, maxTokens: o.maxTokens === undefined || o.maxTokens < 0 ? undefined : Math.max(1, o.maxTokens), penaltyLastN: o.penaltyLastN < 0 ? 1 << 20 : o.penaltyLastN };
+  return { ...base, ...o, logitBias: f.logitBias, ignoreEos: f.ignoreEos, lora: f.lora, maxTokens: o.maxTokens === undefined || o.maxTokens < 0 ? undefined : Math.max(1, o.maxTokens), penaltyLastN: o.penaltyLastN < 0 ? 1 << 20 : o.penaltyLastN };
 }
 
 const templateKwargs = (t: boolean | string | undefined) => (t === undefined ? undefined : { enable_thinking: t !== false, ...(typeof t === 'string' ? { reasoning_effort: t } : {}) });

@@ -7,6 +7,7 @@ import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
 import { logitBias } from '../completion/extra-fields.js';
+import { loraField } from '../../engine/lora.js';
 
 const { logprobs: _spelledPerRoute, ...samplingFields } = withDefaults(generationFields, { temperature: 1, topP: 1, topK: 0, minP: 0 });
 
@@ -32,6 +33,7 @@ const generatingFields = {
   n: { type: 'integer', wire: ['n'], check: onlyOne, doc: 'choices per request: only 1' },
   logitBias: { type: 'object', wire: ['logit_bias'], check: logitBias, shape: '{token id: bias}', doc: 'added to the token\'s logit, from -100 to 100 (-100 bans it)' },
   user: { type: 'string', wire: ['user'], doc: 'accepted and ignored' },
+  lora: loraField,
   ...samplingFields,
 } as const;
 

@@ -261,7 +261,7 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
     ...inputOf(f),
     stream: f.stream,
     store: f.store,
-    sampling: { ...unspelled, maxTokens: f.maxTokens, temperature: f.temperature, topP: f.topP, logitBias: f.logitBias, repeatPenalty: f.repeatPenalty, minP: f.minP, seed: f.seed, ignoreEos: f.ignoreEos },
+    sampling: { ...unspelled, maxTokens: f.maxTokens, temperature: f.temperature, topP: f.topP, logitBias: f.logitBias, repeatPenalty: f.repeatPenalty, minP: f.minP, seed: f.seed, ignoreEos: f.ignoreEos, lora: f.lora },
     echo: {
       instructions: f.instructions ?? null,
       max_output_tokens: f.maxTokens ?? null,

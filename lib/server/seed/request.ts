@@ -3,6 +3,7 @@
 // (max_tokens 100, temperature 0.7).
 import { apiGenerateDefaults } from '../../engine/defaults.js';
 import type { GenerationRequest } from '../../engine/model.js';
+import { loraField } from '../../engine/lora.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
 
@@ -14,6 +15,7 @@ export const generateRequestFields = {
   prompt: { type: 'string', wire: ['prompt'], required: true, doc: 'the text to continue' },
   stream: { type: 'boolean', wire: ['stream'], default: false, doc: 'stream Server-Sent Events' },
   ...withDefaults(generationFields, apiGenerateDefaults),
+  lora: loraField,
 } as const;
 
 function requestId(value: unknown, name: string): string | number {

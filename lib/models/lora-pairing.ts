@@ -1,0 +1,35 @@
+// shimmy's automatic LoRA pairing: a GGUF file beside a model whose name holds `lora` or
+// `adapter` and whose header says it is an adapter is no model of its own; it goes with the model
+// in its folder whose file stem its name holds (the longest such stem), at scale 1.
+import { basename, dirname } from 'node:path';
+import { readGgufHeader } from '../engine/gguf-header.js';
+import type { LoraFile } from '../engine/lora.js';
+
+const ADAPTER_NAME_RE = /lora|adapter/i;
+
+/** Whether the file is a LoRA adapter by name and header (only files so named are read). */
+export function isAdapterFile(path: string): boolean {
+  if (!ADAPTER_NAME_RE.test(basename(path))) return false;
+  try {
+    return readGgufHeader(path).get('general.type') === 'adapter';
+  } catch {
+    return false; // an unreadable file stays a model, which its load will refuse with the reason
+  }
+}
+
+const stemOf = (path: string) => basename(path).replace(/\.gguf$/i, '').toLowerCase();
+
+/** For each model path, the adapters that pair with it. */
+export function pairAdapters(models: readonly string[], adapters: readonly string[]): Map<string, LoraFile[]> {
+  const pairs = new Map<string, LoraFile[]>();
+  for (const adapter of adapters) {
+    const name = stemOf(adapter);
+    let best: string | undefined;
+    for (const model of models) {
+      if (dirname(model) !== dirname(adapter) || !name.includes(stemOf(model))) continue;
+      if (!best || stemOf(model).length > stemOf(best).length) best = model;
+    }
+    if (best) pairs.set(best, [...(pairs.get(best) ?? []), { path: adapter, scale: 1 }]);
+  }
+  return pairs;
+}
