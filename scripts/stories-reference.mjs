@@ -2,3 +2,13 @@
 // `-p "Once upon a time" -n 40 --temp 0` (shared/models/README.md): the text every check of real
 // greedy output compares against (test/stories.test.mjs, scripts/test-pack.mjs).
 export const STORIES_GREEDY_40 = ', there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.';
+
+// With the LoRA adapter the tests generate for stories260K (scripts/make-fixture-model.mjs
+// makeFixtureLora(out, stories260K.gguf): rank 4 on each layer's attention projections, seed 7),
+// `llama-completion -m stories260K.gguf -p "Once upon a time" -n 40 --temp 0 --lora-scaled OUT:SCALE`
+// prints these at the vendored commit (scale 0 prints STORIES_GREEDY_40; at scale 1 the story ends
+// after 28 tokens).
+export const STORIES_LORA_GREEDY_40 = {
+  1: ', there wasoo a coakinging. oon. I sing was an. Sam.. udning.. ream was',
+  0.5: ", there was a little girl named Lily. She loved to play outsacine and sing all day long. One day, Lily's mom",
+};

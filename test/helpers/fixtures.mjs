@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeFixtureModel, mulberry32 } from '../../scripts/make-fixture-model.mjs';
+import { makeFixtureLora, makeFixtureModel, mulberry32 } from '../../scripts/make-fixture-model.mjs';
 
 export { mulberry32 }; // the seeded generator the fuzz test shares
 
@@ -29,6 +29,14 @@ export function presetModel(preset, type = 'q8_0') {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${preset}-${type}.gguf`);
   if (!existsSync(path)) makeFixtureModel(path, { preset, type });
+  return path;
+}
+
+/** A LoRA adapter for the model at `base` (rank 4 on its attention projections), named `name` in the fixtures folder; `widthOverride` makes one that does not fit. */
+export function loraFixture(base, name = 'lora', options = {}) {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.gguf`);
+  if (!existsSync(path)) makeFixtureLora(path, base, options);
   return path;
 }
 
