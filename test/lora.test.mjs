@@ -164,13 +164,21 @@ describe('adapters found beside their model', () => {
     const model = join(dir, 'tiny.gguf');
     copyFileSync(fixtureModel(), model);
     const adapter = makeFixtureLora(join(dir, 'tiny-lora-stories.gguf'), model);
+    // One named for the model but made for another architecture goes with no model (the model still loads).
+    const foreign = makeFixtureLora(join(dir, 'tiny-qwen-lora.gguf'), model);
+    const bytes = readFileSync(foreign);
+    bytes.write('qwen2', bytes.indexOf('llama'), 'latin1');
+    writeFileSync(foreign, bytes);
     const found = discoverModels({ modelDirs: [dir], env: {}, cwd: '/nonexistent', home: '/nonexistent' });
     assert.deepEqual(found.models.map((m) => [m.id, m.lora]), [['tiny', [{ path: adapter, scale: 1 }]]]);
+    assert.deepEqual(found.unpairedAdapters, [foreign]);
     assert.deepEqual(discoverModels({ modelDirs: [dir], autoLora: false, env: {}, cwd: '/nonexistent', home: '/nonexistent' }).models[0].lora, undefined);
     const env = { ...process.env, SHIMMY_MODEL_PATHS: '', SHIMMY_BASE_GGUF: '' };
     const { stdout } = await run(process.execPath, [cli, 'list', '--model-dirs', dir], { env, cwd: dir });
     assert.match(stdout, /^tiny \(default\) \+ LoRA /m);
-    assert.doesNotMatch((await run(process.execPath, [cli, 'list', '--model-dirs', dir, '--no-auto-lora'], { env, cwd: dir })).stdout, /LoRA/);
+    const unpaired = (await run(process.execPath, [cli, 'list', '--model-dirs', dir, '--no-auto-lora'], { env, cwd: dir })).stdout;
+    assert.doesNotMatch(unpaired, /\+ LoRA/);
+    assert.match(unpaired, /LoRA adapter paired with no model: .*tiny-lora-stories\.gguf/);
     const text = async (...flags) => (await run(process.execPath, [cli, 'generate', '--model', model, '--prompt', 'Once upon a time', '--max-tokens', '12', '--temperature', '0', ...flags], { env, cwd: dir })).stdout;
     const plain = await text('--no-auto-lora');
     assert.notEqual(await text('--no-auto-lora', '--lora', `${adapter}:1`), plain);

@@ -98,6 +98,43 @@ describe('a KV pool shared by the slots', () => {
     });
   });
 
+  test('requests that gave their cells up and sampled inside the decode graph go on, on the CPU', async () => {
+    // llama.cpp initialises a backend chain once: attaching it again when the request got a slot back aborted the process.
+    await withModel(fixtureModel(), { contextSize: 256, parallel: 2, kvUnified: true, kvSize: 256, backendSampling: true }, async (model) => {
+      const o = (prompt) => ({ prompt, maxTokens: 200, temperature: 0.8, seed: 1, ignoreEos: true });
+      const results = await Promise.all([model.complete(o('Once upon a time')), model.complete(o('The little dog ran'))]);
+      assert.deepEqual(results.map((r) => [r.finishReason, r.usage.completionTokens]), [['length', 200], ['length', 200]]);
+      assert.ok(model.stats().backendSampledTokens > 0);
+    });
+  });
+
+  test('an older request held back by its slow client gives its cells up to a younger one that can step', async () => {
+    await withModel(fixtureModel(), { contextSize: 256, parallel: 2, kvUnified: true, kvSize: 256 }, async (model) => {
+      const long = 'Once upon a time there was a little dog who ran and ran in the park with a bird and a cat. '.repeat(4);
+      const older = model.generate({ prompt: long, maxTokens: 100, temperature: 0, ignoreEos: true });
+      let olderChunks = 0;
+      let paused;
+      const pausedOnce = new Promise((resolve) => (paused = resolve));
+      const reading = (async () => {
+        for await (const _ of older) {
+          if (++olderChunks === 20) {
+            older.pause();
+            paused();
+          }
+        }
+      })();
+      await pausedOnce;
+      // The younger one needs cells the paused one holds: it finishes while the other stays paused.
+      const younger = await model.complete({ prompt: `${long} And then`, maxTokens: 150, temperature: 0, ignoreEos: true });
+      assert.equal(younger.usage.completionTokens, 150);
+      assert.ok(olderChunks < 40, `the paused request went on: ${olderChunks} chunks`); // a few were on their way when it paused
+      older.resume();
+      await reading;
+      const done = await older.result;
+      assert.deepEqual([done.finishReason, done.usage.completionTokens], ['length', 100]);
+    });
+  });
+
   test('a pool as large as the slots together reuses a cached prefix like per-slot cells', async () => {
     await withModel(fixtureModel(), { contextSize: 256, parallel: 2, kvUnified: true }, async (model) => {
       assert.equal(model.stats().kvCells, 512);

@@ -20,6 +20,7 @@ export function list(flags: CommonFlags & { short?: boolean }): void {
     console.log(`${m.id}${tag}${lora}  ${facts}\n    ${m.path}`);
     for (const adapter of m.lora ?? []) console.log(`    + ${adapter.path}${adapter.scale === 1 ? '' : ` (scale ${adapter.scale})`}`);
   }
+  for (const adapter of discovery.unpairedAdapters) console.log(`LoRA adapter paired with no model: ${adapter} (it pairs with a model of its architecture beside it whose file name its name holds, unless --no-auto-lora)`);
 }
 
 export function discoverCommand(flags: CommonFlags): void {
@@ -27,5 +28,6 @@ export function discoverCommand(flags: CommonFlags): void {
   console.log('searched:');
   for (const place of discovery.searched) console.log(`  ${place.exists ? '✓' : '✗'} ${place.source.padEnd(11)} ${place.path}`);
   console.log(`found ${discovery.models.length} model(s):`);
-  for (const m of discovery.models) console.log(`  ${m.id}  [${m.source}]  ${m.path}`);
+  for (const m of discovery.models) console.log(`  ${m.id}  [${m.source}]  ${m.path}${m.lora ? m.lora.map((a) => `\n    + LoRA ${a.path}`).join('') : ''}`);
+  for (const adapter of discovery.unpairedAdapters) console.log(`  LoRA adapter paired with no model: ${adapter}`);
 }

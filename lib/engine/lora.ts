@@ -56,13 +56,18 @@ export const loraField = {
 /** A scale for each of `adapters`: the choices given (the others 0), or the defaults. */
 export function loraScales(adapters: readonly LoraAdapter[], choices: readonly LoraChoice[] | undefined): number[] {
   if (choices === undefined) return adapters.map((a) => a.scale);
+  if (!Array.isArray(choices)) throw new ShimmyError('invalid_request', 'lora must be a list of {id, scale}');
   const scales = adapters.map(() => 0);
-  for (const [i, { id, scale }] of choices.entries()) {
-    if (!Number.isInteger(id) || id < 0 || id >= adapters.length) {
+  const seen = new Set<number>();
+  for (const [i, choice] of choices.entries()) {
+    const { id, scale } = (choice ?? {}) as Partial<LoraChoice>;
+    if (seen.has(id!)) throw new ShimmyError('invalid_request', `lora[${i}].id names adapter ${id} twice`);
+    seen.add(id!);
+    if (!Number.isInteger(id) || id! < 0 || id! >= adapters.length) {
       throw new ShimmyError('invalid_request', `lora[${i}].id ${id}: this model has ${adapters.length === 0 ? 'no LoRA adapters' : adapters.length === 1 ? 'one adapter, id 0' : `adapters 0 to ${adapters.length - 1}`} (GET /lora-adapters)`);
     }
     if (!validScale(scale)) throw new ShimmyError('invalid_request', `lora[${i}].scale must be a number from -${MAX_SCALE} to ${MAX_SCALE}`);
-    scales[id] = scale;
+    scales[id!] = scale;
   }
   return scales;
 }

@@ -131,19 +131,35 @@ export interface ModelInfo {
   metadata: Record<string, string>;
 }
 
+/** A model file's header, or none when it cannot be read (its load then says why). */
+function headerOf(path: string): Map<string, unknown> {
+  try {
+    return readGgufHeader(path);
+  } catch {
+    return new Map();
+  }
+}
+
 /** Loads a GGUF file off the main thread and starts its engine. */
 export async function loadModel(path: string, options: LoadOptions = {}): Promise<Model> {
   if (!existsSync(path) || !statSync(path).isFile()) {
     throw new ShimmyError('model_not_found', `no model file at '${path}'`);
   }
+  // The options first (what needs the model's shape is checked once it is loaded), then the files.
   const lora = checkLoraFiles(options.lora);
+  const rpc = parseEndpoints(options.rpc ?? []);
+  if (options.tensorSplit && (options.tensorSplit.length > MAX_DEVICES || !options.tensorSplit.every((v) => Number.isFinite(v) && v >= 0))) {
+    throw new ShimmyError('invalid_request', `tensorSplit must hold at most ${MAX_DEVICES} numbers >= 0`);
+  }
+  resolveMemory({ ...options, kvSize: undefined }, {}, 1, 1);
+  tensorOverrides(options);
   for (const { path: adapter } of lora) {
     if (!existsSync(adapter) || !statSync(adapter).isFile()) throw new ShimmyError('model_not_found', `no LoRA adapter file at '${adapter}'`);
   }
   if (options.check ?? true) {
     await checkModelFile(path);
     if (lora.length > 0) {
-      const architecture = String(readGgufHeader(path).get('general.architecture') ?? '');
+      const architecture = String(headerOf(path).get('general.architecture') ?? '');
       for (const { path: adapter } of lora) {
         const problem = adapterProblem(adapter, architecture);
         if (problem) throw new ShimmyError('invalid_model', `'${adapter}' is no LoRA adapter for '${path}': ${problem}`);
@@ -151,12 +167,10 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
       await checkModelFile(path, lora.map((a) => a.path));
     }
   }
-  const rpc = parseEndpoints(options.rpc ?? []);
-  if (options.tensorSplit && (options.tensorSplit.length > MAX_DEVICES || !options.tensorSplit.every((v) => Number.isFinite(v) && v >= 0))) {
-    throw new ShimmyError('invalid_request', `tensorSplit must hold at most ${MAX_DEVICES} numbers >= 0`);
-  }
-  resolveMemory(options, {}, 1, 1); // its types and names, before the file is read; the shape is checked once known
-  const overrides = tensorOverrides(options);
+  // Rules for layers past the model's last would only cost llama.cpp a regular expression per tensor each.
+  const header = options.nCpuMoe ? headerOf(path) : undefined;
+  const layers = Number(header?.get(`${header.get('general.architecture')}.block_count`) ?? 0);
+  const overrides = tensorOverrides({ ...options, nCpuMoe: options.nCpuMoe && Math.min(options.nCpuMoe, layers) });
   const { promise, abort } = native().loadModel(
     path,
     { gpuLayers: options.gpuLayers ?? 999, useMmap: options.useMmap ?? true, rpc, tensorSplit: options.tensorSplit, overrideTensor: overrides, lora: lora.map((a) => a.path) },
@@ -174,7 +188,7 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
     options.signal?.removeEventListener('abort', onAbort);
   }
   try {
-    return new Model(path, handle, options);
+    return new Model(path, handle, { ...options, lora });
   } catch (error) {
     handle.close();
     throw toShimmyError(error, 'context_failed');
@@ -230,8 +244,10 @@ export class Model {
       },
       (events) => this.dispatch(events),
     );
-    this.info = describe(path, meta, contextSize, parallel, kv);
-    this.info.lora = checkLoraFiles(options.lora).map((file, id) => ({ id, path: file.path, scale: file.scale ?? 1 }));
+    if (kv.kvUnified) kv.kvSize = this.engine.stats().kvCells; // as llama.cpp rounded it up
+    // loadModel filled in each adapter's scale.
+    const lora = (options.lora ?? []).map((file, id) => ({ id, path: file.path, scale: file.scale! }));
+    this.info = describe(path, meta, contextSize, parallel, kv, lora);
   }
 
   /** Streams a completion: `for await (const { text } of model.generate({ prompt }))`. */
@@ -469,7 +485,7 @@ function nativeOptions(parsed: GenerationRequest, lora: number[]): NativeRequest
   };
 }
 
-function describe(path: string, meta: NativeMetadata, contextSize: number, parallel: number, kv: ResolvedMemory): ModelInfo {
+function describe(path: string, meta: NativeMetadata, contextSize: number, parallel: number, kv: ResolvedMemory, lora: LoraAdapter[]): ModelInfo {
   const k = meta.keys;
   const fileType = k['general.file_type'];
   return {
@@ -490,7 +506,7 @@ function describe(path: string, meta: NativeMetadata, contextSize: number, paral
     chatTemplate: meta.chatTemplate,
     bosToken: meta.bos,
     eosToken: meta.eos,
-    lora: [],
+    lora,
     kv,
     metadata: k,
   };

@@ -45,6 +45,8 @@ export interface Discovery {
   /** The model the server starts with: the explicit one, else the first found. */
   base: DiscoveredModel | undefined;
   searched: SearchedPlace[];
+  /** LoRA adapter files found that go with no model (none of their architecture whose file stem their name holds, or --no-auto-lora). */
+  unpairedAdapters: string[];
 }
 
 const GGUF_RE = /\.gguf$/i;
@@ -191,7 +193,9 @@ export function discoverModels(options: DiscoveryOptions = {}): Discovery {
   // Adapter files are no models: they go with the model whose stem their name holds.
   const adapters = found.filter((m) => m.source !== 'base' && isAdapterFile(m.path));
   const candidates = found.filter((m) => !adapters.includes(m));
-  const pairs = options.autoLora === false ? new Map<string, LoraFile[]>() : pairAdapters(candidates.map((m) => m.path), adapters.map((a) => a.path));
+  const { pairs, unpaired } = options.autoLora === false
+    ? { pairs: new Map<string, LoraFile[]>(), unpaired: adapters.map((a) => a.path) }
+    : pairAdapters(candidates.map((m) => m.path), adapters.map((a) => a.path));
   const withAdapters = candidates.map((m) => (pairs.has(m.path) ? { ...m, lora: pairs.get(m.path) } : m));
 
   // One entry per file, and one file per name: a later clash gets a numeric suffix.
@@ -211,5 +215,5 @@ export function discoverModels(options: DiscoveryOptions = {}): Discovery {
   const explicitLora = [...(options.lora ?? []), ...splitPathList(env.SHIMMY_LORA_GGUF).map((p) => ({ path: resolve(cwd, p), scale: 1 }))];
   const at = base ? models.findIndex((m) => m.path === base!.path) : models.length > 0 ? 0 : -1;
   if (at >= 0 && explicitLora.length > 0) models[at] = { ...models[at]!, lora: [...explicitLora, ...(models[at]!.lora ?? [])] };
-  return { models, base: at >= 0 ? models[at] : undefined, searched };
+  return { models, base: at >= 0 ? models[at] : undefined, searched, unpairedAdapters: unpaired };
 }

@@ -61,6 +61,7 @@ struct Scheduler::Active {
   bool resuming = false;       // prefilling again after giving its cells up: no logits wanted
   bool assigned_before = false;
   uint64_t last_step = 0;      // the step it last had tokens in: adapter sets take turns by it
+  bool backend_off = false;    // its backend chain was detached (it gave its slot up): sampled on the CPU
   bool cancelled = false;
   bool paused = false;         // its client cannot take more text: no decode steps until resumed
   bool generating = false;     // prompt fully decoded
@@ -269,7 +270,7 @@ void Scheduler::run() {
     if (slot.active) finish(slot, "cancelled");
   }
   for (auto& w : waiting_) {
-    emit({w->req.id, EventKind::Done, "cancelled", static_cast<int32_t>(w->req.prompt.size())});
+    emit(done_event(*w, "cancelled"));
   }
   waiting_.clear();
   queued_ = 0;
@@ -323,7 +324,7 @@ void Scheduler::apply_cancels(const std::vector<int32_t>& cancels) {
     }
     for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
       if ((*it)->req.id == id) {
-        emit({id, EventKind::Done, "cancelled", static_cast<int32_t>((*it)->req.prompt.size())});
+        emit(done_event(**it, "cancelled"));
         waiting_.erase(it);
         queued_--;
         break;
@@ -357,6 +358,14 @@ void Scheduler::assign_slots() {
       }
     }
     if (!best) return;
+    // In a shared pool a request starts only when its tokens fit beside the running requests'
+    // cells (idle caches give theirs up): one that gave its cells up waits until they are free
+    // again rather than take them back at once from the request it gave them to.
+    if (config_.kv_unified) {
+      size_t running = 0;
+      for (const auto& slot : slots_) running += slot.active ? slot.cached.size() : 0;
+      if (running + prefill.size() + 1 - best_common > config_.kv_size) return;
+    }
 
     // The last prompt token is always decoded again: its logits start the generation. A resumed
     // request has its next token already.
@@ -389,6 +398,7 @@ void Scheduler::assign_slots() {
 // Attaching or detaching makes llama.cpp rebuild its graph reservation at the next decode (as in
 // llama-server, per request).
 void Scheduler::attach_sampler(Slot& slot) {
+  if (slot.active->backend_off) return;  // llama.cpp initialises a chain once: it cannot be attached again
   if (llama_sampler* chain = slot.active->req.sampler->backend_chain()) slot.sampler_attached = llama_set_sampler(ctx_, slot.seq, chain);
 }
 
@@ -417,26 +427,37 @@ void Scheduler::sample_on_cpu_from_now(Slot& slot) {
 // of new requests in arrival order until the batch is full.
 //
 // With adapters, a step holds the requests of one adapter set: the sets take turns, the one
-// whose request waited longest for a step first, and a set whose requests can do nothing (their
-// cells are taken) gives its turn to the next.
+// whose request waited longest for a step first, each for as many steps as it has requests, and
+// a set whose requests can do nothing (their cells are taken) gives its turn to the next.
 bool Scheduler::build_batch() {
   // A paused request waits only while no other request waits for its slot: a client that reads
   // slowly must not keep others from being served (its text then queues up in JavaScript, where
   // the server's buffer limit bounds it).
   const bool honour_pauses = waiting_.empty();
+  honouring_pauses_ = honour_pauses;
   if (config_.adapters.empty()) return build_batch_for(nullptr, honour_pauses);
-  for (const std::vector<float>& set : adapter_sets_by_turn(honour_pauses)) {
-    if (build_batch_for(&set, honour_pauses)) {
-      apply_adapter_set(set);
-      return true;
+  auto sets = adapter_sets_by_turn(honour_pauses);
+  // A set keeps its turn for as many steps as it has requests, so each request gets an equal
+  // share of the steps' time: one request with a set of its own takes one step in n+1 from the n
+  // requests of another, not every other step.
+  auto current = std::find_if(sets.begin(), sets.end(), [&](const auto& s) { return s.first == turn_set_; });
+  if (turn_left_ > 0 && current != sets.end()) std::rotate(sets.begin(), current, current + 1);
+  for (const auto& [set, requests] : sets) {
+    if (!build_batch_for(&set, honour_pauses)) continue;
+    if (set != turn_set_ || turn_left_ == 0) {
+      turn_set_ = set;
+      turn_left_ = requests;
     }
+    turn_left_--;
+    apply_adapter_set(set);
+    return true;
   }
   return false;
 }
 
-// The adapter sets of the requests that may step, the set whose request had tokens in a step
-// longest ago (the older request on a tie) first.
-std::vector<std::vector<float>> Scheduler::adapter_sets_by_turn(bool honour_pauses) const {
+// The adapter sets of the requests that may step, with how many requests each has: the set whose
+// request had tokens in a step longest ago (the older request on a tie) first.
+std::vector<std::pair<std::vector<float>, uint32_t>> Scheduler::adapter_sets_by_turn(bool honour_pauses) const {
   std::vector<const Active*> order;
   for (const auto& slot : slots_) {
     if (slot.active && !(slot.active->paused && honour_pauses)) order.push_back(slot.active.get());
@@ -444,9 +465,11 @@ std::vector<std::vector<float>> Scheduler::adapter_sets_by_turn(bool honour_paus
   std::sort(order.begin(), order.end(), [](const Active* a, const Active* b) {
     return a->last_step != b->last_step ? a->last_step < b->last_step : a->arrival < b->arrival;
   });
-  std::vector<std::vector<float>> sets;
+  std::vector<std::pair<std::vector<float>, uint32_t>> sets;
   for (const Active* a : order) {
-    if (std::find(sets.begin(), sets.end(), a->req.lora) == sets.end()) sets.push_back(a->req.lora);
+    auto it = std::find_if(sets.begin(), sets.end(), [&](const auto& s) { return s.first == a->req.lora; });
+    if (it == sets.end()) sets.emplace_back(a->req.lora, 1);
+    else it->second++;
   }
   return sets;
 }
@@ -485,7 +508,7 @@ bool Scheduler::build_batch_for(const std::vector<float>* set, bool honour_pause
     if (slot->active && make_room(1 + batch_.n_tokens, slot->active->arrival)) add(*slot, slot->active->next_token, true);
   }
 
-  // Prompt slots by arrival (smaller use clock = assigned earlier).
+  // Prompt slots by arrival.
   std::vector<Slot*> prompting;
   for (auto& slot : slots_) {
     if (slot.active && !slot.active->generating && !(slot.active->paused && honour_pauses) && in_step(slot)) prompting.push_back(&slot);
@@ -529,9 +552,9 @@ uint32_t Scheduler::cells_used() const {
 }
 
 // Frees cells of a shared pool until `needed` new ones (this step's tokens) fit: idle slots'
-// cached prefixes first (least recently used first), then the cells of requests that arrived
-// after `keep_older` and have no tokens in this step (youngest first), which go back to wait in
-// line. Returns whether the cells fit; a per-slot pool always has them.
+// cached prefixes first (least recently used first), then the cells of requests with no tokens in
+// this step that are held by their pause or arrived after `keep_older` (youngest first), which go
+// back to wait in line. Returns whether the cells fit; a per-slot pool always has them.
 bool Scheduler::make_room(uint32_t needed, uint64_t keep_older) {
   if (!config_.kv_unified) return true;
   while (cells_used() + needed > config_.kv_size) {
@@ -543,9 +566,12 @@ bool Scheduler::make_room(uint32_t needed, uint64_t keep_older) {
       release_cells(*victim);
       continue;
     }
+    // A request held back by its slow client counts as younger than any: it must not keep the
+    // streams that can step from their cells.
+    const auto age = [this](const Active& a) { return a.paused && honouring_pauses_ ? UINT64_MAX : a.arrival; };
     for (auto& slot : slots_) {
-      if (slot.active && slot.active->arrival > keep_older && slot.active->batch_count == 0 && !slot.cached.empty() &&
-          (!victim || slot.active->arrival > victim->active->arrival)) victim = &slot;
+      if (slot.active && age(*slot.active) > keep_older && slot.active->batch_count == 0 && !slot.cached.empty() &&
+          (!victim || age(*slot.active) > age(*victim->active))) victim = &slot;
     }
     if (!victim) return false;
     requeue(*victim);
@@ -553,11 +579,12 @@ bool Scheduler::make_room(uint32_t needed, uint64_t keep_older) {
   return true;
 }
 
-// A request gives its slot up and waits in line by its arrival; its cells stay as the slot's
-// cache (the next make_room round frees them), and what it already generated is decoded again,
-// from its cells where they are still there, when it gets a slot back. Its sampler, text and
+// A request gives its slot up and waits in line by its arrival; its cells become the slot's
+// cache, which make_room goes on to free as far as it needs. What it already generated is decoded
+// again when it gets a slot back (assign_slots waits until its tokens fit); its sampler, text and
 // counts go with it, so its stream continues where it was.
 void Scheduler::requeue(Slot& slot) {
+  if (slot.sampler_attached) slot.active->backend_off = true;  // its CPU chain kept up with the backend's
   detach_sampler(slot);
   std::unique_ptr<Active> a = std::move(slot.active);
   if (a->generating) {
@@ -672,6 +699,13 @@ void Scheduler::finish(Slot& slot, const char* reason) {
     e.logprobs.swap(a.logprobs);  // the tail's tokens (after a stop string the tail is empty: they go)
     emit(std::move(e));
   }
+  emit(done_event(a, reason));
+  end_slot(slot);
+}
+
+// The end of a request, with its counts and times: a waiting one may have run before (it gave
+// its cells up to an older request in a shared pool).
+Event Scheduler::done_event(const Active& a, const char* reason) {
   const auto now = Clock::now();
   const bool started_generating = a.first_token != Clock::time_point{};
   Event done{a.req.id, EventKind::Done, reason};
@@ -679,10 +713,11 @@ void Scheduler::finish(Slot& slot, const char* reason) {
   done.completion_tokens = a.generated;
   done.cached_tokens = a.cached_tokens;
   done.stop_sequence = a.text.matched();
-  done.prompt_ms = std::chrono::duration<double, std::milli>((started_generating ? a.first_token : now) - a.started).count();
-  done.generation_ms = started_generating ? ms_since(a.first_token) : 0;
-  emit(std::move(done));
-  end_slot(slot);
+  if (a.assigned_before) {
+    done.prompt_ms = std::chrono::duration<double, std::milli>((started_generating ? a.first_token : now) - a.started).count();
+    done.generation_ms = started_generating ? ms_since(a.first_token) : 0;
+  }
+  return done;
 }
 
 // The slot's request is over: its sampler goes, detached from the context first.

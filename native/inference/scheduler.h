@@ -170,12 +170,13 @@ class Scheduler {
   void sample_on_cpu_from_now(Slot& slot);
   void release_cells(Slot& slot);
   bool build_batch_for(const std::vector<float>* set, bool honour_pauses);
-  std::vector<std::vector<float>> adapter_sets_by_turn(bool honour_pauses) const;
+  std::vector<std::pair<std::vector<float>, uint32_t>> adapter_sets_by_turn(bool honour_pauses) const;
   void apply_adapter_set(const std::vector<float>& lora);
-  bool make_room(uint32_t needed, uint64_t keep_older = 0);
+  bool make_room(uint32_t needed, uint64_t keep_older);
   void requeue(Slot& slot);
   uint32_t cells_used() const;
   void emit(Event event);
+  Event done_event(const Active& a, const char* reason);
   void publish(bool flush = false);
 
   std::shared_ptr<llama_model> model_;
@@ -219,6 +220,9 @@ class Scheduler {
   uint64_t use_clock_ = 0;
   uint64_t arrivals_ = 0;  // requests taken in, for their order
   std::vector<float> applied_lora_;  // the adapter set on the context now
+  bool honouring_pauses_ = false;    // this step leaves paused requests out
+  std::vector<float> turn_set_;      // the adapter set whose turn it is, for turn_left_ more steps
+  uint32_t turn_left_ = 0;
   std::thread thread_;
 };
 

@@ -219,8 +219,9 @@ std::vector<float> read_lora(Napi::Object o, size_t adapters) {
   bool any = false;
   for (uint32_t i = 0; i < list.Length(); ++i) {
     Napi::Value item = list.Get(i);
-    if (!item.IsNumber() || !std::isfinite(item.As<Napi::Number>().DoubleValue())) throw_coded(o.Env(), ErrorCode::InvalidRequest, "lora scales must be finite numbers");
-    scales.push_back(item.As<Napi::Number>().FloatValue());
+    const float scale = item.IsNumber() ? item.As<Napi::Number>().FloatValue() : NAN;
+    if (!std::isfinite(scale)) throw_coded(o.Env(), ErrorCode::InvalidRequest, "lora scales must be finite numbers");
+    scales.push_back(scale);
     any = any || scales.back() != 0.0f;
   }
   if (!any) scales.clear();
