@@ -534,7 +534,8 @@ bool Scheduler::build_batch_for(const std::vector<float>* set, bool honour_pause
   return batch_.n_tokens > 0;
 }
 
-// llama.cpp rebuilds its graph reservation when the set changes, so it is set only then.
+// Set only when it changes: llama.cpp then builds its next graph afresh (and, the first time an
+// adapter is used, reserves its buffers again: vendor/patches/0007).
 void Scheduler::apply_adapter_set(const std::vector<float>& lora) {
   if (lora == applied_lora_) return;
   std::vector<llama_adapter_lora*> adapters = config_.adapters;
