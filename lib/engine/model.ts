@@ -17,31 +17,6 @@ import { adapterProblem, checkLoraFiles, loraScales, type LoraAdapter, type Lora
 const MAX_DEVICES = 16;
 
 export interface LoadOptions {
-  /** K and V cache element types (default f16): q8_0 halves the KV memory, q4_0 quarters it; a quantized V cache needs flash attention. */
-  cacheTypeK?: MemoryOptions['cacheTypeK'];
-  cacheTypeV?: MemoryOptions['cacheTypeV'];
-  /** Flash attention: auto (default: where the backend has it, as llama.cpp decides), on, off. */
-  flashAttention?: MemoryOptions['flashAttention'];
-  /**
-   * One KV pool shared by the slots (llama-server's default) instead of contextSize cells per
-   * slot: each request may still hold contextSize tokens; idle slots' cached prefixes are dropped
-   * when the pool runs short. Default false.
-   */
-  kvUnified?: boolean;
-  /** The shared pool's size in tokens (kvUnified only; default contextSize × parallel). */
-  kvSize?: number;
-  /** Keep every MoE expert tensor in system memory (llama.cpp's --cpu-moe). */
-  cpuMoe?: boolean;
-  /** Keep the expert tensors of the first N layers in system memory (--n-cpu-moe). */
-  nCpuMoe?: number;
-  /** Tensors whose name matches `pattern` go to buffer type `buffer` (CPU, CUDA0, …; llama.cpp's -ot). */
-  overrideTensor?: MemoryOptions['overrideTensor'];
-  /**
-   * LoRA adapters to load with the model, each with its default scale (1 unless given). A
-   * request's `lora` picks its own scales by id (the adapter's place here); an adapter made for
-   * another model is invalid_model. Requests with different sets take turns step by step.
-   */
-  lora?: LoraFile[];
   /** Tokens one request may hold: prompt plus generated. Default: min(loadDefaults.contextSizeCap (4096), the model's training context). */
   contextSize?: number;
   /** Requests decoded together in one batch (slots). Default: loadDefaults.parallel (4). */
@@ -73,6 +48,32 @@ export interface LoadOptions {
   rpc?: string[];
   /** The share of layers per device, workers first, then local GPUs (default: by free memory). */
   tensorSplit?: number[];
+  /** K and V cache element types (default f16): q8_0 halves the KV memory, q4_0 quarters it; a quantized V cache needs flash attention. */
+  cacheTypeK?: MemoryOptions['cacheTypeK'];
+  cacheTypeV?: MemoryOptions['cacheTypeV'];
+  /** Flash attention: auto (default: where the backend has it, as llama.cpp decides), on, off. */
+  flashAttention?: MemoryOptions['flashAttention'];
+  /**
+   * One KV pool shared by the slots (llama-server's default) instead of contextSize cells per
+   * slot: each request may still hold contextSize tokens; when the pool runs short, idle slots'
+   * cached prefixes give their cells up, then the youngest requests wait. Default false.
+   */
+  kvUnified?: boolean;
+  /** The shared pool's size in tokens (kvUnified only; default contextSize × parallel). */
+  kvSize?: number;
+  /** Keep every MoE expert tensor in system memory (llama.cpp's --cpu-moe). */
+  cpuMoe?: boolean;
+  /** Keep the expert tensors of the first N layers in system memory (--n-cpu-moe). */
+  nCpuMoe?: number;
+  /** Tensors whose name matches `pattern` go to buffer type `buffer` (CPU, CUDA0, …; llama.cpp's -ot). */
+  overrideTensor?: MemoryOptions['overrideTensor'];
+  /**
+   * LoRA adapters to load with the model, each with its default scale (1 unless given). A
+   * request's `lora` picks its own scales by id (the adapter's place here); an adapter made for
+   * another model is invalid_model. Requests with different sets take turns: llama.cpp decodes one
+   * set at a time.
+   */
+  lora?: LoraFile[];
   useMmap?: boolean;
   /**
    * Check the file before llama.cpp loads it in this process (default true): its header, then
