@@ -192,6 +192,8 @@ export interface NativeEngineStats {
   kvCells: number;
   kvCellsUsed: number;
   kvBytes: number;
+  /** Bytes of the model's weights, its context (the KV cache) and compute buffers per buffer type (CPU, CUDA0, …), as the context was made. */
+  memory: { buffer: string; model: number; context: number; compute: number }[];
   /** Time the engine's thread spent in each phase of its steps: total, and counts per bucket of phaseBuckets (+ one for longer). */
   phases: Record<StepPhase, { seconds: number; counts: number[] }>;
   /** Upper bounds of the phase histogram's buckets, in seconds. */

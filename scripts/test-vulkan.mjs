@@ -11,10 +11,12 @@ import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
 const binary = join(root, 'gpu-packages', `${process.platform}-${process.arch}-vulkan`, 'shimmy.node');
-// The whole engine suite; of stories260K's, all but the 14,400-token batching benchmark (12 min on
+// The whole engine suite, the memory levers and LoRA; of stories260K's, all but the 14,400-token batching benchmark (12 min on
 // llvmpipe's ~20 tok/s): batched decoding on real text is the seeded 8-stream test's to check.
 const runs = [
   ['test/engine.test.mjs'],
+  // KV cache types and flash attention on the device, MoE experts moved to the host, LoRA sets switched between steps.
+  ['test/memory.test.mjs', 'test/lora.test.mjs'],
   ['--test-name-pattern', 'greedy generation matches|stop string cuts|seed for seed|several threads|follow-up prompt', 'test/stories.test.mjs'],
 ];
 

@@ -98,7 +98,10 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
   ctx_ = llama_init_from_model(model_.get(), params);
   if (!ctx_) return;
   if (config_.kv_unified) config_.kv_size = llama_n_ctx(ctx_);  // rounded up to llama.cpp's padding
-  for (const auto& [buft, bytes] : llama_get_memory_breakdown(ctx_)) kv_bytes_ += bytes.context;
+  for (const auto& [buft, bytes] : llama_get_memory_breakdown(ctx_)) {
+    kv_bytes_ += bytes.context;
+    memory_.push_back({ggml_backend_buft_name(buft), bytes.model, bytes.context, bytes.compute});
+  }
   // A persistent thread pool, as llama-server and llama-bench use. Without one, ggml starts and
   // joins its worker threads on every decode, which costs more than a small model's whole step.
   decode_threads_ = static_cast<int>(params.n_threads);

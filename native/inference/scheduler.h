@@ -109,6 +109,12 @@ struct SchedulerStats {
   uint64_t kv_bytes;       // the KV cache on every device
 };
 
+// What the model and its context hold in one kind of buffer (a device's memory, or the host's).
+struct BufferMemory {
+  std::string buffer;  // the buffer type's name: CPU, CUDA0, Vulkan0, …
+  uint64_t model, context, compute;
+};
+
 class Scheduler {
  public:
   struct Sampled {
@@ -137,6 +143,8 @@ class Scheduler {
   std::vector<Event> take_events();
   SchedulerStats stats();
   const StepTimings& timings() const { return timings_; }
+  // As the context was made (compute buffers may grow later, as graphs need).
+  const std::vector<BufferMemory>& memory() const { return memory_; }
   // Cancels everything, finishes the thread. Blocks for at most one decode step.
   void stop();
 
@@ -216,6 +224,7 @@ class Scheduler {
   std::atomic<uint64_t> backend_sampled_tokens_{0};
   std::atomic<uint32_t> kv_cells_used_{0};
   uint64_t kv_bytes_ = 0;
+  std::vector<BufferMemory> memory_;
   StepTimings timings_;
   uint64_t use_clock_ = 0;
   uint64_t arrivals_ = 0;  // requests taken in, for their order

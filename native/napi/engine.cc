@@ -396,6 +396,17 @@ Napi::Value Engine::Stats(const Napi::CallbackInfo& info) {
   o.Set("kvCells", st.kv_cells);
   o.Set("kvCellsUsed", st.kv_cells_used);
   o.Set("kvBytes", Napi::Number::New(env, static_cast<double>(st.kv_bytes)));
+  Napi::Array memory = Napi::Array::New(env, s.memory().size());
+  for (size_t i = 0; i < s.memory().size(); ++i) {
+    const BufferMemory& m = s.memory()[i];
+    Napi::Object b = Napi::Object::New(env);
+    b.Set("buffer", m.buffer);
+    b.Set("model", Napi::Number::New(env, static_cast<double>(m.model)));
+    b.Set("context", Napi::Number::New(env, static_cast<double>(m.context)));
+    b.Set("compute", Napi::Number::New(env, static_cast<double>(m.compute)));
+    memory.Set(static_cast<uint32_t>(i), b);
+  }
+  o.Set("memory", memory);
   // phases: {decode|sample|deliver|idle: {seconds, counts}}, counts per bucket of phaseBuckets
   // (upper bounds in seconds) and one more for longer steps.
   const StepTimings& t = s.timings();

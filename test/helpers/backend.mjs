@@ -4,7 +4,8 @@
 import { native } from '../../dist/index.js';
 
 const info = native().systemInfo();
-const offloaded = info.gpuBackend !== 'cpu' && info.devices.some((d) => d.type === 'gpu');
+/** Whether the layers run on a GPU backend's device (test:vulkan), not on the CPU. */
+export const offloaded = info.gpuBackend !== 'cpu' && info.devices.some((d) => d.type === 'gpu');
 
 /** A skip reason for tests that need batched decoding to equal single decoding, or false on the CPU. */
 export const batchingChangesResults = offloaded ? `on ${info.gpuBackend}, batching changes the float sums (as in llama-server)` : false;
