@@ -136,7 +136,7 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
       std::string why;
       if (!adapter) why = take_last_error();
       else if (llama_adapter_get_alora_n_invocation_tokens(adapter) > 0) why = "activated LoRA (aLoRA) adapters are not supported";
-      if (why.empty()) {
+      if (adapter && why.empty()) {
         loaded_.adapters.push_back(adapter);
         continue;
       }
