@@ -401,14 +401,17 @@ void Scheduler::assign_slots() {
 // Attaching or detaching makes llama.cpp rebuild its graph reservation at the next decode (as in
 // llama-server, per request).
 void Scheduler::attach_sampler(Slot& slot) {
-  if (slot.active->backend_off) return;  // llama.cpp initialises a chain once: it cannot be attached again
+  if (slot.active->backend_off) return;  // detached before: see detach_sampler
   if (llama_sampler* chain = slot.active->req.sampler->backend_chain()) slot.sampler_attached = llama_set_sampler(ctx_, slot.seq, chain);
 }
 
+// llama.cpp initialises a chain once: a request whose chain was detached samples on the CPU from
+// then on (its CPU chain kept up with the backend's).
 void Scheduler::detach_sampler(Slot& slot) {
   if (!slot.sampler_attached) return;
   llama_set_sampler(ctx_, slot.seq, nullptr);
   slot.sampler_attached = false;
+  if (slot.active) slot.active->backend_off = true;
 }
 
 // The backend produced no token for this slot (a device without an op the chain needs; llama.cpp
@@ -588,7 +591,6 @@ bool Scheduler::make_room(uint32_t needed, uint64_t keep_older) {
 // again when it gets a slot back (assign_slots waits until its tokens fit); its sampler, text and
 // counts go with it, so its stream continues where it was.
 void Scheduler::requeue(Slot& slot) {
-  if (slot.sampler_attached) slot.active->backend_off = true;  // its CPU chain kept up with the backend's
   detach_sampler(slot);
   std::unique_ptr<Active> a = std::move(slot.active);
   if (a->generating) {
