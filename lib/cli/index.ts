@@ -1,6 +1,7 @@
 // The shimmy command line: this file only declares the sade program; each command is a module.
 import sade from 'sade';
 import { loadDefaults, serveMaxLoaded } from '../engine/defaults.js';
+import { bench } from './bench.js';
 import { describeError, routeLlamaLog, version } from './common.js';
 import { diag } from './diag.js';
 import { generate, generationFlags } from './generate.js';
@@ -9,7 +10,7 @@ import { memoryFlagDocs } from './memory-flags.js';
 import { probe } from './probe.js';
 import { DEFAULT_WORKER_BIND, worker } from './worker.js';
 
-const commands = ['serve', 'generate', 'list', 'probe', 'diag', 'discover', 'worker', 'pull', 'rm'];
+const commands = ['serve', 'generate', 'list', 'probe', 'bench', 'diag', 'discover', 'worker', 'pull', 'rm'];
 
 function program() {
   const prog = sade('shimmy').version(version);
@@ -63,6 +64,20 @@ function program() {
   prog.command('probe [model-name]').describe('Load a model and report whether and how it loads.')
     .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)')
     .action((name, flags) => probe(name, flags));
+  const benchCommand = prog.command('bench [model-name]').describe("Measure prompt processing and generation tok/s at 1 and --parallel streams, the model loaded as serve loads it (a table like llama-bench's).")
+    .option('-p, --n-prompt', 'Prompt tokens per stream (0: no prompt test)', 512)
+    .option('-n, --n-gen', 'Generated tokens per stream (0: no generation test)', 128)
+    .option('-r, --repetitions', 'Timed runs per test, after one untimed', 5)
+    .option('-o, --output', 'md (a table) or json', 'md')
+    .option('--parallel', 'Streams of the second round, and the slots the model loads with', loadDefaults.parallel)
+    .option('--ctx-size', "Context tokens per stream (default: serve's, or what a test needs if more)")
+    .option('-t, --threads', 'CPU threads (default: as serve, up to the cores, fewer while other processes keep them busy)')
+    .option('--rpc', 'RPC workers to split the model over: HOST:PORT,… (shimmy worker on each; also SHIMMY_RPC_WORKERS)');
+  for (const [flag, doc] of memoryFlagDocs) benchCommand.option(flag, doc);
+  benchCommand
+    .example('bench --model ./models/stories260K.gguf')
+    .example('bench qwen2.5:0.5b -p 2048 -n 64 --parallel 8 -o json')
+    .action((name, flags) => bench(name, flags));
   prog.command('diag').describe('Print version, platform, CPU features, backends, server transport, model directories, memory.')
     .option('--transport', 'Report this transport choice: uws, node or auto')
     .option('--rpc', 'Also connect to these RPC workers (HOST:PORT,…) and list their devices')
@@ -138,7 +153,7 @@ export async function main(argv: string[]): Promise<void> {
   };
   try {
     // Only the commands that load a model load the addon for it.
-    if (translated.includes('--verbose') && ['serve', 'generate', 'probe', 'worker'].includes(command ?? '')) routeLlamaLog();
+    if (translated.includes('--verbose') && ['serve', 'generate', 'probe', 'bench', 'worker'].includes(command ?? '')) routeLlamaLog();
     await prog.parse(translated, {
       unknown: (flag: string) => {
         throw new Error(`unknown option '${flag}' (see 'shimmy --help')`);
