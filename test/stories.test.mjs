@@ -70,6 +70,20 @@ describe('stories260K', { skip: storiesSkip }, () => {
     assert.ok(differentSeedsDiffer, 'every seed gave the same text');
   });
 
+  // Rows with a grammar are sampled on the helper threads beside the others (vendor/patches/0008):
+  // 8 at once, greedy and seeded, most under a grammar, each give what they give alone.
+  test('requests with grammars, sampled side by side on several threads, each give their text alone', { skip: batchingChangesResults }, async () => {
+    const grammar = 'root ::= "{" ws "\\"story\\":" ws "\\"" [a-zA-Z ,.]* "\\"" ws "}"\nws ::= " "?';
+    const requests = Array.from({ length: 8 }, (_, i) => ({
+      prompt: 'Once upon a time', maxTokens: 48, ...(i % 2 ? { temperature: 0.8, seed: i } : { temperature: 0 }), ...(i % 4 < 3 ? { grammar } : {}),
+    }));
+    const alone = [];
+    for (const request of requests) alone.push((await model.complete(request)).text);
+    const together = await Promise.all(requests.map((request) => model.complete(request)));
+    together.forEach((r, i) => assert.equal(r.text, alone[i], `request ${i}`));
+    assert.equal(alone.filter((text) => /^\{ ?"story": ?"[a-zA-Z ,.]*("( ?\})?)?$/.test(text)).length, 6, alone.join('\n'));
+  });
+
   test('seeded requests sampled together on several threads give what each gives alone', { skip: batchingChangesResults }, async () => {
     const options = (seed) => ({ prompt: 'Once upon a time', maxTokens: 80, temperature: 0.9, topK: 40, repeatPenalty: 1.1, seed });
     const seeds = [11, 12, 13, 14, 15, 16, 17, 18];

@@ -77,9 +77,10 @@ std::optional<SamplingParams> without_prefill(const SamplingParams& p) {
 
 }  // namespace
 
-Sampler::Sampler(const llama_model* model, const SamplingParams& p, bool on_backend) {
+Sampler::Sampler(const llama_model* model, const SamplingParams& p, bool on_backend)
+    : n_vocab_(llama_vocab_n_tokens(llama_model_get_vocab(model))) {
   const llama_vocab* vocab = llama_model_get_vocab(model);
-  if (ChainSampler::serves(p, llama_vocab_n_tokens(vocab))) {
+  if (ChainSampler::serves(p, n_vocab_)) {
     chain_ = std::make_unique<ChainSampler>(vocab, p);
   } else {
     try {
@@ -99,14 +100,12 @@ Sampler::~Sampler() {
   if (backend_) llama_sampler_free(backend_);
 }
 
-llama_token Sampler::sample_and_accept(llama_context* ctx, int32_t logits_index) {
-  if (chain_) return sample_and_accept(llama_get_logits_ith(ctx, logits_index));
-  const llama_token token = common_sampler_sample(common_, ctx, logits_index);
+llama_token Sampler::sample_and_accept(float* logits) {
+  if (chain_) return chain_->sample_and_accept(logits);
+  const llama_token token = common_sampler_sample_logits(common_, logits, n_vocab_);
   common_sampler_accept(common_, token, true);
   return token;
 }
-
-llama_token Sampler::sample_and_accept(float* logits) { return chain_->sample_and_accept(logits); }
 
 void Sampler::accept_backend(llama_token token) {
   llama_sampler_accept(backend_, token);

@@ -29,10 +29,12 @@ class Sampler {
   Sampler(const Sampler&) = delete;
   Sampler& operator=(const Sampler&) = delete;
 
-  llama_token sample_and_accept(llama_context* ctx, int32_t logits_index);
-  // A sampler without a grammar reads nothing but its row of logits, so it may run on any thread.
-  bool reads_logits_only() const { return chain_ != nullptr; }
+  // Reads nothing but the row of logits the scheduler took from the context after the decode
+  // (which may be changed in place), so the samplers of a step's rows run on several threads at once,
+  // those with a grammar too (vendor/patches/0008).
   llama_token sample_and_accept(float* logits);
+  // llama.cpp's common_sampler (a grammar, say): milliseconds per token where the chain takes microseconds.
+  bool slow() const { return common_ != nullptr; }
 
   // The chain to attach to the context for this request's sequence, or null. Owned here: detach
   // it before this sampler is destroyed.
@@ -44,6 +46,7 @@ class Sampler {
  private:
   std::unique_ptr<ChainSampler> chain_;
   common_sampler* common_ = nullptr;
+  int32_t n_vocab_;
   llama_sampler* backend_ = nullptr;
 };
 using SamplerPtr = std::unique_ptr<Sampler>;

@@ -619,9 +619,9 @@ void Scheduler::after_decode() {
     }
     if (a.logits_at >= 0) due_.push_back(&slot);
   }
-  // Samplers without a grammar need only their own row of logits: the helpers take some of them.
-  // Rows are found here, on this thread (llama_get_logits_ith may reorder the outputs); samplers
-  // with a grammar use llama.cpp's context and run here too.
+  // A sampler needs only its own row of logits: the helpers take some of the rows, those with a
+  // grammar (the slow ones) too. Rows are found here, on this thread (llama_get_logits_ith may
+  // reorder the outputs).
   sampled_.assign(due_.size(), {});
   in_parallel_.clear();
   for (size_t i = 0; i < due_.size(); ++i) {
@@ -635,15 +635,18 @@ void Scheduler::after_decode() {
         sampled_[i].token = token;
         backend_sampled_tokens_++;
       }
-    } else if (a.req.sampler->reads_logits_only()) {
+    } else {
       in_parallel_.push_back(i);
       sampled_[i].logits = llama_get_logits_ith(ctx_, a.logits_at);
-    } else {
-      sampled_[i] = sampled([&] { return a.req.sampler->sample_and_accept(ctx_, a.logits_at); });
     }
   }
   // No more threads than decode: when the governor gave a core up, a helper on it would stall the
-  // step as a ggml thread would.
+  // step as a ggml thread would. Grammar rows take milliseconds: ggml's workers, which would poll
+  // for the next graph on the helpers' cores that long, sleep meanwhile.
+  const unsigned helpers = static_cast<unsigned>(std::max(decode_threads_ - 1, 0));
+  if (helpers > 0 && in_parallel_.size() > 1 && std::any_of(in_parallel_.begin(), in_parallel_.end(), [this](size_t i) { return due_[i]->active->req.sampler->slow(); })) {
+    pause_cpu_threadpool(pools_[static_cast<size_t>(decode_threads_)]);
+  }
   helpers_->for_each(in_parallel_.size(), [this](size_t k) {
     Sampled& s = sampled_[in_parallel_[k]];
     Sampler& sampler = *due_[in_parallel_[k]]->active->req.sampler;
@@ -651,7 +654,7 @@ void Scheduler::after_decode() {
       if (!s.logits) throw std::runtime_error("llama.cpp has no logits for this slot");
       return sampler.sample_and_accept(s.logits);
     });
-  }, static_cast<unsigned>(std::max(decode_threads_ - 1, 0)));
+  }, helpers);
   for (size_t i = 0; i < due_.size(); ++i) {
     // A grammar that no token can satisfy ("Unexpected empty grammar stack") ends here.
     if (!sampled_[i].error.empty()) fail_slot(*due_[i], "sampling failed: " + sampled_[i].error);

@@ -51,6 +51,11 @@ void free_cpu_threadpool(ggml_threadpool* pool) {
   if (Free* release = cpu_proc<Free>("ggml_threadpool_free"); pool && release) release(pool);
 }
 
+void pause_cpu_threadpool(ggml_threadpool* pool) {
+  using Pause = void(ggml_threadpool*);
+  if (Pause* pause = cpu_proc<Pause>("ggml_threadpool_pause"); pool && pause) pause(pool);
+}
+
 std::vector<std::pair<std::string, std::string>> cpu_features() {
   std::vector<std::pair<std::string, std::string>> out;
   using GetFeatures = ggml_backend_feature*(ggml_backend_reg_t);

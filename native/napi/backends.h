@@ -16,6 +16,9 @@ void load_backends();
 // A persistent thread pool of the CPU backend (null if there is none), and its release.
 ggml_threadpool* new_cpu_threadpool(int n_threads);
 void free_cpu_threadpool(ggml_threadpool* pool);
+// Puts the pool's workers to sleep now instead of letting them poll for the next graph (the next
+// decode wakes them): for CPU work between decodes that needs the cores they would spin on.
+void pause_cpu_threadpool(ggml_threadpool* pool);
 // The CPU backend's features as ggml reports them (name lowercased, e.g. "avx512_vnni").
 std::vector<std::pair<std::string, std::string>> cpu_features();
 

@@ -12,8 +12,10 @@
 //   --llama-bench    also llama-bench's single-stream tg, for the 1-stream row
 //   --sampling-on cpu,backend   where shimmy samples: on the CPU (default), and/or inside the decode
 //                    graph (loadModel's backendSampling); each gets its rows, rounds interleaved
+//   --grammar        also every stream under llama.cpp's JSON grammar (grammars/json.gbnf, in an endless array), greedy
+//                    and sampled: what JSON mode and tool calls cost each step (CPU sampling only)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../dist/index.js';
@@ -47,6 +49,13 @@ const settings = {
   'temp 0.8, top_k 40, top_p 0.95': { temperature: 0.8, topK: 40, topP: 0.95, seed: 1 },
   '… + repeat_penalty 1.1': { temperature: 0.8, topK: 40, topP: 0.95, repeatPenalty: 1.1, seed: 1 },
 };
+if (flag('grammar')) {
+  if (placements.includes('backend')) throw new Error('--grammar: a grammar is sampled on the CPU only (drop --sampling-on backend)');
+  // JSON values in an array that never closes, so no stream runs out of valid tokens before its last.
+  const grammar = readFileSync(join(root, 'vendor', 'llama.cpp', 'grammars', 'json.gbnf'), 'utf8').replace('root   ::= object', 'root ::= "[" ws value ("," ws value)*');
+  settings['greedy + JSON grammar'] = { temperature: 0, grammar };
+  settings['temp 0.8, top_k 40, top_p 0.95 + JSON grammar'] = { temperature: 0.8, topK: 40, topP: 0.95, seed: 1, grammar };
+}
 
 /** One round at `streams` streams: decode tok/s over the whole run, and ms per phase per step. */
 async function shimmyRound(model, streams, sampling) {
