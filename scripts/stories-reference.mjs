@@ -12,3 +12,21 @@ export const STORIES_LORA_GREEDY_40 = {
   1: ', there wasoo a coakinging. oon. I sing was an. Sam.. udning.. ream was',
   0.5: ", there was a little girl named Lily. She loved to play outsacine and sing all day long. One day, Lily's mom",
 };
+
+// Grammar-constrained text on stories260K, 40 tokens after "Once upon a time", recorded with
+// llama.cpp's common_sampler applying the grammar to the whole vocabulary (this tree before
+// vendor/patches/0008 narrowed it to the likeliest candidates), one request at a time.
+export const STORIES_GRAMMARS = {
+  story: 'root ::= "{" ws "\\"story\\":" ws "\\"" [a-zA-Z ,.]* "\\"" ws "}"\nws ::= " "?',
+  words: 'root ::= (" " [a-z]+)+ "."',
+};
+export const STORIES_GRAMMAR_40 = [
+  { grammar: 'story', sampling: { temperature: 0 }, text: "{ \"story\": \"I can make a big box.\" }" },
+  { grammar: 'story', sampling: { temperature: 0, repeatPenalty: 1.3 }, text: "{ \"story\": \"I can make a big blueber. It will be fun and shine it" },
+  { grammar: 'story', sampling: { temperature: 0.8, topK: 40, topP: 0.95, seed: 3 }, text: "{ \"story\": \"Can you please pick pretty spect past splash" },
+  { grammar: 'story', sampling: { temperature: 1, topK: 10, seed: 5, frequencyPenalty: 0.5 }, text: "{ \"story\": \"Thank you for my zoop. It is pretty. It will be" },
+  { grammar: 'words', sampling: { temperature: 0 }, text: " there was a little girl named outside." },
+  { grammar: 'words', sampling: { temperature: 0, repeatPenalty: 1.3 }, text: " there was a little girl named outside." },
+  { grammar: 'words', sampling: { temperature: 0.8, topK: 40, topP: 0.95, seed: 3 }, text: " there was a little girl named outside." },
+  { grammar: 'words', sampling: { temperature: 1, topK: 10, seed: 5, frequencyPenalty: 0.5 }, text: " there was a little girl who was very hungry." },
+];

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadModel } from '../dist/index.js';
-import { STORIES_GREEDY_40 as REFERENCE } from '../scripts/stories-reference.mjs';
+import { STORIES_GRAMMAR_40, STORIES_GRAMMARS, STORIES_GREEDY_40 as REFERENCE } from '../scripts/stories-reference.mjs';
 import { batchingChangesResults } from './helpers/backend.mjs';
 import { storiesModel, storiesSkip } from './helpers/fixtures.mjs';
 
@@ -68,6 +68,15 @@ describe('stories260K', { skip: storiesSkip }, () => {
       }
     }
     assert.ok(differentSeedsDiffer, 'every seed gave the same text');
+  });
+
+  // Patch 0008 applies a grammar to the likeliest candidates first, and to the whole vocabulary
+  // only when too few of them are allowed: the text must be what the whole vocabulary gave.
+  test('grammar-constrained text, greedy and seeded, is what the grammar on the whole vocabulary gave', async () => {
+    for (const { grammar, sampling, text } of STORIES_GRAMMAR_40) {
+      const r = await model.complete({ prompt: 'Once upon a time', maxTokens: 40, grammar: STORIES_GRAMMARS[grammar], ...sampling });
+      assert.equal(r.text, text, `${grammar} ${JSON.stringify(sampling)}`);
+    }
   });
 
   // Rows with a grammar are sampled on the helper threads beside the others (vendor/patches/0008):
