@@ -52,6 +52,8 @@ describe('shimmy bench', () => {
     assert.match(await failure(['--model', model, '-p', '0', '-n', '0']), /nothing to measure/);
     assert.match(await failure(['--model', model, '--parallel', '1.5']), /--parallel must be a whole number/);
     assert.match(await failure(['--model', model, '--cache-type-k', 'q9']), /--cache-type-k must be one of/);
+    assert.match(await failure(['--model', model, '-p', String(1 << 20)]), /--n-prompt must be a whole number from 0 to 1048575/);
+    assert.match(await failure(['--model', model, '--kv-unified', '--kv-size', '64', '-p', '100']), /--kv-size 64 is smaller than the \d+ tokens of context a stream needs/);
     assert.match(await failure(['no-such-model', '--model', model]), /model 'no-such-model' not found/);
   });
 });

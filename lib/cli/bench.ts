@@ -29,8 +29,9 @@ interface BenchResult {
 }
 
 export async function bench(name: string | undefined, flags: BenchFlags): Promise<void> {
-  const nPrompt = integer(flags, 'n-prompt', 0, 1 << 20) ?? 512;
-  const nGen = integer(flags, 'n-gen', 0, 1 << 20) ?? 128;
+  // A test's context holds its tokens and one more: at most the context's own limit.
+  const nPrompt = integer(flags, 'n-prompt', 0, (1 << 20) - 1) ?? 512;
+  const nGen = integer(flags, 'n-gen', 0, (1 << 20) - 1) ?? 128;
   const repetitions = integer(flags, 'repetitions', 1, 1000) ?? 5;
   const parallel = integer(flags, 'parallel', 1, 256) ?? loadDefaults.parallel;
   const threads = integer(flags, 'threads', 1, 1024);
@@ -43,10 +44,11 @@ export async function bench(name: string | undefined, flags: BenchFlags): Promis
   if (!entry) fail(name ? `model '${name}' not found (see 'shimmy list')` : 'no model found: pass a name, --model PATH, or put a .gguf file in ./models');
   // The server's context unless a test needs more (llama-bench sizes its context to the test, too).
   const contextSize = integer(flags, 'ctx-size', 16, 1 << 20) ?? Math.max(serverContextSize(entry.path), nPrompt + 1, nGen + 1);
+  if (memory.kvSize !== undefined && memory.kvSize < contextSize) fail(`--kv-size ${memory.kvSize} is smaller than the ${contextSize} tokens of context a stream needs here (see --ctx-size, -p and -n)`);
   const model = await loadModel(entry.path, { parallel, contextSize, threads, rpc: rpcWorkers(flags), ...memory, lora: entry.lora, onProgress: loadProgress(entry.id) });
+  const progress = progressLine();
   try {
     const results: BenchResult[] = [];
-    const progress = progressLine();
     const tests: [test: string, run: (streams: number) => Promise<number>][] = [];
     if (nPrompt > 0) tests.push([`pp${nPrompt}`, (streams) => promptRun(model, streams, nPrompt)]);
     if (nGen > 0) tests.push([`tg${nGen}`, (streams) => genRun(model, streams, nGen)]);
@@ -66,6 +68,7 @@ export async function bench(name: string | undefined, flags: BenchFlags): Promis
     const facts = { model, threads, nPrompt, nGen };
     process.stdout.write(output === 'json' ? `${JSON.stringify(results.map((r) => jsonRow(facts, r)), null, 2)}\n` : table(facts, results));
   } finally {
+    progress(undefined); // an error's line starts on a line of its own
     await model.close();
   }
 }
