@@ -4,7 +4,7 @@
 // benchmarks need no downloaded model. The text it generates is noise; its speed and its
 // tokenizer are real.
 //
-//   node scripts/make-fixture-model.mjs OUT.gguf [--preset tiny|kv|moe|bench] [--type f32|q8_0|q4_0]
+//   node scripts/make-fixture-model.mjs OUT.gguf [--preset tiny|kv|moe|bench|long] [--type f32|q8_0|q4_0]
 //        [--vocab llama-spm|phi-3|qwen2|…] [--template NAME] [--seed N]
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,6 +21,8 @@ export const presets = {
   moe: { embd: 64, layers: 2, heads: 4, headsKv: 2, ff: 64, ctx: 2048, experts: 4, expertsUsed: 2 },
   // The reference model of the engine issue: 0.85B parameters with a 32k vocabulary.
   bench: { embd: 2048, layers: 16, heads: 32, headsKv: 8, ff: 5632, ctx: 4096 },
+  // The kv shape with a context as long as an agent's first turn needs (prefill benchmarks).
+  long: { embd: 128, layers: 2, heads: 2, headsKv: 2, ff: 256, ctx: 65536 },
 };
 
 const GGUF = { UINT32: 4, FLOAT32: 6, STRING: 8, ARRAY: 9, UINT64: 10 };
@@ -321,7 +323,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const out = args.find((a) => !a.startsWith('--') && !args[args.indexOf(a) - 1]?.startsWith('--'));
   const opt = (flag, fallback) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : fallback);
   if (!out) {
-    console.error('usage: make-fixture-model.mjs OUT.gguf [--preset tiny|kv|moe|bench] [--type f32|q8_0|q4_0] [--vocab llama-spm] [--seed N]');
+    console.error('usage: make-fixture-model.mjs OUT.gguf [--preset tiny|kv|moe|bench|long] [--type f32|q8_0|q4_0] [--vocab llama-spm] [--seed N]');
     process.exit(2);
   }
   makeFixtureModel(out, { preset: opt('--preset', 'tiny'), type: opt('--type', 'f32'), vocab: opt('--vocab', 'llama-spm'), seed: Number(opt('--seed', '42')), template: opt('--template', undefined) });

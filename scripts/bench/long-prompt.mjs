@@ -57,10 +57,12 @@ async function start(kind, flash) {
 // counts the prompt tokens the server reports.
 const sentence = 'Once upon a time there was a little girl named Lily who loved to play in the park with her dog. ';
 let perSentence;
+let streamTokens; // what the running stream may generate: llama-server caps a slot at the trained context
 async function prompt(tokens) {
   if (!perSentence) {
     const m = await loadModel(model, { contextSize: 512, parallel: 1 });
     perSentence = m.tokenize(sentence.repeat(10)).length / 10;
+    streamTokens = Math.min(context, m.info.trainedContextLength) - 32;
     await m.close();
   }
   return `${Math.random()} ${sentence.repeat(Math.max(1, Math.round(tokens / perSentence) - 1))}`;
@@ -69,7 +71,7 @@ async function prompt(tokens) {
 async function complete(base, text, maxTokens = 1) {
   const t0 = performance.now();
   const r = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'default', prompt: text, max_tokens: maxTokens, temperature: 0, cache_prompt: true }) });
+    body: JSON.stringify({ model: 'default', prompt: text, max_tokens: maxTokens, temperature: 0, cache_prompt: true }), signal: AbortSignal.timeout(300_000) });
   if (!r.ok) throw new Error(`${base}: ${r.status} ${await r.text()}`);
   const body = await r.json();
   return { ms: performance.now() - t0, tokens: body.usage.prompt_tokens };
@@ -77,8 +79,9 @@ async function complete(base, text, maxTokens = 1) {
 
 /** A streamed generation's largest gap between two chunks, in ms, from its first chunk to its end. */
 async function streamGaps(base, signal) {
-  const r = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, signal,
-    body: JSON.stringify({ model: 'default', prompt: 'Once upon a time', max_tokens: 100000, temperature: 0, ignore_eos: true, stream: true }) });
+  const r = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.any([signal, AbortSignal.timeout(300_000)]),
+    body: JSON.stringify({ model: 'default', prompt: 'Once upon a time', max_tokens: streamTokens, temperature: 0, ignore_eos: true, stream: true }) });
+  if (!r.ok) throw new Error(`${base}: the stream got ${r.status} ${await r.text()}`);
   let last;
   let worst = 0;
   try {
