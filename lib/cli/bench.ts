@@ -2,7 +2,7 @@
 // serve` loads it (the same defaults and flags), at 1 stream and at --parallel streams, printed as
 // llama-bench prints its table (or as JSON). Prompts are random tokens, as llama-bench's, and
 // differ on every run, so the prefix cache never makes a run look faster than a new prompt is.
-import { loadDefaults } from '../engine/defaults.js';
+import { defaultContextSize, loadDefaults } from '../engine/defaults.js';
 import { readGgufHeader } from '../engine/gguf-header.js';
 import { loadModel, type Model } from '../engine/model.js';
 import { ModelRegistry } from '../models/registry.js';
@@ -48,39 +48,42 @@ export async function bench(name: string | undefined, flags: BenchFlags): Promis
   const model = await loadModel(entry.path, { parallel, contextSize, threads, rpc: rpcWorkers(flags), ...memory, lora: entry.lora, onProgress: loadProgress(entry.id) });
   const progress = progressLine();
   try {
-    const results: BenchResult[] = [];
-    const tests: [test: string, run: (streams: number) => Promise<number>][] = [];
-    if (nPrompt > 0) tests.push([`pp${nPrompt}`, (streams) => promptRun(model, streams, nPrompt)]);
-    if (nGen > 0) tests.push([`tg${nGen}`, (streams) => genRun(model, streams, nGen)]);
-    for (const streams of [...new Set([1, parallel])]) {
-      for (const [test, run] of tests) {
-        const samples: number[] = [];
-        // One run first, untimed, as llama-bench's warm-up: the first decode of a shape costs more.
-        for (let i = 0; i <= repetitions; i++) {
-          progress(`${test} at ${streams} stream${streams > 1 ? 's' : ''}: run ${i}/${repetitions}`);
-          const tokensPerSecond = await run(streams);
-          if (i > 0) samples.push(tokensPerSecond);
-        }
-        results.push({ test, streams, samples });
-      }
-    }
-    progress(undefined);
+    const results = await measure(model, parallel, nPrompt, nGen, repetitions, progress).finally(() => progress(undefined));
     const facts = { model, threads, nPrompt, nGen };
     process.stdout.write(output === 'json' ? `${JSON.stringify(results.map((r) => jsonRow(facts, r)), null, 2)}\n` : table(facts, results));
   } finally {
-    progress(undefined); // an error's line starts on a line of its own
     await model.close();
   }
+}
+
+/** Each test at 1 stream, then at `parallel`: one untimed run, then `repetitions` timed ones. */
+async function measure(model: Model, parallel: number, nPrompt: number, nGen: number, repetitions: number, progress: (text: string | undefined) => void): Promise<BenchResult[]> {
+  const tests: [test: string, run: (streams: number) => Promise<number>][] = [];
+  if (nPrompt > 0) tests.push([`pp${nPrompt}`, (streams) => promptRun(model, streams, nPrompt)]);
+  if (nGen > 0) tests.push([`tg${nGen}`, (streams) => genRun(model, streams, nGen)]);
+  const results: BenchResult[] = [];
+  for (const streams of [...new Set([1, parallel])]) {
+    for (const [test, run] of tests) {
+      const samples: number[] = [];
+      // One run first, untimed, as llama-bench's warm-up: the first decode of a shape costs more.
+      for (let i = 0; i <= repetitions; i++) {
+        progress(`${test} at ${streams} stream${streams > 1 ? 's' : ''}: run ${i}/${repetitions}`);
+        const tokensPerSecond = await run(streams);
+        if (i > 0) samples.push(tokensPerSecond);
+      }
+      results.push({ test, streams, samples });
+    }
+  }
+  return results;
 }
 
 /** What `shimmy serve` would give this model when not told: min(the cap, its trained context). */
 function serverContextSize(path: string): number {
   try {
     const header = readGgufHeader(path);
-    const trained = Number(header.get(`${String(header.get('general.architecture'))}.context_length`) ?? 0);
-    return Math.min(loadDefaults.contextSizeCap, trained || loadDefaults.contextSizeCap);
+    return defaultContextSize(Number(header.get(`${String(header.get('general.architecture'))}.context_length`) ?? 0));
   } catch {
-    return loadDefaults.contextSizeCap; // the load says what is wrong with the file
+    return defaultContextSize(0); // the load says what is wrong with the file
   }
 }
 

@@ -13,6 +13,11 @@ export const loadDefaults = {
   maxThreads: 8,
 } as const;
 
+/** Context tokens per request when not given: the model's training context (0: unknown), capped. */
+export function defaultContextSize(trained: number): number {
+  return Math.min(loadDefaults.contextSizeCap, trained || loadDefaults.contextSizeCap);
+}
+
 /** Threads a model decodes with at most when not told: the cores, up to loadDefaults.maxThreads. */
 export function defaultThreads(): number {
   return Math.min(loadDefaults.maxThreads, availableParallelism());

@@ -5,7 +5,7 @@ import { renderChat, type ChatMessage, type ChatRequest, type RenderedChat } fro
 import { ShimmyError, ShimmyTypeError, toShimmyError } from './errors.js';
 import { checkModelFile } from './model-check.js';
 import { readGgufHeader } from './gguf-header.js';
-import { defaultThreads, loadDefaults } from './defaults.js';
+import { defaultContextSize, defaultThreads, loadDefaults } from './defaults.js';
 import { Generation, type CompletionResult, type FinishReason } from './generation.js';
 import { parseGenerationOptions, type GenerationOptions } from './options.js';
 import { ggufFileTypes } from './file-types.js';
@@ -222,7 +222,7 @@ export class Model {
     options: LoadOptions,
   ) {
     const meta = handle.metadata();
-    const contextSize = options.contextSize ?? Math.min(loadDefaults.contextSizeCap, meta.contextLength || loadDefaults.contextSizeCap);
+    const contextSize = options.contextSize ?? defaultContextSize(meta.contextLength);
     const parallel = options.parallel ?? loadDefaults.parallel;
     const kv = resolveMemory(options, meta.keys, contextSize, parallel);
     this.threads = options.threads ?? defaultThreads();
