@@ -21,6 +21,9 @@ export interface NativeMetadata {
   chatTemplate: string | null;
   /** Each LoRA adapter's GGUF metadata, in load order. */
   adapters: Record<string, string>[];
+  /** What the projector (mmproj) loaded with it takes: images, audio. */
+  vision: boolean;
+  audio: boolean;
 }
 
 export interface NativeModel {
@@ -32,7 +35,8 @@ export interface NativeModel {
   /** Each token's own text as generated (special tokens rendered), as bytes: a token may hold part of a UTF-8 character. */
   pieces(tokens: Int32Array): Buffer[];
   /** Renders (and tokenizes) off the main thread; rejects with code invalid_request. */
-  renderChat(requestJson: string): Promise<NativeRenderedChat>;
+  /** With images: each goes where the messages hold `marker` (a media_marker part). */
+  renderChat(requestJson: string, images?: Uint8Array[], marker?: string): Promise<NativeRenderedChat>;
   embed(inputs: Int32Array[], options: { normalize: boolean; threads: number; contextSize: number }): Promise<Float32Array[]>;
   /** The RPC workers the model is split over (empty for a local model). */
   workers(): NativeWorker[];
@@ -62,6 +66,8 @@ export interface NativeWorker {
 export interface NativeRenderedChat {
   readonly prompt: string;
   readonly promptTokens: number;
+  /** Of those, the images' (the projector's embeddings, not text). */
+  readonly imageTokens: number;
   /** Stop strings the format needs besides the model's end-of-generation tokens (submit() adds them). */
   readonly stop: readonly string[];
   /** The chat format's name, as llama.cpp calls it ("Content-only", "peg-native", …). */
@@ -222,7 +228,7 @@ export interface NativeSystemInfo {
 export interface NativeBinding {
   loadModel(
     path: string,
-    options: { gpuLayers?: number; useMmap?: boolean; rpc?: string[]; tensorSplit?: number[]; overrideTensor?: { pattern: string; buffer: string }[]; lora?: string[] },
+    options: { gpuLayers?: number; useMmap?: boolean; rpc?: string[]; tensorSplit?: number[]; overrideTensor?: { pattern: string; buffer: string }[]; lora?: string[]; mmproj?: string; mmprojThreads?: number },
     onProgress?: (fraction: number) => void,
   ): { promise: Promise<NativeModel>; abort(): void };
   /** Serves this machine's devices to other shimmy processes over ggml's RPC protocol; `done` rejects if it cannot listen. */

@@ -25,8 +25,8 @@ export const presets = {
   long: { embd: 128, layers: 2, heads: 2, headsKv: 2, ff: 256, ctx: 65536 },
 };
 
-const GGUF = { UINT32: 4, FLOAT32: 6, STRING: 8, ARRAY: 9, UINT64: 10 };
-const TENSOR = { f32: 0, q4_0: 2, q8_0: 8 };
+export const GGUF = { UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10 };
+export const TENSOR = { f32: 0, q4_0: 2, q8_0: 8 };
 const FILE_TYPE = { f32: 0, q4_0: 2, q8_0: 7 };
 const ALIGN = 32;
 
@@ -107,7 +107,7 @@ export function mulberry32(seed) {
   };
 }
 
-function toHalf(v) {
+export function toHalf(v) {
   const f = new Float32Array([v]);
   const x = new Uint32Array(f.buffer)[0];
   const sign = (x >>> 16) & 0x8000;
@@ -120,7 +120,7 @@ function toHalf(v) {
 
 // Weights are uniform in ±scale; quantized blocks are written directly (a scale and random
 // quants), which is what a quantizer would produce for such values.
-function tensorData(type, count, scale, rand) {
+export function tensorData(type, count, scale, rand) {
   if (type === 'f32') {
     const out = new Float32Array(count);
     for (let i = 0; i < count; i++) out[i] = (rand() * 2 - 1) * scale;
@@ -142,7 +142,7 @@ function tensorData(type, count, scale, rand) {
  * Writes a GGUF file: `kvs` are [key, type, value] or a key/value's raw bytes; `tensors` are
  * [name, dims, type]; `data(name, dims, type, count)` gives each tensor's bytes.
  */
-function writeGguf(outPath, kvs, tensors, data) {
+export function writeGguf(outPath, kvs, tensors, data) {
   const header = new Writer();
   header.push(Buffer.from('GGUF'));
   header.u32(3);

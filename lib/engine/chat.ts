@@ -3,15 +3,31 @@
 // model without a template, or with one the Jinja engine cannot parse, gets ChatML, as in
 // llama-server. Requests are bounded before they reach the native JSON and grammar code, which
 // recurses: llama-server was measured to run out of memory on a schema nested 5,000 levels deep.
+import { randomBytes } from 'node:crypto';
 import { native, type NativeParsedReply, type NativeRenderedChat } from '../native.js';
 import { ShimmyError } from './errors.js';
+import { imageFromUrl, imageLimits, readImageHeader } from './image-check.js';
 import { depthExceeds } from './json-depth.js';
 import { patternRefusal } from './pattern-check.js';
 
-export interface ChatContentPart {
+export interface ChatTextPart {
   type: 'text';
   text: string;
 }
+
+/** An image as the library takes it: the file's bytes (PNG, JPEG or GIF). Needs a model loaded with a projector (`mmproj`). */
+export interface ChatImagePart {
+  type: 'image';
+  data: Uint8Array;
+}
+
+/** OpenAI's image part: a base64 data URL (`data:image/png;base64,…`). */
+export interface ChatImageUrlPart {
+  type: 'image_url';
+  image_url: { url: string; detail?: string } | string;
+}
+
+export type ChatContentPart = ChatTextPart | ChatImagePart | ChatImageUrlPart;
 
 export interface ChatToolCall {
   id?: string;
@@ -98,8 +114,12 @@ function checkRequest(request: ChatRequest): void {
     if (c !== undefined && c !== null && typeof c !== 'string' && !Array.isArray(c)) {
       throw new ShimmyError('invalid_request', `messages[${i}].content must be a string or an array of content parts`);
     }
-    if (Array.isArray(c) && c.some((part) => part?.type !== 'text' || typeof part.text !== 'string')) {
-      throw new ShimmyError('invalid_request', `messages[${i}]: only text content parts are supported`);
+    if (Array.isArray(c)) {
+      c.forEach((part, k) => {
+        const ok = (part?.type === 'text' && typeof part.text === 'string') || (part?.type === 'image' && part.data instanceof Uint8Array) ||
+          (part?.type === 'image_url' && (typeof part.image_url === 'string' || typeof part.image_url?.url === 'string'));
+        if (!ok) throw new ShimmyError('invalid_request', `messages[${i}].content[${k}] must be a text part {type: 'text', text} or an image part {type: 'image_url', image_url: {url}}`);
+      });
     }
   });
   if (tools !== undefined) {
@@ -135,11 +155,42 @@ function resolveToolChoice(tools: ChatTool[] | undefined, choice: ToolChoice | u
   return { tools: [tool], choice: 'required' };
 }
 
-export async function renderChat(renderNative: (json: string) => Promise<RenderedChat>, request: ChatRequest): Promise<RenderedChat> {
+/**
+ * The messages with each image part replaced by a marker made for this request (so text a user
+ * types can never stand for an image), and the images' bytes in the same order, their headers
+ * checked.
+ */
+function takeImages(messages: ChatMessage[]): { messages: ChatMessage[]; images: Uint8Array[]; marker: string } {
+  const marker = `<__shimmy_image_${randomBytes(12).toString('hex')}__>`;
+  const images: Uint8Array[] = [];
+  const out = messages.map((m) => {
+    if (!Array.isArray(m.content) || !m.content.some((p) => p.type !== 'text')) return m;
+    const content = m.content.map((part) => {
+      if (part.type === 'text') return part;
+      if (images.length === imageLimits.perRequest) throw new ShimmyError('invalid_request', `at most ${imageLimits.perRequest} images are accepted in one request`);
+      const what = `image ${images.length + 1}`;
+      const bytes = part.type === 'image' ? part.data : imageFromUrl(typeof part.image_url === 'string' ? part.image_url : part.image_url.url, what);
+      readImageHeader(bytes, what);
+      images.push(bytes);
+      return { type: 'media_marker', text: marker };
+    });
+    return { ...m, content } as unknown as ChatMessage;
+  });
+  return { messages: images.length > 0 ? out : messages, images, marker };
+}
+
+export type RenderNative = (json: string, images: Uint8Array[], marker: string) => Promise<RenderedChat>;
+
+/** `vision`: whether the model was loaded with a projector that takes images. */
+export async function renderChat(renderNative: RenderNative, request: ChatRequest, vision = false): Promise<RenderedChat> {
   checkRequest(request);
   const { tools, choice } = resolveToolChoice(request.tools, request.toolChoice);
+  const { messages, images, marker } = takeImages(request.messages);
+  if (images.length > 0 && !vision) {
+    throw new ShimmyError('invalid_request', 'this model takes no images: it was loaded without a vision projector (mmproj)');
+  }
   const payload = {
-    messages: request.messages,
+    messages,
     tools: tools ?? [],
     tool_choice: choice,
     parallel_tool_calls: request.parallelToolCalls ?? false,
@@ -148,7 +199,7 @@ export async function renderChat(renderNative: (json: string) => Promise<Rendere
     chat_template_kwargs: request.templateKwargs ?? {},
   };
   try {
-    return await renderNative(JSON.stringify(payload));
+    return await renderNative(JSON.stringify(payload), images, marker);
   } catch (error) {
     const e = error as { code?: string; message?: string };
     // invalid_model: the model's template was stopped by a limit (native/chat/chat_format.cc).

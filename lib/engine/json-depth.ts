@@ -7,6 +7,7 @@ export function depthExceeds(value: unknown, limit: number): boolean {
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;
     if (typeof v !== 'object' || v === null) continue;
+    if (ArrayBuffer.isView(v)) continue; // an image's bytes: a leaf, however long
     if (depth > limit) return true;
     for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
   }

@@ -45,10 +45,13 @@ function remember(key: string, entry: Cache[string]): void {
   }
 }
 
-/** Loads `path` (with `adapters`) and generates a token in a child process; rejects with invalid_model if that fails or crashes. */
-export function testLoad(path: string, adapters: string[] = []): Promise<void> {
+/**
+ * Loads `path` (with `adapters`, or with the projector `mmproj`) and generates a token in a child
+ * process (about an image, with a projector); rejects with invalid_model if that fails or crashes.
+ */
+export function testLoad(path: string, adapters: string[] = [], mmproj?: string): Promise<void> {
   return new Promise((done, fail) => {
-    execFile(process.execPath, [childScript, path, ...adapters], { maxBuffer: 1 << 20 }, (error, stdout) => {
+    execFile(process.execPath, [childScript, path, ...adapters, ...(mmproj ? [`--mmproj=${mmproj}`] : [])], { maxBuffer: 1 << 20 }, (error, stdout) => {
       const line = stdout.trim().split('\n').pop() ?? '';
       let report: { ok?: boolean; error?: string } = {};
       try {
@@ -57,17 +60,22 @@ export function testLoad(path: string, adapters: string[] = []): Promise<void> {
         // no report: the child died
       }
       if (report.ok) return done();
-      const why = report.error ?? `llama.cpp crashed loading it${adapters.length > 0 ? ' with its LoRA adapters' : ''} (${(error as { signal?: string } | null)?.signal ?? `exit ${(error as { code?: number } | null)?.code}`})`;
+      const companion = mmproj ? ` with the projector '${mmproj}'` : adapters.length > 0 ? ' with its LoRA adapters' : '';
+      const why = report.error ?? `llama.cpp crashed loading it${companion} (${(error as { signal?: string } | null)?.signal ?? `exit ${(error as { code?: number } | null)?.code}`})`;
       fail(new ShimmyError('invalid_model', `'${path}' cannot be loaded: ${why}`));
     });
   });
 }
 
-/** Resolves when `path` (with `adapters`, checked as adapter files already) is safe to load in this process; rejects with invalid_model otherwise. */
-export function checkModelFile(path: string, adapters: string[] = []): Promise<void> {
+/**
+ * Resolves when `path` (with `adapters`, checked as adapter files already, or with the projector
+ * `mmproj`) is safe to load in this process; rejects with invalid_model otherwise.
+ */
+export function checkModelFile(path: string, adapters: string[] = [], mmproj?: string): Promise<void> {
   const full = resolve(path);
   const { size, mtimeMs } = statSync(full);
-  const parts = adapters.map((a) => resolve(a));
+  const projector = mmproj === undefined ? undefined : resolve(mmproj);
+  const parts = [...adapters.map((a) => resolve(a)), ...(projector ? [projector] : [])];
   const stamp = (file: string) => {
     const st = statSync(file);
     return `${st.size}:${st.mtimeMs}`;
@@ -77,14 +85,14 @@ export function checkModelFile(path: string, adapters: string[] = []): Promise<v
   const key = `${cacheKey}\u0000${fingerprint}`;
   let check = checks.get(key);
   if (!check) {
-    const problem = ggufProblem(full);
+    const problem = ggufProblem(full) ?? (projector && ggufProblem(projector));
     const cached = readCache()[cacheKey];
     const known = parts.length === 0
       ? cached && 'size' in cached && cached.size === size && cached.mtimeMs === mtimeMs
       : cached && 'fingerprint' in cached && cached.fingerprint === fingerprint;
     if (problem) check = Promise.reject(new ShimmyError('invalid_model', `'${path}' cannot be loaded: ${problem}`));
     else if (known) check = Promise.resolve();
-    else check = testLoad(full, parts).then(() => remember(cacheKey, parts.length === 0 ? { size, mtimeMs } : { fingerprint }));
+    else check = testLoad(full, projector ? [] : parts, projector).then(() => remember(cacheKey, parts.length === 0 ? { size, mtimeMs } : { fingerprint }));
     check.catch(() => {});
     checks.set(key, check);
   }

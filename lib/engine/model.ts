@@ -74,6 +74,12 @@ export interface LoadOptions {
    * set at a time.
    */
   lora?: LoraFile[];
+  /**
+   * A multimodal projector (an `mmproj` GGUF made for this model): chat messages may then hold
+   * images. Checked like the model (its header, then a test load with the model in a child
+   * process); one made for another model is invalid_model.
+   */
+  mmproj?: string;
   useMmap?: boolean;
   /**
    * Check the file before llama.cpp loads it in this process (default true): its header, then
@@ -127,6 +133,9 @@ export interface ModelInfo {
   eosToken: number;
   /** The LoRA adapters loaded with it, with their default scales now. */
   lora: LoraAdapter[];
+  /** The projector loaded with it (null: none), and what it takes besides text. */
+  mmproj: string | null;
+  modalities: ('vision' | 'audio')[];
   /** The KV cache as made: element types, flash attention as asked, whether the pool is shared, its size in tokens. */
   kv: ResolvedMemory;
   metadata: Record<string, string>;
@@ -157,6 +166,14 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   for (const { path: adapter } of lora) {
     if (!existsSync(adapter) || !statSync(adapter).isFile()) throw new ShimmyError('model_not_found', `no LoRA adapter file at '${adapter}'`);
   }
+  const mmproj = options.mmproj;
+  if (mmproj !== undefined) {
+    if (typeof mmproj !== 'string' || !existsSync(mmproj) || !statSync(mmproj).isFile()) throw new ShimmyError('model_not_found', `no projector file at '${String(mmproj)}'`);
+    if (options.check ?? true) {
+      const architecture = headerOf(mmproj).get('general.architecture');
+      if (architecture !== 'clip') throw new ShimmyError('invalid_model', `'${mmproj}' is no projector (mmproj): its architecture is '${String(architecture ?? 'unreadable')}', not 'clip'`);
+    }
+  }
   if (options.check ?? true) {
     await checkModelFile(path);
     if (lora.length > 0) {
@@ -167,6 +184,7 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
       }
       await checkModelFile(path, lora.map((a) => a.path));
     }
+    if (mmproj !== undefined) await checkModelFile(path, [], mmproj);
   }
   // Rules for layers past the model's last would only cost llama.cpp a regular expression per tensor each.
   const header = options.nCpuMoe ? headerOf(path) : undefined;
@@ -174,7 +192,10 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   const overrides = tensorOverrides({ ...options, nCpuMoe: options.nCpuMoe && Math.min(options.nCpuMoe, layers) });
   const { promise, abort } = native().loadModel(
     path,
-    { gpuLayers: options.gpuLayers ?? 999, useMmap: options.useMmap ?? true, rpc, tensorSplit: options.tensorSplit, overrideTensor: overrides, lora: lora.map((a) => a.path) },
+    {
+      gpuLayers: options.gpuLayers ?? 999, useMmap: options.useMmap ?? true, rpc, tensorSplit: options.tensorSplit, overrideTensor: overrides,
+      lora: lora.map((a) => a.path), mmproj, mmprojThreads: options.threads ?? defaultThreads(),
+    },
     options.onProgress,
   );
   const onAbort = () => abort();
@@ -248,7 +269,7 @@ export class Model {
     if (kv.kvUnified) kv.kvSize = this.engine.stats().kvCells; // as llama.cpp rounded it up
     // loadModel filled in each adapter's scale.
     const lora = (options.lora ?? []).map((file, id) => ({ id, path: file.path, scale: file.scale! }));
-    this.info = describe(path, meta, contextSize, parallel, kv, lora);
+    this.info = describe(path, meta, contextSize, parallel, kv, lora, options.mmproj ?? null);
   }
 
   /** Streams a completion: `for await (const { text } of model.generate({ prompt }))`. */
@@ -334,7 +355,7 @@ export class Model {
    */
   async renderChat(request: ChatRequest): Promise<RenderedChat> {
     if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
-    return renderChat((json) => this.handle.renderChat(json), request);
+    return renderChat((json, images, marker) => this.handle.renderChat(json, images, marker), request, this.info.modalities.includes('vision'));
   }
 
   /** Just the prompt text for `messages` (see renderChat for tools and schemas). */
@@ -486,7 +507,7 @@ function nativeOptions(parsed: GenerationRequest, lora: number[]): NativeRequest
   };
 }
 
-function describe(path: string, meta: NativeMetadata, contextSize: number, parallel: number, kv: ResolvedMemory, lora: LoraAdapter[]): ModelInfo {
+function describe(path: string, meta: NativeMetadata, contextSize: number, parallel: number, kv: ResolvedMemory, lora: LoraAdapter[], mmproj: string | null): ModelInfo {
   const k = meta.keys;
   const fileType = k['general.file_type'];
   return {
@@ -508,6 +529,8 @@ function describe(path: string, meta: NativeMetadata, contextSize: number, paral
     bosToken: meta.bos,
     eosToken: meta.eos,
     lora,
+    mmproj,
+    modalities: [...(meta.vision ? ['vision' as const] : []), ...(meta.audio ? ['audio' as const] : [])],
     kv,
     metadata: k,
   };

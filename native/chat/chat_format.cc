@@ -1,5 +1,6 @@
 #include "chat_format.h"
 
+#include "media_prompt.h"
 #include "model.h"
 #include "napi_util.h"
 #include "promise_worker.h"
@@ -56,7 +57,7 @@ void ChatTemplates::ensure_parsed() {
   }
 }
 
-std::shared_ptr<const RenderedChatData> ChatTemplates::render(const std::string& request_json) {
+std::shared_ptr<const RenderedChatData> ChatTemplates::render(const std::string& request_json, const ChatImages& images) {
   const common_json req = common_json::parse(request_json);
   common_chat_templates_inputs in;
   in.use_jinja = true;
@@ -88,7 +89,10 @@ std::shared_ptr<const RenderedChatData> ChatTemplates::render(const std::string&
   auto out = std::make_shared<RenderedChatData>();
   out->model = model_;
   out->prompt = p.prompt;
-  if (!tokenize_text(llama_model_get_vocab(model_.get()), p.prompt, true, true, out->prompt_tokens)) {
+  if (!images.files.empty()) {
+    if (!projector_) throw std::invalid_argument("this model takes no images: it was loaded without a projector (mmproj)");
+    tokenize_with_images(*projector_, p.prompt, images.marker, images.files, out->prompt_tokens, out->images);
+  } else if (!tokenize_text(llama_model_get_vocab(model_.get()), p.prompt, true, true, out->prompt_tokens)) {
     throw std::runtime_error("the rendered prompt could not be tokenized");
   }
   out->stops = p.additional_stops;
@@ -132,12 +136,12 @@ namespace {
 
 class RenderWorker : public PromiseWorker<> {
  public:
-  RenderWorker(Napi::Env env, std::shared_ptr<ChatTemplates> templates, std::string request)
-      : PromiseWorker(env, ErrorCode::InvalidRequest), templates_(std::move(templates)), request_(std::move(request)) {}
+  RenderWorker(Napi::Env env, std::shared_ptr<ChatTemplates> templates, std::string request, ChatImages images)
+      : PromiseWorker(env, ErrorCode::InvalidRequest), templates_(std::move(templates)), request_(std::move(request)), images_(std::move(images)) {}
 
   void Execute() override {
     try {
-      result_ = templates_->render(request_);
+      result_ = templates_->render(request_, images_);
     } catch (const std::exception& e) {
       // A template stopped by the Jinja engine's limits (vendor/patches/0005) is the model's
       // fault, not the request's.
@@ -153,13 +157,14 @@ class RenderWorker : public PromiseWorker<> {
  private:
   std::shared_ptr<ChatTemplates> templates_;
   std::string request_;
+  ChatImages images_;
   std::shared_ptr<const RenderedChatData> result_;
 };
 
 }  // namespace
 
-Napi::Promise render_chat_async(Napi::Env env, std::shared_ptr<ChatTemplates> templates, std::string request_json) {
-  return (new RenderWorker(env, std::move(templates), std::move(request_json)))->start();
+Napi::Promise render_chat_async(Napi::Env env, std::shared_ptr<ChatTemplates> templates, std::string request_json, ChatImages images) {
+  return (new RenderWorker(env, std::move(templates), std::move(request_json), std::move(images)))->start();
 }
 
 }  // namespace shimmy

@@ -5,6 +5,8 @@
 
 #include <json.h>
 
+#include <numeric>
+
 namespace shimmy {
 
 void RenderedChatData::constrain(SamplingParams& p) const {
@@ -124,6 +126,8 @@ RenderedChat::RenderedChat(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Re
   info.This().As<Napi::Object>().DefineProperties({
       readonly("prompt", Napi::String::New(env, d.prompt)),
       readonly("promptTokens", Napi::Number::New(env, static_cast<double>(d.prompt_tokens.size()))),
+      readonly("imageTokens", Napi::Number::New(env, static_cast<double>(std::accumulate(
+                                  d.images.begin(), d.images.end(), size_t{0}, [](size_t n, const PromptImage& i) { return n + i.n_tokens; })))),
       readonly("stop", stops),
       readonly("format", Napi::String::New(env, d.format_name)),
       readonly("constrained", Napi::Boolean::New(env, !d.constraint.grammar.empty())),

@@ -4,6 +4,7 @@
 // ChatParser accept, so none of it is serialised or re-read on the way.
 #pragma once
 
+#include "prompt_image.h"
 #include "sampling_params.h"
 
 #include <chat.h>
@@ -22,7 +23,8 @@ struct RenderedChatData {
   // later model that happens to get the same address.
   std::weak_ptr<const llama_model> model;
   std::string prompt;
-  std::vector<llama_token> prompt_tokens;
+  std::vector<llama_token> prompt_tokens;  // an image's positions hold kImageToken
+  std::vector<PromptImage> images;         // in prompt order
   std::vector<std::string> stops;  // stop strings the format needs besides end-of-generation
   std::string format_name;
   bool template_fallback = false;  // the model's template did not parse: ChatML was used

@@ -1,12 +1,15 @@
 #include "scheduler.h"
 
 #include "backends.h"
+#include "projector.h"
 
 #include <common.h>
+#include <mtmd.h>
 #include "../src/llama-ext.h"  // llama_get_memory_breakdown (llama.cpp's staging API, as common/fit.cpp uses it)
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -37,6 +40,31 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kMinWakeInterval = std::chrono::microseconds(1000);
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// Where a prompting request's prefill cut at `at` would fall inside an image, the image's start:
+// an image's cells are computed whole or again.
+size_t before_image(const std::vector<PromptImage>& images, size_t at) {
+  for (const auto& image : images) {
+    if (at > image.at && at < image.at + image.n_tokens) return image.at;
+  }
+  return at;
+}
+
+// The image whose cells a prompting request is to compute next (null when its next token is text).
+const PromptImage* image_at(const std::vector<PromptImage>& images, size_t done) {
+  for (const auto& image : images) {
+    if (done >= image.at && done < image.at + image.n_tokens) return &image;
+  }
+  return nullptr;
+}
+
+// How far a prompting request may batch text tokens: up to its next image, which step_image() decodes.
+size_t text_until(const std::vector<PromptImage>& images, size_t done, size_t end) {
+  for (const auto& image : images) {
+    if (image.at + image.n_tokens > done) return std::max(image.at, done);
+  }
+  return end;
 }
 
 // A sampling attempt's token, or why it failed: nothing may escape a helper thread.
@@ -71,6 +99,8 @@ struct Scheduler::Active {
   int32_t cached_tokens = 0;   // prompt tokens reused from an earlier request
   int32_t batch_from = -1, batch_count = 0, logits_at = -1;  // this step's share of the batch
   std::vector<TokenLogprob> logprobs;  // of tokens whose text is still held back
+  std::vector<float> image_embd;       // the projector's output for req.images[encoded_image], while it is decoded
+  size_t encoded_image = SIZE_MAX;
   Clock::time_point started = Clock::now();
   Clock::time_point first_token{};
 };
@@ -107,6 +137,10 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
   decode_threads_ = static_cast<int>(params.n_threads);
   use_threads(decode_threads_);
   batch_ = llama_batch_init(static_cast<int32_t>(config_.batch_size), 0, 1);
+  if (config_.projector) {
+    n_embd_inp_ = llama_model_n_embd_inp(model_.get());
+    image_batch_ = llama_batch_init(static_cast<int32_t>(config_.batch_size), n_embd_inp_, 1);
+  }
   slots_.resize(config_.parallel);
   for (uint32_t i = 0; i < config_.parallel; ++i) slots_[i].seq = static_cast<llama_seq_id>(i);
   // As many threads sample as decode (ggml's wait between decodes meanwhile), at most one per slot.
@@ -120,6 +154,7 @@ Scheduler::~Scheduler() {
   stop();
   if (ctx_) {
     llama_batch_free(batch_);
+    if (config_.projector) llama_batch_free(image_batch_);
     llama_free(ctx_);
   }
   for (ggml_threadpool* pool : pools_) free_cpu_threadpool(pool);
@@ -234,7 +269,8 @@ void Scheduler::run() {
     // Nothing may escape this thread (it would abort the process): a throw fails only the
     // requests of the step it happened in, and the engine keeps serving the others.
     try {
-      if (build_batch()) {
+      const bool text_step = build_batch();
+      if (text_step) {
         int32_t rc;
         {
           PhaseTimer decoding(timings_, StepPhase::Decode);
@@ -255,9 +291,11 @@ void Scheduler::run() {
         } else {
           fail_batch("llama_decode failed with status " + std::to_string(rc));
         }
-      } else {
-        stalled = busy_.load() > 0;
       }
+      // An image's cells are computed beside the text step, a piece per step, so running
+      // streams keep producing tokens while it is prefilled.
+      const bool image_step = config_.projector && step_image();
+      stalled = !text_step && !image_step && busy_.load() > 0;
     } catch (const std::exception& e) {
       fail_batch(std::string("the engine failed: ") + e.what());
     }
@@ -339,6 +377,32 @@ void Scheduler::apply_cancels(const std::vector<int32_t>& cancels) {
 void Scheduler::release_cells(Slot& slot) {
   llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
   slot.cached.clear();
+  slot.cached_images.clear();
+}
+
+// The length of the prefix a slot's cached cells share with a request's prefill: equal tokens
+// under the same adapter set, and where an image sits, the same image.
+size_t Scheduler::shared_prefix(const Slot& slot, const Active& a) const {
+  if (slot.cached_lora != a.req.lora) return 0;
+  const size_t limit = std::min(slot.cached.size(), a.prefill.size());
+  size_t common = 0;
+  while (common < limit && slot.cached[common] == a.prefill[common]) ++common;
+  for (const auto& image : a.req.images) {
+    if (image.at >= common) break;
+    const bool same = std::any_of(slot.cached_images.begin(), slot.cached_images.end(), [&](const PromptImage& c) {
+      return c.at == image.at && c.n_tokens == image.n_tokens && c.id == image.id;
+    });
+    if (!same) return image.at;
+  }
+  return before_image(a.req.images, common);
+}
+
+// What a slot holds once its cells from `keep` on were dropped from llama.cpp's memory.
+void Scheduler::keep_cached(Slot& slot, size_t keep) {
+  slot.cached.resize(keep);
+  slot.cached_images.erase(std::remove_if(slot.cached_images.begin(), slot.cached_images.end(),
+                                          [keep](const PromptImage& c) { return c.at + c.n_tokens > keep; }),
+                           slot.cached_images.end());
 }
 
 // Gives each waiting request the idle slot whose cached tokens share the longest prefix with its
@@ -351,10 +415,7 @@ void Scheduler::assign_slots() {
     size_t best_common = 0;
     for (auto& slot : slots_) {
       if (slot.active) continue;
-      size_t common = 0;
-      // Cells computed under another adapter set are no prefix of this request's.
-      const size_t limit = slot.cached_lora == next.req.lora ? std::min(slot.cached.size(), prefill.size()) : 0;
-      while (common < limit && slot.cached[common] == prefill[common]) ++common;
+      const size_t common = shared_prefix(slot, next);
       if (!best || common > best_common || (common == best_common && slot.last_used < best->last_used)) {
         best = &slot;
         best_common = common;
@@ -377,7 +438,7 @@ void Scheduler::assign_slots() {
       keep = 0;  // this memory type cannot drop a tail: start the sequence afresh
       llama_memory_seq_rm(llama_get_memory(ctx_), best->seq, -1, -1);
     }
-    best->cached.resize(keep);
+    keep_cached(*best, keep);
     best->cached_lora = next.req.lora;
     best->active = std::move(waiting_.front());
     waiting_.pop_front();
@@ -525,7 +586,8 @@ bool Scheduler::build_batch_for(const std::vector<float>* set, bool honour_pause
     Active& a = *slot->active;
     const int32_t room = static_cast<int32_t>(config_.batch_size) - batch_.n_tokens;
     if (room <= 0) break;
-    const size_t left = a.prefill.size() - a.prompt_done;
+    const size_t left = text_until(a.req.images, a.prompt_done, a.prefill.size()) - a.prompt_done;
+    if (left == 0) continue;  // at an image: step_image() computes its cells
     size_t take = std::min(left, static_cast<size_t>(room));
     if (config_.kv_unified) {
       make_room(static_cast<uint32_t>(take) + batch_.n_tokens, a.arrival);
@@ -661,6 +723,75 @@ void Scheduler::after_decode() {
     else if (sampled_[i].on_cpu_from_now) sample_on_cpu_from_now(*due_[i]);
     else deliver(*due_[i], sampled_[i].token);
   }
+}
+
+// Computes the next piece of one image's cells: the oldest request that has reached an image
+// has it encoded by the projector (once per image), then its embeddings decoded up to a batch at
+// a time. Returns whether it did any work.
+bool Scheduler::step_image() {
+  Slot* slot = nullptr;
+  const PromptImage* image = nullptr;
+  for (auto& s : slots_) {
+    if (!s.active || s.active->generating || (s.active->paused && honouring_pauses_)) continue;
+    const PromptImage* reached = image_at(s.active->req.images, s.active->prompt_done);
+    if (reached && (!slot || s.active->arrival < slot->active->arrival)) {
+      slot = &s;
+      image = reached;
+    }
+  }
+  if (!slot) return false;
+  Active& a = *slot->active;
+  mtmd_context* mctx = config_.projector->context();
+  const size_t index = static_cast<size_t>(image - a.req.images.data());
+  PhaseTimer decoding(timings_, StepPhase::Decode);
+  if (a.encoded_image != index) {
+    if (mtmd_encode_chunk(mctx, image->chunk.get()) != 0) {
+      fail_slot(*slot, "the projector could not encode image " + std::to_string(index + 1));
+      return true;
+    }
+    const float* embd = mtmd_get_output_embd(mctx);
+    a.image_embd.assign(embd, embd + image->n_tokens * static_cast<size_t>(n_embd_inp_));
+    a.encoded_image = index;
+  }
+  // Some projectors' images attend to themselves both ways (Gemma 3): those are decoded whole.
+  const bool whole = mtmd_decode_use_non_causal(mctx, image->chunk.get());
+  const size_t offset = a.prompt_done - image->at;
+  size_t take = image->n_tokens - offset;
+  if (whole && take > llama_n_ubatch(ctx_)) {
+    fail_slot(*slot, "an image of " + std::to_string(take) + " tokens is more than this model's batch of " + std::to_string(llama_n_ubatch(ctx_)) +
+                         " takes at once: load it with a larger batchSize");
+    return true;
+  }
+  if (!whole) take = std::min<size_t>(take, config_.batch_size);
+  if (!make_room(static_cast<uint32_t>(take), a.arrival)) return false;  // waits for cells in a shared pool
+
+  image_batch_.n_tokens = static_cast<int32_t>(take);
+  std::memcpy(image_batch_.embd, a.image_embd.data() + offset * static_cast<size_t>(n_embd_inp_), take * static_cast<size_t>(n_embd_inp_) * sizeof(float));
+  for (size_t k = 0; k < take; ++k) {
+    image_batch_.pos[k] = static_cast<llama_pos>(slot->cached.size() + k);
+    image_batch_.n_seq_id[k] = 1;
+    image_batch_.seq_id[k][0] = slot->seq;
+    image_batch_.logits[k] = false;  // a prompt never ends with an image: its text after it starts the generation
+  }
+  if (!config_.adapters.empty()) apply_adapter_set(a.req.lora);
+  if (whole) llama_set_causal_attn(ctx_, false);
+  int32_t rc = llama_decode(ctx_, image_batch_);
+  if (rc == 0) llama_synchronize(ctx_);
+  if (whole) llama_set_causal_attn(ctx_, true);
+  steps_++;
+  if (rc != 0) {
+    fail_slot(*slot, "llama_decode failed with status " + std::to_string(rc) + " on an image");
+    return true;
+  }
+  if (offset == 0) slot->cached_images.push_back({image->at, image->n_tokens, image->id, nullptr});
+  slot->cached.insert(slot->cached.end(), take, kImageToken);
+  a.prompt_done += take;
+  a.last_step = steps_.load();
+  if (a.prompt_done == image->at + image->n_tokens) {
+    a.image_embd = {};
+    a.encoded_image = SIZE_MAX;
+  }
+  return true;
 }
 
 void Scheduler::deliver(Slot& slot, llama_token token) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "helper_threads.h"
+#include "prompt_image.h"
 #include "sampler.h"
 #include "text_stream.h"
 #include "thread_governor.h"
@@ -29,6 +30,8 @@
 
 namespace shimmy {
 
+class Projector;
+
 // Set in full by the Engine from what TypeScript sends (defaults: lib/engine/defaults.ts).
 struct SchedulerConfig {
   uint32_t context_size = 0;   // per slot: prompt + generated tokens of one request
@@ -46,6 +49,8 @@ struct SchedulerConfig {
   uint32_t kv_size = 0;
   // The model's LoRA adapters; each request gives its scale for each (Request::lora).
   std::vector<llama_adapter_lora*> adapters;
+  // Encodes the images of requests that have them (null: the model takes none).
+  std::shared_ptr<Projector> projector;
   // Requests without a grammar or logprobs sample inside the decode graph (llama.cpp's backend
   // sampling, backend_chain.h): their logits stay on the device.
   bool backend_sampling = false;
@@ -57,7 +62,8 @@ struct SchedulerConfig {
 struct Request {
   int32_t id = 0;
   int32_t logprobs = -1;  // -1: none; n >= 0: each token's log-probability and the n likeliest alternatives
-  std::vector<llama_token> prompt;
+  std::vector<llama_token> prompt;  // an image's positions hold kImageToken
+  std::vector<PromptImage> images;  // in prompt order
   int32_t max_tokens = -1;  // -1 = until the slot's context is full
   bool ignore_eos = false;
   std::vector<std::string> stops;
@@ -155,6 +161,7 @@ class Scheduler {
     std::unique_ptr<Active> active;     // null when idle
     std::vector<llama_token> cached;    // tokens whose KV cells this sequence holds
     std::vector<float> cached_lora;     // the adapter set they were computed with
+    std::vector<PromptImage> cached_images;  // the images among them (without their pixels)
     uint64_t last_used = 0;             // when last assigned: idle caches go least recently used first
     bool sampler_attached = false;      // active's backend chain samples this sequence in the graph
   };
@@ -167,6 +174,9 @@ class Scheduler {
   void assign_slots();
   bool build_batch();
   void after_decode();
+  bool step_image();
+  size_t shared_prefix(const Slot& slot, const Active& a) const;
+  void keep_cached(Slot& slot, size_t keep);
   void deliver(Slot& slot, llama_token token);
   void finish(Slot& slot, const char* reason);
   void fail_batch(const std::string& message);
@@ -194,6 +204,8 @@ class Scheduler {
   llama_context* ctx_ = nullptr;
   std::vector<ggml_threadpool*> pools_;  // by thread count, made when first used
   llama_batch batch_{};
+  llama_batch image_batch_{};  // embeddings of one image piece (only with a projector)
+  int32_t n_embd_inp_ = 0;
   std::vector<Slot> slots_;
   std::deque<std::unique_ptr<Active>> waiting_;  // owned by the thread
   std::unique_ptr<HelperThreads> helpers_;      // sample slots beside the thread

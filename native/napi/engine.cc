@@ -103,8 +103,9 @@ struct Submission {
     if (from_text && !tokenize_text(vocab, text, true, true, req.prompt)) return "the prompt could not be tokenized";
     if (req.prompt.empty()) return "the prompt is empty";
     const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+    // A chat's images hold their positions with kImageToken; a prompt of tokens has no images.
     for (llama_token t : req.prompt) {
-      if (t < 0 || t >= n_vocab) return "prompt token id out of range";
+      if ((t < 0 || t >= n_vocab) && !(t == kImageToken && !req.images.empty())) return "prompt token id out of range";
     }
     const size_t needed = req.prompt.size() + static_cast<size_t>(req.max_tokens > 0 ? req.max_tokens : 1);
     if (needed > context_size) {
@@ -266,6 +267,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
   if (config.kv_unified && config.kv_size < config.context_size) throw_coded(env, ErrorCode::InvalidRequest, "kvSize must hold at least contextSize tokens");
   if (auto links = model_object->rpc_links()) config.broken = [links] { return links->broken(); };
   config.adapters = model_object->adapters();
+  config.projector = model_object->projector();
   model_ = model.get();  // the scheduler keeps the model alive
   vocab_size_ = llama_vocab_n_tokens(llama_model_get_vocab(model_));
   on_events_ = Napi::Persistent(on_events);
@@ -326,6 +328,7 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
   if (chat) {
     if (chat->model.lock().get() != model_) throw_coded(env, ErrorCode::InvalidRequest, "the chat was rendered by another model");
     req.prompt = chat->prompt_tokens;
+    req.images = chat->images;
   } else if (text_given) {
     sub.text = info[1].As<Napi::String>().Utf8Value();
     sub.from_text = true;

@@ -2,6 +2,7 @@
 
 #include <ggml.h>
 #include <llama.h>
+#include <mtmd.h>
 
 #include <mutex>
 
@@ -40,7 +41,10 @@ void route(ggml_log_level level, const char* text, void*) {
 }
 }  // namespace
 
-void install_log_router() { llama_log_set(route, nullptr); }
+void install_log_router() {
+  llama_log_set(route, nullptr);
+  mtmd_log_set(route, nullptr);  // the projectors' (tools/mtmd, clip) own logger
+}
 
 std::string take_last_error() {
   std::string e;

@@ -5,6 +5,7 @@
 #include "embedder.h"
 #include "log_router.h"
 #include "napi_util.h"
+#include "projector.h"
 #include "promise_worker.h"
 #include "tokenize.h"
 #include "rpc.h"
@@ -82,10 +83,11 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
  public:
   LoadWorker(Napi::Env env, std::string path, llama_model_params params, std::vector<std::string> endpoints,
              std::vector<float> tensor_split, TensorOverrides overrides, std::vector<std::string> lora,
-             Napi::Function on_progress)
+             std::string mmproj, int mmproj_threads, Napi::Function on_progress)
       : PromiseWorker(env, ErrorCode::InvalidModel),
         path_(std::move(path)), params_(params), endpoints_(std::move(endpoints)),
         tensor_split_(std::move(tensor_split)), overrides_(std::move(overrides)), lora_(std::move(lora)),
+        mmproj_(std::move(mmproj)), mmproj_threads_(mmproj_threads),
         aborted_(std::make_shared<std::atomic<bool>>(false)) {
     if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
   }
@@ -126,6 +128,19 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
       return;
     }
     load_adapters();
+    if (loaded_.model && !mmproj_.empty()) load_projector();
+  }
+
+  // tools/mtmd checks the projector against the model (embedding width, architecture) and
+  // reports a misfit as an error, not an abort.
+  void load_projector() {
+    try {
+      loaded_.projector = std::make_shared<Projector>(mmproj_, loaded_.model.get(), params_.n_gpu_layers != 0, mmproj_threads_);
+    } catch (const std::exception& e) {
+      adapter_error_ = "projector '" + mmproj_ + "' does not fit the model '" + path_ + "': " + e.what();
+      loaded_.adapters.clear();
+      loaded_.model.reset();
+    }
   }
 
   // llama.cpp checks an adapter against its model (architecture, tensor names and shapes) and
@@ -191,6 +206,8 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressWorker<float>> {
   std::vector<float> tensor_split_;
   TensorOverrides overrides_;
   std::vector<std::string> lora_;
+  std::string mmproj_;
+  int mmproj_threads_;
   std::shared_ptr<std::atomic<bool>> aborted_;
   Napi::FunctionReference progress_fn_;
   LoadedModel loaded_;
@@ -281,7 +298,11 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
 
   TensorOverrides overrides = read_tensor_overrides(opts);
   std::vector<std::string> lora = string_array(opts, "lora");
-  auto* worker = new LoadWorker(env, path, params, std::move(endpoints), std::move(tensor_split), std::move(overrides), std::move(lora), on_progress);
+  std::string mmproj = string_or(opts, "mmproj", "");
+  const double mmproj_threads = number_or(opts, "mmprojThreads", 0);
+  if (!(mmproj_threads >= 0 && mmproj_threads <= 1024)) throw_coded(env, ErrorCode::InvalidArgument, "mmprojThreads must be from 0 to 1024");
+  auto* worker = new LoadWorker(env, path, params, std::move(endpoints), std::move(tensor_split), std::move(overrides), std::move(lora),
+                                std::move(mmproj), static_cast<int>(mmproj_threads), on_progress);
   Napi::Object result = Napi::Object::New(env);
   auto flag = worker->abort_flag();
   result.Set("abort", Napi::Function::New(env, [flag](const Napi::CallbackInfo& i) {
@@ -300,6 +321,7 @@ Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
   model_ = std::move(holder->model);
   links_ = std::move(holder->links);
   adapters_ = std::move(holder->adapters);
+  projector_ = std::move(holder->projector);
   delete holder;
 }
 
@@ -336,6 +358,8 @@ Napi::Value Model::Metadata(const Napi::CallbackInfo& info) {
                                                            llama_adapter_meta_val_str_by_index));
   }
   out.Set("adapters", adapters);
+  out.Set("vision", projector_ && projector_->vision());
+  out.Set("audio", projector_ && projector_->audio());
   const char* tmpl = llama_model_chat_template(m, nullptr);
   out.Set("chatTemplate", tmpl ? Napi::Value(Napi::String::New(env, tmpl)) : env.Null());
   return out;
@@ -405,12 +429,27 @@ Napi::Value Model::Pieces(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// renderChat(requestJson) -> Promise<RenderedChat>: the model's Jinja template applied off the main thread.
+// renderChat(requestJson, images?: Uint8Array[], marker?) -> Promise<RenderedChat>: the model's Jinja
+// template applied off the main thread; each image goes where the messages hold `marker`.
 Napi::Value Model::RenderChat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string request = require_string(info, 0, "request");
-  if (!chat_) chat_ = std::make_shared<ChatTemplates>(shared(env));
-  return render_chat_async(env, chat_, std::move(request));
+  ChatImages images;
+  if (info.Length() > 1 && info[1].IsArray()) {
+    auto files = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < files.Length(); ++i) {
+      Napi::Value file = files.Get(i);
+      if (!file.IsTypedArray() || file.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+        throw_coded(env, ErrorCode::InvalidArgument, "images must be Uint8Arrays");
+      }
+      auto bytes = file.As<Napi::Uint8Array>();
+      images.files.emplace_back(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+    }
+    images.marker = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+    if (!images.files.empty() && images.marker.size() < 16) throw_coded(env, ErrorCode::InvalidArgument, "images need a marker of at least 16 characters");
+  }
+  if (!chat_) chat_ = std::make_shared<ChatTemplates>(shared(env), projector_);
+  return render_chat_async(env, chat_, std::move(request), std::move(images));
 }
 
 // embed([Int32Array...], {normalize, threads, contextSize}) -> Promise<Float32Array[]>
@@ -449,6 +488,7 @@ Napi::Value Model::Workers(const Napi::CallbackInfo& info) {
 
 // Drops this handle's share of the model; engines built on it keep theirs until they close.
 Napi::Value Model::Close(const Napi::CallbackInfo& info) {
+  projector_.reset();  // before the model it was made for
   model_.reset();
   adapters_.clear();
   chat_.reset();  // a render or embedding in flight holds its own reference

@@ -15,6 +15,7 @@ namespace shimmy {
 
 class ChatTemplates;
 class Embedder;
+class Projector;
 
 // What a load hands to the Model it creates.
 struct LoadedModel {
@@ -22,12 +23,13 @@ struct LoadedModel {
   std::shared_ptr<RpcLinks> links;  // null unless loaded with RPC endpoints
   // Its LoRA adapters, in the order given; llama.cpp frees them with the model.
   std::vector<llama_adapter_lora*> adapters;
+  std::shared_ptr<Projector> projector;  // null unless loaded with one (mmproj)
 };
 
 class Model : public Napi::ObjectWrap<Model> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // loadModel(path, {gpuLayers, useMmap, rpc, tensorSplit, overrideTensor, lora}, onProgress(fraction)) -> {promise, abort()}
+  // loadModel(path, {gpuLayers, useMmap, rpc, tensorSplit, overrideTensor, lora, mmproj, mmprojThreads}, onProgress(fraction)) -> {promise, abort()}
   static Napi::Value Load(const Napi::CallbackInfo& info);
 
   explicit Model(const Napi::CallbackInfo& info);
@@ -36,6 +38,7 @@ class Model : public Napi::ObjectWrap<Model> {
   // The connections to RPC workers (null for a local model), for the engine to notice one is lost.
   const std::shared_ptr<RpcLinks>& rpc_links() const { return links_; }
   const std::vector<llama_adapter_lora*>& adapters() const { return adapters_; }
+  const std::shared_ptr<Projector>& projector() const { return projector_; }
 
  private:
   Napi::Value Metadata(const Napi::CallbackInfo& info);
@@ -54,6 +57,7 @@ class Model : public Napi::ObjectWrap<Model> {
   std::shared_ptr<Embedder> embedder_;   // created on first use
   std::shared_ptr<RpcLinks> links_;
   std::vector<llama_adapter_lora*> adapters_;
+  std::shared_ptr<Projector> projector_;
 };
 
 }  // namespace shimmy
