@@ -30,3 +30,13 @@ export const STORIES_GRAMMAR_40 = [
   { grammar: 'words', sampling: { temperature: 0.8, topK: 40, topP: 0.95, seed: 3 }, text: " there was a little girl named outside." },
   { grammar: 'words', sampling: { temperature: 1, topK: 10, seed: 5, frequencyPenalty: 0.5 }, text: " there was a little girl who was very hungry." },
 ];
+
+// With the vision projector the tests generate for stories260K (scripts/make-fixture-projector.mjs:
+// width 64, seed 11) and 32 × 32 images of scripts/make-fixture-image.mjs's patterns, llama.cpp's
+// `llama-mtmd-cli -m stories260K.gguf --mmproj P --image I.png -p "Once upon a time" -n 40 --temp 0
+// --chat-template chatml` prints these at the vendored commit (between a newline of its own before
+// and two after).
+export const STORIES_IMAGE_GREEDY_40 = {
+  gradient: '" Joy.\nThey was angel and didncurryththttttttttttt',
+  checker: '" reek.\nHexply, “Iththatel, Ittel.”\nHelssers',
+};

@@ -15,6 +15,7 @@ export interface CommonFlags {
   lora?: string | string[];
   /** --no-auto-lora */
   'auto-lora'?: boolean;
+  mmproj?: string;
   verbose?: boolean;
 }
 
@@ -31,7 +32,8 @@ export function loraFlags(value: unknown): LoraFile[] {
 
 export function discover(flags: CommonFlags): Discovery {
   const dirs = flags['model-dirs'] ? String(flags['model-dirs']).split(/[;,]/).filter(Boolean) : [];
-  return discoverModels({ modelPath: flags.model ? String(flags.model) : undefined, modelDirs: dirs, lora: loraFlags(flags.lora), autoLora: flags['auto-lora'] !== false });
+  return discoverModels({ modelPath: flags.model ? String(flags.model) : undefined, modelDirs: dirs, lora: loraFlags(flags.lora), autoLora: flags['auto-lora'] !== false,
+    mmproj: flags.mmproj ? String(flags.mmproj) : undefined });
 }
 
 /** A one-line failure: `shimmy: message` on stderr, exit status 1, never a stack trace. */

@@ -18,6 +18,7 @@ function program() {
     .option('--model-dirs', 'Extra model directories, separated by ; or , (also SHIMMY_MODEL_PATHS)')
     .option('--lora', 'A LoRA adapter for the default model, PATH[:SCALE] (repeatable; also SHIMMY_LORA_GGUF)')
     .option('--auto-lora', 'Pair adapter files (a name with lora or adapter and the model\'s) with the models beside them (on; --no-auto-lora: off)')
+    .option('--mmproj', 'A vision projector (mmproj GGUF) for the default model (also SHIMMY_MMPROJ_GGUF; one beside a model is paired with it)')
     .option('--verbose', 'Enable verbose logging');
 
   const serveCommand = prog.command('serve').describe('Run the HTTP/WebSocket server (seed API, OpenAI API, /metrics).')

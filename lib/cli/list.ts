@@ -17,10 +17,13 @@ export function list(flags: CommonFlags & { short?: boolean }): void {
     const tag = m.path === discovery.base?.path ? ' (default)' : '';
     const facts = [m.architecture, m.quantization, m.contextLength ? `ctx ${m.contextLength}` : undefined, formatSize(m.sizeBytes), m.source].filter(Boolean).join(', ');
     const lora = m.lora?.length ? ` + LoRA${m.lora.length > 1 ? ` ×${m.lora.length}` : ''}` : '';
-    console.log(`${m.id}${tag}${lora}  ${facts}\n    ${m.path}`);
+    const vision = m.mmproj ? ' + vision' : '';
+    console.log(`${m.id}${tag}${lora}${vision}  ${facts}\n    ${m.path}`);
+    if (m.mmproj) console.log(`    + projector ${m.mmproj}`);
     for (const adapter of m.lora ?? []) console.log(`    + ${adapter.path}${adapter.scale === 1 ? '' : ` (scale ${adapter.scale})`}`);
   }
   for (const adapter of discovery.unpairedAdapters) console.log(`LoRA adapter paired with no model: ${adapter} (it pairs with a model of its architecture beside it whose file name its name holds, unless --no-auto-lora)`);
+  for (const projector of discovery.unpairedProjectors) console.log(`projector paired with no model: ${projector} (it pairs with the models in its folder)`);
 }
 
 export function discoverCommand(flags: CommonFlags): void {
@@ -28,6 +31,6 @@ export function discoverCommand(flags: CommonFlags): void {
   console.log('searched:');
   for (const place of discovery.searched) console.log(`  ${place.exists ? '✓' : '✗'} ${place.source.padEnd(11)} ${place.path}`);
   console.log(`found ${discovery.models.length} model(s):`);
-  for (const m of discovery.models) console.log(`  ${m.id}  [${m.source}]  ${m.path}${m.lora ? m.lora.map((a) => `\n    + LoRA ${a.path}`).join('') : ''}`);
+  for (const m of discovery.models) console.log(`  ${m.id}  [${m.source}]  ${m.path}${m.lora ? m.lora.map((a) => `\n    + LoRA ${a.path}`).join('') : ''}${m.mmproj ? `\n    + projector ${m.mmproj}` : ''}`);
   for (const adapter of discovery.unpairedAdapters) console.log(`  LoRA adapter paired with no model: ${adapter}`);
 }

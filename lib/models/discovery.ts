@@ -7,6 +7,7 @@ import { basename, join, relative, resolve, sep } from 'node:path';
 import { isGguf } from '../engine/gguf-header.js';
 import type { LoraFile } from '../engine/lora.js';
 import { isAdapterFile, pairAdapters } from './lora-pairing.js';
+import { isProjectorFile, pairProjectors } from './projector-pairing.js';
 
 export type ModelSource = 'base' | 'directory' | 'huggingface' | 'ollama' | 'lmstudio';
 
@@ -18,6 +19,8 @@ export interface DiscoveredModel {
   sizeBytes: number;
   /** LoRA adapters loaded with it: paired beside it, or given for the default model (--lora, SHIMMY_LORA_GGUF). */
   lora?: LoraFile[];
+  /** The vision projector loaded with it: found beside it (or Ollama's projector layer), or given for the default model (--mmproj, SHIMMY_MMPROJ_GGUF). */
+  mmproj?: string;
 }
 
 export interface SearchedPlace {
@@ -35,6 +38,8 @@ export interface DiscoveryOptions {
   lora?: LoraFile[];
   /** Pair adapter files with the models beside them (default true; --no-auto-lora). */
   autoLora?: boolean;
+  /** The default model's projector (--mmproj); SHIMMY_MMPROJ_GGUF when absent. */
+  mmproj?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   home?: string;
@@ -47,6 +52,8 @@ export interface Discovery {
   searched: SearchedPlace[];
   /** LoRA adapter files found that go with no model (none of their architecture whose file stem their name holds, or --no-auto-lora). */
   unpairedAdapters: string[];
+  /** Projector files found in folders without a model. */
+  unpairedProjectors: string[];
 }
 
 const GGUF_RE = /\.gguf$/i;
@@ -131,7 +138,9 @@ function fromOllama(store: string): DiscoveredModel[] {
             const path = join(store, 'blobs', layer.digest.replace(':', '-'));
             if (!isGguf(path)) continue;
             const name = namespace === 'library' ? model : `${namespace}/${model}`;
-            out.push({ id: `${name}:${tag}`, path, source: 'ollama', sizeBytes: sizeOf(path) });
+            const projector = manifest.layers?.find((l: { mediaType?: string }) => l.mediaType === 'application/vnd.ollama.image.projector');
+            const mmproj = typeof projector?.digest === 'string' ? join(store, 'blobs', projector.digest.replace(':', '-')) : undefined;
+            out.push({ id: `${name}:${tag}`, path, source: 'ollama', sizeBytes: sizeOf(path), ...(mmproj && isGguf(mmproj) ? { mmproj } : {}) });
           } catch {
             // unreadable or foreign manifest: not a model we can serve
           }
@@ -190,13 +199,18 @@ export function discoverModels(options: DiscoveryOptions = {}): Discovery {
     visit('lmstudio', dir, (p) => fromDirectory(p, 'lmstudio'));
   }
 
-  // Adapter files are no models: they go with the model whose stem their name holds.
+  // Adapter and projector files are no models: they go with the models beside them.
   const adapters = found.filter((m) => m.source !== 'base' && isAdapterFile(m.path));
-  const candidates = found.filter((m) => !adapters.includes(m));
+  const projectors = found.filter((m) => m.source !== 'base' && !adapters.includes(m) && isProjectorFile(m.path));
+  const candidates = found.filter((m) => !adapters.includes(m) && !projectors.includes(m));
+  const projected = pairProjectors(candidates.map((m) => m.path), projectors.map((p) => p.path));
   const { pairs, unpaired } = options.autoLora === false
     ? { pairs: new Map<string, LoraFile[]>(), unpaired: adapters.map((a) => a.path) }
     : pairAdapters(candidates.map((m) => m.path), adapters.map((a) => a.path));
-  const withAdapters = candidates.map((m) => (pairs.has(m.path) ? { ...m, lora: pairs.get(m.path) } : m));
+  const withAdapters = candidates.map((m) => {
+    const mmproj = m.mmproj ?? projected.pairs.get(m.path);
+    return { ...m, ...(pairs.has(m.path) ? { lora: pairs.get(m.path) } : {}), ...(mmproj ? { mmproj } : {}) };
+  });
 
   // One entry per file, and one file per name: a later clash gets a numeric suffix.
   const byPath = new Set<string>();
@@ -215,5 +229,7 @@ export function discoverModels(options: DiscoveryOptions = {}): Discovery {
   const explicitLora = [...(options.lora ?? []), ...splitPathList(env.SHIMMY_LORA_GGUF).map((p) => ({ path: resolve(cwd, p), scale: 1 }))];
   const at = base ? models.findIndex((m) => m.path === base!.path) : models.length > 0 ? 0 : -1;
   if (at >= 0 && explicitLora.length > 0) models[at] = { ...models[at]!, lora: [...explicitLora, ...(models[at]!.lora ?? [])] };
-  return { models, base: at >= 0 ? models[at] : undefined, searched, unpairedAdapters: unpaired };
+  const explicitMmproj = options.mmproj ?? env.SHIMMY_MMPROJ_GGUF;
+  if (at >= 0 && explicitMmproj) models[at] = { ...models[at]!, mmproj: resolve(cwd, explicitMmproj) };
+  return { models, base: at >= 0 ? models[at] : undefined, searched, unpairedAdapters: unpaired, unpairedProjectors: projected.unpaired };
 }

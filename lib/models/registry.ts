@@ -249,7 +249,8 @@ export class ModelRegistry {
   }
 
   private startLoad(holder: Holder): Promise<Model> {
-    return this.load(holder.entry.path, holder.entry.lora ? { ...this.loadOptions, lora: holder.entry.lora } : this.loadOptions).then(
+    const { lora, mmproj } = holder.entry;
+    return this.load(holder.entry.path, { ...this.loadOptions, ...(lora ? { lora } : {}), ...(mmproj ? { mmproj } : {}) }).then(
       (model) => {
         holder.model = model;
         holder.loading = undefined;

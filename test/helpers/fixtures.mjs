@@ -5,6 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeFixtureLora, makeFixtureModel, mulberry32 } from '../../scripts/make-fixture-model.mjs';
+import { makeFixtureProjector } from '../../scripts/make-fixture-projector.mjs';
 
 export { mulberry32 }; // the seeded generator the fuzz test shares
 
@@ -67,6 +68,14 @@ export function templateModel(name, source) {
   const digest = createHash('sha256').update(source).digest('hex').slice(0, 12); // an edited source is a new file
   const path = join(dir, `tiny-template-${name}-${digest}.gguf`);
   if (!existsSync(path)) makeFixtureModel(path, { preset: 'tiny', type: 'q8_0', template: { source } });
+  return path;
+}
+
+/** A random LLaVA-style vision projector (32 × 32 images, 16 tokens) whose output is `width` wide (the text model's embedding length: 64 for stories260K and the tiny preset). */
+export function projectorFixture(width = 64, name = `mmproj-${width}`) {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.gguf`);
+  if (!existsSync(path)) makeFixtureProjector(path, { width });
   return path;
 }
 

@@ -115,7 +115,7 @@ async function props(ctx: ServerContext, ex: Exchange): Promise<number> {
       chat_template: info.chatTemplate ?? '',
       bos_token: special(info.bosToken),
       eos_token: special(info.eosToken),
-      modalities: { vision: false, audio: false },
+      modalities: { vision: info.modalities.includes('vision'), audio: info.modalities.includes('audio') },
       build_info: `shimmy ${ctx.version}`,
     };
   });

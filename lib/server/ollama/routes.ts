@@ -271,7 +271,8 @@ async function show(ctx: ServerContext, ex: Exchange): Promise<number> {
     // What the template can do: a tool offered renders into a format that parses tool calls.
     const probe = await model.renderChat({ messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'probe', parameters: { type: 'object', properties: {} } } }] });
     const template = info.chatTemplate ?? '';
-    const capabilities = ['completion', ...(probe.parseToolCalls && !probe.templateFallback ? ['tools'] : []), 'embedding', ...(/enable_thinking|<think>|reasoning_content/.test(template) ? ['thinking'] : [])];
+    const capabilities = ['completion', ...(probe.parseToolCalls && !probe.templateFallback ? ['tools'] : []), 'embedding', ...(/enable_thinking|<think>|reasoning_content/.test(template) ? ['thinking'] : []),
+      ...(info.modalities.includes('vision') ? ['vision'] : [])];
     const entry = ctx.registry.resolve(name)!;
     ex.json(200, {
       license: info.metadata['general.license'] ?? '',

@@ -134,18 +134,20 @@ async function chat(ctx: ServerContext, ex: Exchange): Promise<number> {
   });
 }
 
-const modelEntry = (id: string, created: number) => ({ id, object: 'model', created, owned_by: 'shimmy' });
+// A model with a vision projector says so (as LM Studio's and llama-server's listings do).
+const modelEntry = (id: string, created: number, vision: boolean) => ({ id, object: 'model', created, owned_by: 'shimmy', ...(vision ? { capabilities: ['vision'] } : {}) });
 
 function listModels(ctx: ServerContext, ex: Exchange): number {
   const created = Math.floor(ctx.startedAt / 1000);
-  const ids = ctx.registry.discovery.models.flatMap((m) => (m.path === ctx.registry.base?.path ? ['default', m.id] : [m.id]));
-  ex.json(200, { object: 'list', data: ids.map((id) => modelEntry(id, created)) });
+  const entries = ctx.registry.discovery.models.flatMap((m) => (m.path === ctx.registry.base?.path ? [['default', m] as const, [m.id, m] as const] : [[m.id, m] as const]));
+  ex.json(200, { object: 'list', data: entries.map(([id, m]) => modelEntry(id, created, !!m.mmproj)) });
   return 200;
 }
 
 function getModel(ctx: ServerContext, ex: Exchange, [id]: string[]): number {
-  if (!ctx.registry.resolve(id!)) throw new ShimmyError('model_not_found', `The model '${id}' does not exist`);
-  ex.json(200, modelEntry(id!, Math.floor(ctx.startedAt / 1000)));
+  const entry = ctx.registry.resolve(id!);
+  if (!entry) throw new ShimmyError('model_not_found', `The model '${id}' does not exist`);
+  ex.json(200, modelEntry(id!, Math.floor(ctx.startedAt / 1000), !!entry.mmproj));
   return 200;
 }
 

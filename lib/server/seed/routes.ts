@@ -112,6 +112,7 @@ function models(ctx: ServerContext, ex: Exchange): number {
     architecture: m.architecture,
     quantization: m.quantization,
     context_length: m.contextLength,
+    capabilities: m.mmproj ? ['completion', 'vision'] : ['completion'],
     loaded: m.loaded,
   }));
   list.sort((a, b) => (a.id === 'default' ? -1 : b.id === 'default' ? 1 : 0));

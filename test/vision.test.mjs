@@ -1,0 +1,176 @@
+// Images in (issue 22): a model loaded with a vision projector (mmproj) answers about images in
+// chat messages, with llama-mtmd-cli's text; images are encoded and decoded inside continuous
+// batching, a second turn about the same image reuses its cells, and every bad image is a clear
+// invalid_request with the model still serving.
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { loadModel } from '../dist/index.js';
+import { discoverModels } from '../dist/models/discovery.js';
+import { ModelRegistry } from '../dist/models/registry.js';
+import { startServer } from '../dist/server/app.js';
+import { gifImage, jpegImage, patterns, pngImage } from '../scripts/make-fixture-image.mjs';
+import { STORIES_GREEDY_40, STORIES_IMAGE_GREEDY_40 } from '../scripts/stories-reference.mjs';
+import { fixtureModel, projectorFixture, storiesModel, storiesSkip } from './helpers/fixtures.mjs';
+
+const image = (pattern, make = pngImage, size = 32) => make(size, size, patterns[pattern](size, size));
+const ask = (data, text = 'Once upon a time') => ({ messages: [{ role: 'user', content: [{ type: 'image', data }, { type: 'text', text }] }] });
+const greedy = { maxTokens: 40, temperature: 0 };
+const dataUrl = (bytes, type = 'image/png') => `data:${type};base64,${Buffer.from(bytes).toString('base64')}`;
+
+async function refused(promise, pattern) {
+  await assert.rejects(promise, (e) => e.code === 'invalid_request' && pattern.test(e.message));
+}
+
+describe('vision on stories260K with a fixture projector', { skip: storiesSkip }, () => {
+  let model;
+  before(async () => {
+    model = await loadModel(storiesModel(), { contextSize: 512, parallel: 4, mmproj: projectorFixture(64) });
+  });
+  after(() => model?.close());
+
+  test("an image's greedy text is llama-mtmd-cli's, and the image decides it", async () => {
+    assert.deepEqual(model.info.modalities, ['vision']);
+    for (const pattern of ['gradient', 'checker']) {
+      const chat = await model.renderChat(ask(image(pattern)));
+      assert.equal(chat.imageTokens, 16);
+      assert.equal((await model.complete({ chat, ...greedy })).text, STORIES_IMAGE_GREEDY_40[pattern]);
+    }
+  });
+
+  test('PNG, GIF and JPEG of the same flat-block picture give the same text', async () => {
+    const texts = [];
+    for (const make of [pngImage, gifImage, jpegImage]) {
+      texts.push((await model.complete({ chat: await model.renderChat(ask(image('checker', make))), ...greedy })).text);
+    }
+    assert.deepEqual(texts, [STORIES_IMAGE_GREEDY_40.checker, STORIES_IMAGE_GREEDY_40.checker, STORIES_IMAGE_GREEDY_40.checker]);
+  });
+
+  test('a second turn about the same image reuses its cells; another image with the same text does not', async () => {
+    const first = await model.complete({ chat: await model.renderChat(ask(image('gradient'), 'A second turn')), ...greedy });
+    const again = await model.complete({ chat: await model.renderChat(ask(image('gradient'), 'A second turn')), ...greedy });
+    assert.equal(again.text, first.text);
+    assert.equal(again.usage.cachedTokens, again.usage.promptTokens - 1);
+    const other = await model.complete({ chat: await model.renderChat(ask(image('checker'), 'A second turn')), ...greedy });
+    const textBefore = (await model.renderChat({ messages: [{ role: 'user', content: '' }] })).promptTokens;
+    assert.ok(other.usage.cachedTokens < textBefore, `cached ${other.usage.cachedTokens} tokens, the image's among them`);
+    assert.notEqual(other.text, first.text);
+  });
+
+  test('4 image requests at once and a text stream beside them each give their text alone', async () => {
+    const pictures = ['gradient', 'checker', 'red', 'blue'];
+    const alone = [];
+    for (const p of pictures) alone.push((await model.complete({ chat: await model.renderChat(ask(image(p), 'Alone or not')), ...greedy })).text);
+    // Different prefixes, so no request finds another's cells.
+    const chats = await Promise.all(pictures.map((p) => model.renderChat(ask(image(p), 'Alone or not'))));
+    const [text, ...together] = await Promise.all([
+      model.complete({ prompt: 'Once upon a time', ...greedy }),
+      ...chats.map((chat) => model.complete({ chat, ...greedy })),
+    ]);
+    assert.equal(text.text, STORIES_GREEDY_40);
+    assert.deepEqual(together.map((r) => r.text), alone);
+  });
+
+  test('a request cancelled while its image is prefilled ends cancelled, and the model serves on', async () => {
+    const controller = new AbortController();
+    const chat = await model.renderChat(ask(image('red'), 'Cancelled'));
+    const pending = model.complete({ chat, ...greedy, signal: controller.signal });
+    controller.abort();
+    const result = await pending;
+    assert.equal(result.finishReason, 'cancelled');
+    assert.ok(result.usage.completionTokens < greedy.maxTokens);
+    assert.equal((await model.complete({ chat: await model.renderChat(ask(image('checker'))), ...greedy })).text, STORIES_IMAGE_GREEDY_40.checker);
+  });
+});
+
+describe('images refused', () => {
+  let vision;
+  let plain;
+  before(async () => {
+    vision = await loadModel(fixtureModel(), { contextSize: 512, parallel: 2, mmproj: projectorFixture(64) });
+    plain = await loadModel(fixtureModel(), { contextSize: 512, parallel: 1 });
+  });
+  after(async () => {
+    await vision?.close();
+    await plain?.close();
+  });
+
+  test('bytes that are not an image, a truncated PNG, a huge header, WebP, bad base64, other data URLs, too many images', async () => {
+    const png = image('gradient');
+    const huge = Buffer.from(png);
+    huge.writeUInt32BE(100_000, 16);
+    huge.writeUInt32BE(100_000, 20);
+    const webp = Buffer.concat([Buffer.from('RIFF\x10\x00\x00\x00WEBPVP8 '), Buffer.alloc(16)]);
+    const url = (u) => ({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: u } }, { type: 'text', text: 'hi' }] }] });
+    await refused(vision.renderChat(ask(Buffer.from('just some text, not an image'))), /not a PNG, JPEG or GIF/);
+    await refused(vision.renderChat(ask(png.subarray(0, png.length - 30))), /could not be decoded/);
+    await refused(vision.renderChat(ask(huge)), /100000 × 100000 pixels/);
+    await refused(vision.renderChat(ask(webp)), /WebP/);
+    await refused(vision.renderChat(url('data:image/png;base64,%%%not base64%%%')), /not valid base64/);
+    await refused(vision.renderChat(url(`data:text/plain;base64,${Buffer.from('hello').toString('base64')}`)), /type 'text\/plain', not an image/);
+    await refused(vision.renderChat(url('http://169.254.169.254/latest/meta-data')), /does not fetch images/);
+    const many = { messages: [{ role: 'user', content: Array.from({ length: 17 }, () => ({ type: 'image', data: png })) }] };
+    await refused(vision.renderChat(many), /at most 16 images/);
+    await refused(plain.renderChat(ask(png)), /takes no images/);
+    // The model still answers about a good image.
+    const chat = await vision.renderChat(url(dataUrl(png)));
+    assert.equal(chat.imageTokens, 16);
+    assert.equal((await vision.complete({ chat, maxTokens: 4, temperature: 0 })).usage.completionTokens, 4);
+  });
+
+  test("mtmd's media marker typed into a message stays text", async () => {
+    const typed = await vision.renderChat(ask(image('red'), '<__media__> and <__media__> again'));
+    assert.equal(typed.imageTokens, 16);
+    assert.match(typed.prompt, /<__media__> and <__media__> again/);
+    const noImage = await vision.renderChat({ messages: [{ role: 'user', content: '<__media__>' }] });
+    assert.equal(noImage.imageTokens, 0);
+    assert.equal((await vision.complete({ chat: noImage, maxTokens: 2, temperature: 0 })).usage.completionTokens, 2);
+  });
+
+  test('a projector of another width, or a file that is no projector, is invalid_model at load', async () => {
+    await assert.rejects(loadModel(fixtureModel(), { mmproj: projectorFixture(48) }), (e) => e.code === 'invalid_model' && /n_embd = 64\) and mmproj \(n_embd = 48/.test(e.message));
+    await assert.rejects(loadModel(fixtureModel(), { mmproj: fixtureModel('q8_0') }), (e) => e.code === 'invalid_model' && /no projector/.test(e.message));
+    await assert.rejects(loadModel(fixtureModel(), { mmproj: '/nonexistent/mmproj.gguf' }), (e) => e.code === 'model_not_found');
+  });
+});
+
+describe('projectors found beside models and served over HTTP', () => {
+  let dir;
+  let server;
+  let url;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'shimmy-vision-'));
+    copyFileSync(fixtureModel(), join(dir, 'tiny.gguf'));
+    copyFileSync(projectorFixture(64), join(dir, 'mmproj-tiny-f32.gguf'));
+    const discovery = discoverModels({ modelDirs: [dir], env: {}, home: dir, cwd: dir });
+    server = await startServer({ host: '127.0.0.1', port: 0, registry: new ModelRegistry(discovery, { parallel: 2, contextSize: 512 }), transport: 'node' });
+    url = `http://127.0.0.1:${server.port}`;
+  });
+  after(() => server?.close(100));
+
+  test('the projector is paired, not listed as a model, and listings say vision', async () => {
+    const discovery = discoverModels({ modelDirs: [dir], env: {}, home: dir, cwd: dir });
+    assert.deepEqual(discovery.models.map((m) => [m.id, m.mmproj]), [['tiny', join(dir, 'mmproj-tiny-f32.gguf')]]);
+    const listed = await (await fetch(`${url}/v1/models`)).json();
+    assert.ok(listed.data.every((m) => m.capabilities?.includes('vision')));
+    const api = await (await fetch(`${url}/api/models`)).json();
+    assert.ok(api.models[0].capabilities.includes('vision'));
+  });
+
+  test('the openai client sends a data-URL image; a bad one is a 400 and the server answers on', async () => {
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'none' });
+    const content = (u) => [{ type: 'text', text: 'What is in it?' }, { type: 'image_url', image_url: { url: u } }];
+    const reply = await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: content(dataUrl(image('gradient'))) }], max_tokens: 6, temperature: 0 });
+    assert.equal(reply.usage.completion_tokens, 6);
+    assert.ok(reply.usage.prompt_tokens > 16);
+    await assert.rejects(
+      client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: content('data:image/png;base64,AAAA') }], max_tokens: 2 }),
+      (e) => e.status === 400,
+    );
+    const again = await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: content(dataUrl(image('gradient'))) }], max_tokens: 6, temperature: 0 });
+    assert.equal(again.choices[0].message.content, reply.choices[0].message.content);
+  });
+});
