@@ -14,7 +14,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scratchDir } from '../test/helpers/scratch.mjs'; // removed at exit: tarballs and installs are ~0.5 GB
-import { STORIES_GREEDY_40 as REFERENCE } from './stories-reference.mjs';
+import { pngImage, patterns } from './make-fixture-image.mjs';
+import { makeFixtureProjector } from './make-fixture-projector.mjs';
+import { STORIES_GREEDY_40 as REFERENCE, STORIES_IMAGE_GREEDY_40 } from './stories-reference.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const mib = (bytes) => `${(bytes / (1 << 20)).toFixed(1)} MiB`;
@@ -99,6 +101,10 @@ for (const tool of ['cc', 'gcc', 'g++', 'clang', 'c++', 'cmake', 'make', 'ninja'
 const model = process.env.SHIMMY_TEST_MODEL && existsSync(process.env.SHIMMY_TEST_MODEL) ? resolve(process.env.SHIMMY_TEST_MODEL) : undefined;
 const fixture = join(work, 'tiny.gguf');
 if (!model) execFileSync(process.execPath, [join(root, 'scripts', 'make-fixture-model.mjs'), fixture], { stdio: 'inherit' });
+// tools/mtmd in the package: a projector for the model (both are 64 wide) and an image to ask about.
+const projector = makeFixtureProjector(join(work, 'mmproj.gguf'), { width: 64 });
+const picture = join(work, 'gradient.png');
+writeFileSync(picture, pngImage(32, 32, patterns.gradient(32, 32)));
 
 const library = `import { loadModel } from 'shimmy';
   const model = await loadModel(process.argv[1], { contextSize: 256, parallel: 1 });
@@ -106,10 +112,18 @@ const library = `import { loadModel } from 'shimmy';
   for await (const chunk of model.generate({ prompt: 'Once upon a time', maxTokens: 40, temperature: 0 })) text += chunk.text;
   await model.close();
   process.stdout.write(text);`;
+const vision = `import { readFileSync } from 'node:fs';
+  import { loadModel } from 'shimmy';
+  const [path, mmproj, picture] = process.argv.slice(1);
+  const model = await loadModel(path, { contextSize: 256, parallel: 1, mmproj });
+  const chat = await model.renderChat({ messages: [{ role: 'user', content: [{ type: 'image', data: readFileSync(picture) }, { type: 'text', text: 'Once upon a time' }] }] });
+  const { text } = await model.complete({ chat, maxTokens: 40, temperature: 0 });
+  await model.close();
+  process.stdout.write(JSON.stringify({ imageTokens: chat.imageTokens, text }));`;
 let firstText;
 
 /** Installs the tarballs into an empty folder, then checks the binary chosen and the text. */
-function checkInstall({ label, tarballs, scripts, binary, extraEnv = {} }) {
+function checkInstall({ label, tarballs, scripts, binary, extraEnv = {}, gpuInstall = false }) {
   const app = join(work, `app-${label.replace(/\W+/g, '-')}`);
   mkdirSync(app);
   // npm 11 runs a dependency's install script only when the project allows it (allowScripts); the
@@ -131,7 +145,11 @@ function checkInstall({ label, tarballs, scripts, binary, extraEnv = {} }) {
   if (cli.stdout !== firstText) fail(`shimmy generate printed ${JSON.stringify(cli.stdout)}, the first install ${JSON.stringify(firstText)}`);
   const lib = run('node', ['--input-type=module', '-e', library, model ?? fixture], { cwd: app, env });
   if (lib.stdout !== cli.stdout.slice(0, -1)) fail(`the library generated ${JSON.stringify(lib.stdout)}, the CLI ${JSON.stringify(cli.stdout)}`);
-  console.log(`test:pack: ${label}: shimmy generate and import('shimmy') give ${model ? "llama.cpp's greedy text" : 'the same text'}`);
+  // A GPU's projector may round differently from the CPU's: the exact text is the CPU's to match.
+  const seen = JSON.parse(run('node', ['--input-type=module', '-e', vision, model ?? fixture, projector, picture], { cwd: app, env }).stdout);
+  if (seen.imageTokens !== 16 || seen.text.length < 2) fail(`an image request gave ${JSON.stringify(seen)}`);
+  if (model && !gpuInstall && seen.text !== STORIES_IMAGE_GREEDY_40.gradient) fail(`an image request gave ${JSON.stringify(seen.text)}, not llama-mtmd-cli's text`);
+  console.log(`test:pack: ${label}: shimmy generate and import('shimmy') give ${model ? "llama.cpp's greedy text" : 'the same text'}, and an image request works`);
 }
 
 const platform = `${process.platform}-${process.arch}`;
@@ -146,6 +164,6 @@ if (gpu === 'vulkan') {
   const gpuPackage = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work, gpuPackageDir], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }).stdout)[0];
   console.log(`test:pack: ${gpuPackage.filename}: ${mib(statSync(join(work, gpuPackage.filename)).size)} packed, ${mib(gpuPackage.unpackedSize)} unpacked`);
   const vulkanBinary = new RegExp(`^binary: +vulkan .*/node_modules/@shimmy/${platform}-vulkan/shimmy\\.node$`, 'm');
-  checkInstall({ label: 'with the Vulkan package', tarballs: [tarball, join(work, gpuPackage.filename)], scripts: false, binary: vulkanBinary, extraEnv: { GGML_VK_VISIBLE_DEVICES: '0' } });
+  checkInstall({ label: 'with the Vulkan package', tarballs: [tarball, join(work, gpuPackage.filename)], scripts: false, binary: vulkanBinary, extraEnv: { GGML_VK_VISIBLE_DEVICES: '0' }, gpuInstall: true });
 }
 console.log('test:pack: ok');

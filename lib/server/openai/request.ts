@@ -63,7 +63,7 @@ function responseSchema(value: unknown, name: string): Record<string, unknown> |
 // Messages, tools and tool_choice are checked in depth by lib/engine/chat.ts (renderChat).
 export const chatFields = {
   ...generatingFields,
-  messages: { type: 'array', wire: ['messages'], required: true, doc: 'the conversation: {role, content (text or text parts), name, tool_calls, tool_call_id}' },
+  messages: { type: 'array', wire: ['messages'], required: true, doc: 'the conversation: {role, content (text, or text and image_url parts), name, tool_calls, tool_call_id}' },
   tools: { type: 'array', wire: ['tools'], doc: 'functions the model may call: {type: "function", function: {name, description, parameters}}' },
   toolChoice: { type: 'any', wire: ['tool_choice'], shape: 'string or object', doc: '"auto", "none", "required", or {type: "function", function: {name}}' },
   parallelToolCalls: { type: 'boolean', wire: ['parallel_tool_calls'], default: false, doc: 'allow several tool calls in one reply' },
