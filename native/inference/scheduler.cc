@@ -80,6 +80,9 @@ Scheduler::Sampled sampled(Sample sample) {
 
 struct Scheduler::Active {
   Active(Request r, uint64_t order) : req(std::move(r)), text(req.stops), arrival(order), prefill(req.prompt) {}
+  ~Active() {
+    if (encoding) encoding->abandoned = true;
+  }
   Request req;
   TextStream text;
   uint64_t arrival;  // the older request goes first, however often it lost its slot
@@ -99,8 +102,8 @@ struct Scheduler::Active {
   int32_t cached_tokens = 0;   // prompt tokens reused from an earlier request
   int32_t batch_from = -1, batch_count = 0, logits_at = -1;  // this step's share of the batch
   std::vector<TokenLogprob> logprobs;  // of tokens whose text is still held back
-  std::vector<float> image_embd;       // the projector's output for req.images[encoded_image], while it is decoded
-  size_t encoded_image = SIZE_MAX;
+  std::shared_ptr<EncodeJob> encoding;  // req.images[encoding_for] on the encoder's thread, then while its cells are computed
+  size_t encoding_for = SIZE_MAX;
   Clock::time_point started = Clock::now();
   Clock::time_point first_token{};
 };
@@ -140,6 +143,13 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
   if (config_.projector) {
     n_embd_inp_ = llama_model_n_embd_inp(model_.get());
     image_batch_ = llama_batch_init(static_cast<int32_t>(config_.batch_size), n_embd_inp_, 1);
+    encoder_ = std::make_unique<ImageEncoder>(config_.projector, static_cast<size_t>(n_embd_inp_), [this] {
+      {
+        std::lock_guard<std::mutex> lock(in_mutex_);
+        images_encoded_ = true;
+      }
+      in_cv_.notify_one();
+    });
   }
   slots_.resize(config_.parallel);
   for (uint32_t i = 0; i < config_.parallel; ++i) slots_[i].seq = static_cast<llama_seq_id>(i);
@@ -152,6 +162,7 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
 
 Scheduler::~Scheduler() {
   stop();
+  encoder_.reset();  // its thread wakes this one through in_mutex_ and in_cv_, which go after it
   if (ctx_) {
     llama_batch_free(batch_);
     if (config_.projector) llama_batch_free(image_batch_);
@@ -251,7 +262,7 @@ void Scheduler::run() {
       const bool idle = busy_.load() == 0 && waiting_.empty();
       if (idle || stalled) {
         PhaseTimer waiting(timings_, StepPhase::Idle);
-        in_cv_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !incoming_cancels_.empty() || !incoming_pauses_.empty(); });
+        in_cv_.wait(lock, [&] { return stopping_ || images_encoded_ || !incoming_.empty() || !incoming_cancels_.empty() || !incoming_pauses_.empty(); });
       }
       if (stopping_) break;
     }
@@ -336,6 +347,7 @@ void Scheduler::take_incoming(std::vector<int32_t>& cancels, std::vector<std::pa
   cancels.clear();
   pauses.clear();
   std::lock_guard<std::mutex> lock(in_mutex_);
+  images_encoded_ = false;
   while (!incoming_.empty()) {
     waiting_.push_back(std::make_unique<Active>(std::move(incoming_.front()), ++arrivals_));
     incoming_.pop_front();
@@ -725,71 +737,75 @@ void Scheduler::after_decode() {
   }
 }
 
-// Computes the next piece of one image's cells: the oldest request that has reached an image
-// has it encoded by the projector (once per image), then its embeddings decoded up to a batch at
-// a time. Returns whether it did any work.
+// Images take two stages. Every request that has reached an image has it encoded on the
+// encoder's thread (its text steps go on meanwhile); then the oldest whose image is encoded has
+// the next piece of its embeddings decoded, up to a batch. Returns whether it decoded anything.
 bool Scheduler::step_image() {
-  Slot* slot = nullptr;
+  Slot* ready = nullptr;
   const PromptImage* image = nullptr;
   for (auto& s : slots_) {
-    if (!s.active || s.active->generating || (s.active->paused && honouring_pauses_)) continue;
-    const PromptImage* reached = image_at(s.active->req.images, s.active->prompt_done);
-    if (reached && (!slot || s.active->arrival < slot->active->arrival)) {
-      slot = &s;
+    if (!s.active || s.active->generating) continue;
+    Active& a = *s.active;
+    const PromptImage* reached = image_at(a.req.images, a.prompt_done);
+    if (!reached) continue;
+    const auto index = static_cast<size_t>(reached - a.req.images.data());
+    if (a.encoding_for != index) {
+      if (a.encoding) a.encoding->abandoned = true;
+      a.encoding = encoder_->encode(reached->chunk);
+      a.encoding_for = index;
+    }
+    if (!a.encoding->done.load() || (a.paused && honouring_pauses_)) continue;
+    if (!ready || a.arrival < ready->active->arrival) {
+      ready = &s;
       image = reached;
     }
   }
-  if (!slot) return false;
-  Active& a = *slot->active;
-  mtmd_context* mctx = config_.projector->context();
-  const size_t index = static_cast<size_t>(image - a.req.images.data());
-  PhaseTimer decoding(timings_, StepPhase::Decode);
-  if (a.encoded_image != index) {
-    if (mtmd_encode_chunk(mctx, image->chunk.get()) != 0) {
-      fail_slot(*slot, "the projector could not encode image " + std::to_string(index + 1));
-      return true;
-    }
-    const float* embd = mtmd_get_output_embd(mctx);
-    a.image_embd.assign(embd, embd + image->n_tokens * static_cast<size_t>(n_embd_inp_));
-    a.encoded_image = index;
+  if (!ready) return false;
+  Active& a = *ready->active;
+  if (!a.encoding->error.empty()) {
+    fail_slot(*ready, a.encoding->error);
+    return true;
   }
+  mtmd_context* mctx = config_.projector->context();
+  PhaseTimer decoding(timings_, StepPhase::Decode);
   // Some projectors' images attend to themselves both ways (Gemma 3): those are decoded whole.
   const bool whole = mtmd_decode_use_non_causal(mctx, image->chunk.get());
   const size_t offset = a.prompt_done - image->at;
   size_t take = image->n_tokens - offset;
   if (whole && take > llama_n_ubatch(ctx_)) {
-    fail_slot(*slot, "an image of " + std::to_string(take) + " tokens is more than this model's batch of " + std::to_string(llama_n_ubatch(ctx_)) +
-                         " takes at once: load it with a larger batchSize");
+    fail_slot(*ready, "an image of " + std::to_string(take) + " tokens is more than this model's batch of " + std::to_string(llama_n_ubatch(ctx_)) +
+                          " takes at once: load it with a larger batchSize");
     return true;
   }
   if (!whole) take = std::min<size_t>(take, config_.batch_size);
   if (!make_room(static_cast<uint32_t>(take), a.arrival)) return false;  // waits for cells in a shared pool
 
+  const auto width = static_cast<size_t>(n_embd_inp_);
   image_batch_.n_tokens = static_cast<int32_t>(take);
-  std::memcpy(image_batch_.embd, a.image_embd.data() + offset * static_cast<size_t>(n_embd_inp_), take * static_cast<size_t>(n_embd_inp_) * sizeof(float));
+  std::memcpy(image_batch_.embd, a.encoding->embd.data() + offset * width, take * width * sizeof(float));
   for (size_t k = 0; k < take; ++k) {
-    image_batch_.pos[k] = static_cast<llama_pos>(slot->cached.size() + k);
+    image_batch_.pos[k] = static_cast<llama_pos>(ready->cached.size() + k);
     image_batch_.n_seq_id[k] = 1;
-    image_batch_.seq_id[k][0] = slot->seq;
-    image_batch_.logits[k] = false;  // a prompt never ends with an image: its text after it starts the generation
+    image_batch_.seq_id[k][0] = ready->seq;
+    image_batch_.logits[k] = false;  // a prompt never ends with an image: the text after it starts the generation
   }
   if (!config_.adapters.empty()) apply_adapter_set(a.req.lora);
   if (whole) llama_set_causal_attn(ctx_, false);
-  int32_t rc = llama_decode(ctx_, image_batch_);
+  const int32_t rc = llama_decode(ctx_, image_batch_);
   if (rc == 0) llama_synchronize(ctx_);
   if (whole) llama_set_causal_attn(ctx_, true);
   steps_++;
   if (rc != 0) {
-    fail_slot(*slot, "llama_decode failed with status " + std::to_string(rc) + " on an image");
+    fail_slot(*ready, "llama_decode failed with status " + std::to_string(rc) + " on an image");
     return true;
   }
-  if (offset == 0) slot->cached_images.push_back({image->at, image->n_tokens, image->id, nullptr});
-  slot->cached.insert(slot->cached.end(), take, kImageToken);
+  if (offset == 0) ready->cached_images.push_back({image->at, image->n_tokens, image->id, nullptr});
+  ready->cached.insert(ready->cached.end(), take, kImageToken);
   a.prompt_done += take;
   a.last_step = steps_.load();
   if (a.prompt_done == image->at + image->n_tokens) {
-    a.image_embd = {};
-    a.encoded_image = SIZE_MAX;
+    a.encoding.reset();  // its embeddings are cells now
+    a.encoding_for = SIZE_MAX;
   }
   return true;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "helper_threads.h"
+#include "image_encoder.h"
 #include "prompt_image.h"
 #include "sampler.h"
 #include "text_stream.h"
@@ -209,6 +210,7 @@ class Scheduler {
   std::vector<Slot> slots_;
   std::deque<std::unique_ptr<Active>> waiting_;  // owned by the thread
   std::unique_ptr<HelperThreads> helpers_;      // sample slots beside the thread
+  std::unique_ptr<ImageEncoder> encoder_;       // the projector's thread (null without one)
   std::unique_ptr<ThreadGovernor> governor_;    // how many threads decode (null: always config_.threads)
   int decode_threads_ = 0;                      // threads decoding: all of pools_[decode_threads_]
   std::vector<Slot*> due_;                      // this step's slots with logits to sample
@@ -221,6 +223,7 @@ class Scheduler {
   std::vector<int32_t> incoming_cancels_;
   std::vector<std::pair<int32_t, bool>> incoming_pauses_;
   bool stopping_ = false;
+  bool images_encoded_ = false;  // the encoder finished a job since the thread last looked
   std::atomic<uint32_t> queued_{0};
 
   std::mutex out_mutex_;
