@@ -3,7 +3,8 @@
 // batching, a second turn about the same image reuses its cells, and every bad image is a clear
 // invalid_request with the model still serving.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -119,6 +120,36 @@ describe('images refused', () => {
     const chat = await vision.renderChat(url(dataUrl(png)));
     assert.equal(chat.imageTokens, 16);
     assert.equal((await vision.complete({ chat, maxTokens: 4, temperature: 0 })).usage.completionTokens, 4);
+  });
+
+  test('http(s) image URLs: refused by default, never inside this network under public, fetched under any', async () => {
+    const png = image('checker');
+    const files = createServer((req, res) => {
+      if (req.url === '/loop') return res.writeHead(302, { location: '/loop' }).end();
+      if (req.url === '/big') return res.writeHead(200, { 'content-length': String(64 << 20) }).end();
+      if (req.url === '/image.png') return res.writeHead(200, { 'content-type': 'image/png' }).end(png);
+      res.writeHead(404).end();
+    });
+    await new Promise((done) => files.listen(0, '127.0.0.1', done));
+    const base = `http://127.0.0.1:${files.address().port}`;
+    const url = (u) => ({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: u } }, { type: 'text', text: 'hi' }] }] });
+    const open = await loadModel(fixtureModel(), { contextSize: 256, parallel: 1, mmproj: projectorFixture(64), imageUrls: 'any' });
+    const guarded = await loadModel(fixtureModel(), { contextSize: 256, parallel: 1, mmproj: projectorFixture(64), imageUrls: 'public' });
+    try {
+      await refused(vision.renderChat(url(`${base}/image.png`)), /does not fetch images \(serve --allow-image-urls/);
+      await refused(guarded.renderChat(url(`${base}/image.png`)), /127\.0\.0\.1 is inside this network/);
+      await refused(guarded.renderChat(url(`http://localhost:${files.address().port}/image.png`)), /resolves to (127\.0\.0\.1|::1), inside this network/);
+      await refused(guarded.renderChat(url('http://[::ffff:169.254.169.254]/latest')), /inside this network/);
+      assert.equal((await open.renderChat(url(`${base}/image.png`))).imageTokens, 16);
+      await refused(open.renderChat(url(`${base}/loop`)), /more than 3 redirects/);
+      await refused(open.renderChat(url(`${base}/big`)), /larger than/);
+      await refused(open.renderChat(url(`${base}/missing.png`)), /answered 404/);
+      await refused(open.renderChat(url('ftp://example.com/x.png')), /data URL/);
+    } finally {
+      await open.close();
+      await guarded.close();
+      files.close();
+    }
   });
 
   test("mtmd's media marker typed into a message stays text", async () => {

@@ -38,6 +38,7 @@ function program() {
     .option('--alias', 'Serve requests for model names matching PATTERN with MODEL: PATTERN=MODEL, * any run of characters (repeatable, comma-separated; e.g. claude-*=default)')
     .option('--keep-alive', 'How long a model other than the default one stays loaded after its last request: 5m, 1h, seconds, 0, or -1 for until --max-loaded evicts it', '5m')
     .option('--allow-pull-host', "A host POST /api/pull may fetch from besides Ollama's registry and Hugging Face (repeatable, comma-separated; HOST[:PORT])")
+    .option('--allow-image-urls', "Fetch images that chat messages name by http(s) URL (off: data URLs only); public addresses only, unless --allow-image-urls=any")
     .option('--ollama-bind', "Also listen here with Ollama's API on every path, /api/generate included (e.g. 127.0.0.1:11434; off by default)")
     .option('--responses-store', 'MiB of memory for stored Responses (previous_response_id; least recently used dropped first; 0: store none)', 64);
   for (const [flag, doc] of memoryFlagDocs) serveCommand.option(flag, doc);

@@ -27,6 +27,15 @@ export interface ServeFlags extends CommonFlags, MemoryFlags {
   'ollama-bind'?: string;
   'allow-pull-host'?: string | string[];
   'responses-store'?: number;
+  'allow-image-urls'?: boolean | string;
+}
+
+// --allow-image-urls: public addresses only; --allow-image-urls=any: inside this network too.
+function imageUrlPolicy(value: unknown): 'off' | 'public' | 'any' {
+  if (value === undefined || value === false) return 'off';
+  if (value === true || value === 'public') return 'public';
+  if (value === 'any') return 'any';
+  fail(`--allow-image-urls takes no value, or 'any' (got '${String(value)}')`);
 }
 
 function parseBind(bind: string, port: unknown): { host: string; port: number } {
@@ -47,6 +56,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
     threads: integer(flags, 'threads', 1, 1024),
     backendSampling: flags['backend-sampling'] === true,
     rpc,
+    imageUrls: imageUrlPolicy(flags['allow-image-urls']),
     ...memoryOptions(flags),
   }, integer(flags, 'max-loaded', 1, 1024) ?? serveMaxLoaded);
   try {

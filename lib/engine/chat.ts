@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { native, type NativeParsedReply, type NativeRenderedChat } from '../native.js';
 import { ShimmyError } from './errors.js';
 import { imageFromUrl, imageLimits, readImageHeader } from './image-check.js';
+import { fetchImage, type ImageUrlPolicy } from './image-fetch.js';
 import { depthExceeds } from './json-depth.js';
 import { patternRefusal } from './pattern-check.js';
 
@@ -21,7 +22,7 @@ export interface ChatImagePart {
   data: Uint8Array;
 }
 
-/** OpenAI's image part: a base64 data URL (`data:image/png;base64,…`). */
+/** OpenAI's image part: a base64 data URL (`data:image/png;base64,…`), or an http(s) URL where the model's imageUrls allows it. */
 export interface ChatImageUrlPart {
   type: 'image_url';
   image_url: { url: string; detail?: string } | string;
@@ -160,35 +161,44 @@ function resolveToolChoice(tools: ChatTool[] | undefined, choice: ToolChoice | u
  * types can never stand for an image), and the images' bytes in the same order, their headers
  * checked.
  */
-function takeImages(messages: ChatMessage[]): { messages: ChatMessage[]; images: Uint8Array[]; marker: string } {
+async function takeImages(messages: ChatMessage[], imageUrls: ImageUrlPolicy): Promise<{ messages: ChatMessage[]; images: Uint8Array[]; marker: string }> {
   const marker = `<__shimmy_image_${randomBytes(12).toString('hex')}__>`;
-  const images: Uint8Array[] = [];
+  const pending: Promise<Uint8Array>[] = [];
   const out = messages.map((m) => {
     if (!Array.isArray(m.content) || !m.content.some((p) => p.type !== 'text')) return m;
     const content = m.content.map((part) => {
       if (part.type === 'text') return part;
-      if (images.length === imageLimits.perRequest) throw new ShimmyError('invalid_request', `at most ${imageLimits.perRequest} images are accepted in one request`);
-      const what = `image ${images.length + 1}`;
-      const bytes = part.type === 'image' ? part.data : imageFromUrl(typeof part.image_url === 'string' ? part.image_url : part.image_url.url, what);
-      readImageHeader(bytes, what);
-      images.push(bytes);
+      if (pending.length === imageLimits.perRequest) throw new ShimmyError('invalid_request', `at most ${imageLimits.perRequest} images are accepted in one request`);
+      pending.push(imageBytes(part, imageUrls, `image ${pending.length + 1}`));
       return { type: 'media_marker', text: marker };
     });
     return { ...m, content } as unknown as ChatMessage;
   });
+  const images = await Promise.all(pending);
+  images.forEach((bytes, i) => readImageHeader(bytes, `image ${i + 1}`));
   return { messages: images.length > 0 ? out : messages, images, marker };
+}
+
+function imageBytes(part: ChatImagePart | ChatImageUrlPart, imageUrls: ImageUrlPolicy, what: string): Promise<Uint8Array> {
+  if (part.type === 'image') return Promise.resolve(part.data);
+  const url = typeof part.image_url === 'string' ? part.image_url : part.image_url.url;
+  if (/^https?:/i.test(url)) return fetchImage(url, imageUrls, what);
+  try {
+    return Promise.resolve(imageFromUrl(url, what));
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 export type RenderNative = (json: string, images: Uint8Array[], marker: string) => Promise<RenderedChat>;
 
-/** `vision`: whether the model was loaded with a projector that takes images. */
-export async function renderChat(renderNative: RenderNative, request: ChatRequest, vision = false): Promise<RenderedChat> {
+/** `vision`: whether the model was loaded with a projector that takes images; `imageUrls`: whether and where http(s) image URLs are fetched. */
+export async function renderChat(renderNative: RenderNative, request: ChatRequest, vision = false, imageUrls: ImageUrlPolicy = 'off'): Promise<RenderedChat> {
   checkRequest(request);
   const { tools, choice } = resolveToolChoice(request.tools, request.toolChoice);
-  const { messages, images, marker } = takeImages(request.messages);
-  if (images.length > 0 && !vision) {
-    throw new ShimmyError('invalid_request', 'this model takes no images: it was loaded without a vision projector (mmproj)');
-  }
+  const hasImages = request.messages.some((m) => Array.isArray(m.content) && m.content.some((p) => p.type !== 'text'));
+  if (hasImages && !vision) throw new ShimmyError('invalid_request', 'this model takes no images: it was loaded without a vision projector (mmproj)');
+  const { messages, images, marker } = await takeImages(request.messages, imageUrls);
   const payload = {
     messages,
     tools: tools ?? [],

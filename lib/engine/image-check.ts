@@ -78,17 +78,11 @@ export function readImageHeader(b: Uint8Array, what = 'the image'): ImageHeader 
 
 const dataUrl = /^data:([^;,]*)((?:;[^;,]*)*?);base64,/i;
 
-/**
- * An image given as a data URL (`data:image/png;base64,…`): its bytes. URLs of other schemes are
- * refused: the server fetches nothing on a client's behalf.
- */
+/** An image given as a data URL (`data:image/png;base64,…`): its bytes (http(s) URLs are image-fetch.ts's). */
 export function imageFromUrl(url: unknown, what = 'the image'): Uint8Array {
   if (typeof url !== 'string') throw bad(`${what} needs a URL`);
   const m = dataUrl.exec(url.slice(0, 256));
-  if (!m) {
-    if (/^https?:/i.test(url)) throw bad(`${what} is an http(s) URL: this server does not fetch images; send it as a data URL (data:image/png;base64,…)`);
-    throw bad(`${what} must be a base64 data URL (data:image/png;base64,…)`);
-  }
+  if (!m) throw bad(`${what} must be a base64 data URL (data:image/png;base64,…)${/^https?:/i.test(url) ? ' here' : ''}`);
   const type = m[1]!.toLowerCase();
   if (type !== '' && !type.startsWith('image/')) throw bad(`${what} is a data URL of type '${type}', not an image`);
   return imageFromBase64(url.slice(m[0].length), what);

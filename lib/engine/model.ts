@@ -11,6 +11,7 @@ import { parseGenerationOptions, type GenerationOptions } from './options.js';
 import { ggufFileTypes } from './file-types.js';
 import { parseEndpoints } from './rpc.js';
 import { resolveMemory, tensorOverrides, type MemoryOptions, type ResolvedMemory } from './memory-options.js';
+import type { ImageUrlPolicy } from './image-fetch.js';
 import { adapterProblem, checkLoraFiles, loraScales, type LoraAdapter, type LoraChoice, type LoraFile } from './lora.js';
 
 /** llama.cpp's LLAMA_MAX_DEVICES: the longest tensorSplit. */
@@ -80,6 +81,12 @@ export interface LoadOptions {
    * process); one made for another model is invalid_model.
    */
   mmproj?: string;
+  /**
+   * Whether image parts may name http(s) URLs, fetched by this process (20 MiB, 3 redirects, 10 s
+   * at most): 'off' (default: data URLs only), 'public' (never an address inside this network:
+   * loopback, private, link-local), 'any'.
+   */
+  imageUrls?: ImageUrlPolicy;
   useMmap?: boolean;
   /**
    * Check the file before llama.cpp loads it in this process (default true): its header, then
@@ -166,6 +173,9 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   for (const { path: adapter } of lora) {
     if (!existsSync(adapter) || !statSync(adapter).isFile()) throw new ShimmyError('model_not_found', `no LoRA adapter file at '${adapter}'`);
   }
+  if (options.imageUrls !== undefined && !['off', 'public', 'any'].includes(options.imageUrls)) {
+    throw new ShimmyError('invalid_request', "imageUrls must be 'off', 'public' or 'any'");
+  }
   const mmproj = options.mmproj;
   if (mmproj !== undefined) {
     if (typeof mmproj !== 'string' || !existsSync(mmproj) || !statSync(mmproj).isFile()) throw new ShimmyError('model_not_found', `no projector file at '${String(mmproj)}'`);
@@ -236,6 +246,7 @@ export class Model {
   private closed = false;
 
   private readonly threads: number;
+  private readonly imageUrls: ImageUrlPolicy;
 
   constructor(
     readonly path: string,
@@ -247,6 +258,7 @@ export class Model {
     const parallel = options.parallel ?? loadDefaults.parallel;
     const kv = resolveMemory(options, meta.keys, contextSize, parallel);
     this.threads = options.threads ?? defaultThreads();
+    this.imageUrls = options.imageUrls ?? 'off';
     const withheld = options.backendSampling === true ? backendSamplingWithheld() : undefined;
     if (withheld && !warnedWithheld) {
       warnedWithheld = true;
@@ -355,7 +367,7 @@ export class Model {
    */
   async renderChat(request: ChatRequest): Promise<RenderedChat> {
     if (this.closed) throw new ShimmyError('model_closed', 'the model was closed');
-    return renderChat((json, images, marker) => this.handle.renderChat(json, images, marker), request, this.info.modalities.includes('vision'));
+    return renderChat((json, images, marker) => this.handle.renderChat(json, images, marker), request, this.info.modalities.includes('vision'), this.imageUrls);
   }
 
   /** Just the prompt text for `messages` (see renderChat for tools and schemas). */

@@ -4,20 +4,10 @@
 // bounce a server into the network it sits in. Authorization goes only to the first host.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { isInternal } from '../internal-address.js';
 import { PullError } from './errors.js';
 
 const MAX_HOPS = 5;
-
-/** Whether an address is one a pull from outside must not be led to. */
-export function isInternal(address: string): boolean {
-  const v4 = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/i.exec(address);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return a === 0 || a === 10 || a === 127 || (a === 100 && b >= 64 && b < 128) || (a === 169 && b === 254) || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168);
-  }
-  const v6 = address.toLowerCase();
-  return v6 === '::' || v6 === '::1' || v6.startsWith('fc') || v6.startsWith('fd') || v6.startsWith('fe80:');
-}
 
 async function internal(host: string): Promise<boolean> {
   const name = host.replace(/^\[|\]$/g, '');
