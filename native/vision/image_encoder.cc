@@ -43,7 +43,12 @@ void ImageEncoder::run() {
     // Nothing may escape this thread (it would abort the process).
     try {
       mtmd_context* ctx = projector_->context();
-      if (mtmd_encode_chunk(ctx, job->chunk.get()) != 0) {
+      projector_->stop_encoding_when(&job->abandoned);
+      const int32_t rc = mtmd_encode_chunk(ctx, job->chunk.get());
+      projector_->stop_encoding_when(nullptr);
+      if (job->abandoned.load()) {
+        // stopped part way: the output is no image's
+      } else if (rc != 0) {
         job->error = "the projector could not encode the image";
       } else {
         const float* embd = mtmd_get_output_embd(ctx);

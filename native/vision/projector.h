@@ -5,6 +5,7 @@
 
 #include <llama.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -25,10 +26,20 @@ class Projector {
   bool vision() const { return vision_; }
   bool audio() const { return audio_; }
 
+  // While set, an encode stops at the next piece of its graph once the flag is true (the request
+  // it was for went away). Set and cleared by the one thread that encodes.
+  void stop_encoding_when(const std::atomic<bool>* flag) { stop_when_.store(flag); }
+
  private:
   mtmd_context* ctx_ = nullptr;
   bool vision_ = false;
   bool audio_ = false;
+  std::atomic<const std::atomic<bool>*> stop_when_{nullptr};
+  uint32_t nodes_seen_ = 0;
+
+  // ggml's scheduler asks, node by node, whether to stop and show a node: every kStopCheckNodes-th
+  // is shown, which is where an abandoned encode stops.
+  static bool between_nodes(struct ggml_tensor* node, bool ask, void* self);
 };
 
 }  // namespace shimmy
