@@ -82,7 +82,7 @@ const dataUrl = /^data:([^;,]*)((?:;[^;,]*)*?);base64,/i;
 export function imageFromUrl(url: unknown, what = 'the image'): Uint8Array {
   if (typeof url !== 'string') throw bad(`${what} needs a URL`);
   const m = dataUrl.exec(url.slice(0, 256));
-  if (!m) throw bad(`${what} must be a base64 data URL (data:image/png;base64,…)${/^https?:/i.test(url) ? ' here' : ''}`);
+  if (!m) throw bad(`${what} must be a base64 data URL (data:image/png;base64,…)`);
   const type = m[1]!.toLowerCase();
   if (type !== '' && !type.startsWith('image/')) throw bad(`${what} is a data URL of type '${type}', not an image`);
   return imageFromBase64(url.slice(m[0].length), what);

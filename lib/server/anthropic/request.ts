@@ -1,13 +1,14 @@
 // Anthropic's Messages request (POST /v1/messages and /v1/messages/count_tokens), declared field
 // by field and translated into the one chat request every dialect renders: system text and
-// `system` turns, text, tool_use and tool_result blocks, thinking blocks as the template's
+// `system` turns, text, image, tool_use and tool_result blocks, thinking blocks as the template's
 // reasoning, tools with their input_schema, and tool_choice with a named tool forced.
-import type { ChatMessage, ChatRequest, ChatTool, ChatToolCall, ToolChoice } from '../../engine/chat.js';
+import type { ChatContentPart, ChatMessage, ChatRequest, ChatTool, ChatToolCall, ToolChoice } from '../../engine/chat.js';
 import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
 import { extraSamplingFields } from '../completion/extra-fields.js';
-import { textContent } from '../completion/text-content.js';
+import { base64ImagePart, isHttpUrl } from '../completion/image-parts.js';
+import { partsContent } from '../completion/text-content.js';
 
 // Anthropic's temperature runs from 0 to 1 (default 1); top_k and top_p are off unless given.
 const { maxTokens, temperature, topK, topP } = withDefaults(generationFields, { temperature: 1, topK: 0, topP: 1 });
@@ -40,20 +41,56 @@ function textOf(block: Block, name: string): string {
   return block.text;
 }
 
-function refuseMedia(block: Block, name: string): void {
-  if (block.type === 'image' || block.type === 'document') fail(name, `is a${block.type === 'image' ? 'n' : ''} ${block.type} block: shimmy does not take ${block.type}s yet (text, tool_use, tool_result and thinking blocks only)`);
+function refuseDocuments(block: Block, name: string): void {
+  if (block.type === 'document') fail(name, 'is a document block: shimmy does not take documents (text, image, tool_use, tool_result and thinking blocks only)');
 }
 
-/** A tool_result's content: a string, or text blocks joined. */
-function toolResultText(block: Block, name: string): string {
+const sendBase64 = "send the image's bytes as base64 ({type: 'base64', media_type, data})";
+
+/**
+ * An image block as the library's image part: base64 bytes, or a URL that goes where chat
+ * completions' http(s) image URLs go (the engine fetches it or refuses it by the model's policy).
+ * There is no Files API for a file source.
+ */
+function imageBlock(block: Block, name: string): ChatContentPart {
+  const source = block.source as { type?: unknown; media_type?: unknown; data?: unknown; url?: unknown } | undefined;
+  if (typeof source !== 'object' || source === null) fail(`${name}.source`, `must be an image source: ${sendBase64}`);
+  switch (source.type) {
+    case 'base64':
+      // The format is read from the bytes (PNG, JPEG or GIF); media_type only has to say it is an image.
+      if (source.media_type !== undefined && !(typeof source.media_type === 'string' && source.media_type.startsWith('image/'))) {
+        fail(`${name}.source.media_type`, "must be an image type: 'image/png', 'image/jpeg' or 'image/gif'");
+      }
+      return base64ImagePart(source.data, `'${name}.source.data'`);
+    case 'url':
+      if (!isHttpUrl(source.url)) fail(`${name}.source.url`, `must be an http(s) URL; or ${sendBase64}`);
+      return { type: 'image_url', image_url: { url: source.url } };
+    case 'file':
+      return fail(`${name}.source`, `is a file_id: this server has no Files API; ${sendBase64}`);
+    default:
+      return fail(`${name}.source.type`, `must be 'base64' or 'url': ${sendBase64}`);
+  }
+}
+
+/** A tool_result's content: a string, or its text blocks joined, with its images in their places; an error says so first. */
+function toolResultContent(block: Block, name: string): string | ChatContentPart[] {
+  const prefix = block.is_error ? 'Error: ' : ''; // the model must be able to tell a failed tool from its output
   const content = block.content ?? '';
-  if (typeof content === 'string') return content;
-  return blocksOf(content, `${name}.content`)
-    .map((b, i) => {
-      refuseMedia(b, `${name}.content[${i}]`);
-      return b.type === 'text' ? textOf(b, `${name}.content[${i}]`) : '';
-    })
-    .join('');
+  if (typeof content === 'string') return prefix + content;
+  const parts: ChatContentPart[] = [];
+  let text = prefix;
+  blocksOf(content, `${name}.content`).forEach((b, i) => {
+    const at = `${name}.content[${i}]`;
+    refuseDocuments(b, at);
+    if (b.type === 'text') text += textOf(b, at);
+    if (b.type !== 'image') return;
+    if (text) parts.push({ type: 'text', text });
+    text = '';
+    parts.push(imageBlock(b, at));
+  });
+  if (parts.length === 0) return text;
+  if (text) parts.push({ type: 'text', text });
+  return parts;
 }
 
 function systemText(value: unknown, name: string): string {
@@ -71,16 +108,20 @@ function translateTurn(turn: unknown, i: number): ChatMessage[] {
   if (role !== 'user' && role !== 'assistant' && role !== 'system') fail(`${name}.role`, "must be 'user', 'assistant' or 'system'");
   if (role === 'system') return [{ role: 'system', content: systemText(content, `${name}.content`) }];
   const out: ChatMessage[] = [];
-  const texts: string[] = [];
+  const parts: ChatContentPart[] = [];
   let reasoning = '';
   const calls: ChatToolCall[] = [];
   blocksOf(content, `${name}.content`).forEach((b, k) => {
     const at = `${name}.content[${k}]`;
-    refuseMedia(b, at);
+    refuseDocuments(b, at);
     if (ignoredBlocks.has(b.type as string)) return;
     switch (b.type) {
       case 'text':
-        texts.push(textOf(b, at));
+        parts.push({ type: 'text', text: textOf(b, at) });
+        return;
+      case 'image':
+        if (role !== 'user') fail(at, 'an image block belongs to a user turn');
+        parts.push(imageBlock(b, at));
         return;
       case 'thinking':
         if (typeof b.thinking !== 'string') fail(`${at}.thinking`, 'must be a string');
@@ -96,17 +137,16 @@ function translateTurn(turn: unknown, i: number): ChatMessage[] {
         if (role !== 'user') fail(at, 'a tool_result block belongs to a user turn');
         if (typeof b.tool_use_id !== 'string') fail(`${at}.tool_use_id`, 'must be a string');
         if (b.is_error !== undefined && typeof b.is_error !== 'boolean') fail(`${at}.is_error`, 'must be a boolean');
-        // The model must be able to tell a failed tool from its output.
-        out.push({ role: 'tool', tool_call_id: b.tool_use_id, content: `${b.is_error ? 'Error: ' : ''}${toolResultText(b, at)}` });
+        out.push({ role: 'tool', tool_call_id: b.tool_use_id, content: toolResultContent(b, at) });
         return;
       default:
         fail(`${at}.type`, `is not a block shimmy reads: ${JSON.stringify(b.type)}`);
     }
   });
-  const text = textContent(texts);
+  const text = partsContent(parts); // images only in a user turn
   if (role === 'assistant') {
     out.push({ role, content: text, ...(reasoning ? { reasoning_content: reasoning } : {}), ...(calls.length > 0 ? { tool_calls: calls } : {}) });
-  } else if (texts.length > 0 || out.length === 0) {
+  } else if (parts.length > 0 || out.length === 0) {
     out.push({ role, content: text });
   }
   return out;
@@ -158,7 +198,7 @@ function thinking(value: unknown, name: string): boolean {
 /** What count_tokens reads: the conversation, without the generation's settings. */
 export const countTokensFields = {
   model: { type: 'string', wire: ['model'], required: true, doc: 'model id, "default", or a name `--alias` maps' },
-  messages: { type: 'array', wire: ['messages'], required: true, max: 100_000, doc: 'the turns: {role: "user" | "assistant" | "system", content: string or blocks (text, tool_use, tool_result, thinking)}' },
+  messages: { type: 'array', wire: ['messages'], required: true, max: 100_000, doc: 'the turns: {role: "user" | "assistant" | "system", content: string or blocks (text, image (base64 or a URL), tool_use, tool_result, thinking)}' },
   system: { type: 'any', wire: ['system'], check: systemText, shape: 'string or [text block]', doc: 'the system prompt' },
   tools: { type: 'array', wire: ['tools'], check: tools, doc: 'tools the model may use: {name, description, input_schema}; Anthropic\'s server tools are not offered' },
   toolChoice: { type: 'object', wire: ['tool_choice'], check: toolChoice, shape: '{type, name}', doc: '"auto", "any", "none", or {type: "tool", name} (that tool forced); disable_parallel_tool_use' },

@@ -1,13 +1,16 @@
 // Ollama's requests (POST /api/chat, /api/generate, /api/embed, /api/embeddings, /api/show),
 // declared field by field and translated into the one chat request every dialect renders, with
-// Ollama's `options` as the generation options and its older field names (`name`) beside the new.
-import type { ChatMessage, ChatRequest, ChatTool } from '../../engine/chat.js';
+// Ollama's `options` as the generation options and its older field names (`name`) beside the new;
+// its `images` (base64, no data: prefix) become image parts before the message's text.
+import type { ChatContentPart, ChatMessage, ChatRequest, ChatTool } from '../../engine/chat.js';
+import { imageLimits } from '../../engine/image-check.js';
 import type { LoraChoice } from '../../engine/lora.js';
 import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody } from '../../engine/schema.js';
 import { parseDuration } from '../../models/duration.js';
 import { extraSamplingFields } from '../completion/extra-fields.js';
+import { base64ImagePart, urlImagePart } from '../completion/image-parts.js';
 
 /** Ollama's default temperature, top_k, top_p, min_p and repeat settings (its `options`). */
 const ollamaDefaults = { temperature: 0.8, topK: 40, topP: 0.9, minP: 0, repeatPenalty: 1.1, penaltyLastN: 64 };
@@ -62,21 +65,33 @@ function tools(value: unknown, name: string): ChatTool[] {
   });
 }
 
-const noImages = (images: unknown, name: string) => {
-  if (Array.isArray(images) && images.length > 0) fail(name, 'carries images: shimmy does not take images yet');
-};
+/** `images`: base64 strings as image parts (a data URL is taken too, though Ollama's own server would not). */
+function images(value: unknown, name: string): ChatContentPart[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) fail(name, 'must be an array of base64 strings');
+  if (value.length > imageLimits.perRequest) fail(name, `may hold at most ${imageLimits.perRequest} images`);
+  return value.map((text, i): ChatContentPart => {
+    const what = `'${name}[${i}]'`;
+    return typeof text === 'string' && text.startsWith('data:') ? urlImagePart(text, what) : base64ImagePart(text, what);
+  });
+}
+
+/** A message's content: its images first, then its text, as Ollama places them. */
+function withImages(text: string, parts: ChatContentPart[]): string | ChatContentPart[] {
+  if (parts.length === 0) return text;
+  return text ? [...parts, { type: 'text', text }] : parts;
+}
 
 /** Ollama's messages as chat messages: tool calls' argument objects as JSON text, thinking as reasoning. */
 export function translateMessages(value: unknown, name = 'messages'): ChatMessage[] {
   return (value as unknown[]).map((m, i) => {
     const at = `${name}[${i}]`;
     if (typeof m !== 'object' || m === null) fail(at, 'must be a message object');
-    const { role, content, thinking, tool_calls: calls, tool_name: toolName, images } = m as Record<string, unknown>;
+    const { role, content, thinking, tool_calls: calls, tool_name: toolName, images: pictures } = m as Record<string, unknown>;
     if (!['system', 'user', 'assistant', 'tool'].includes(role as string)) fail(`${at}.role`, "must be 'system', 'user', 'assistant' or 'tool'");
     if (content !== undefined && typeof content !== 'string') fail(`${at}.content`, 'must be a string');
     if (thinking !== undefined && typeof thinking !== 'string') fail(`${at}.thinking`, 'must be a string');
-    noImages(images, `${at}.images`);
-    const message: ChatMessage = { role: role as string, content: (content as string | undefined) ?? '' };
+    const message: ChatMessage = { role: role as string, content: withImages((content as string | undefined) ?? '', images(pictures, `${at}.images`)) };
     if (thinking) message.reasoning_content = thinking as string;
     if (role === 'tool' && typeof toolName === 'string') message.name = toolName;
     if (calls !== undefined) {
@@ -112,7 +127,7 @@ const streamingFields = {
 
 export const chatFields = {
   ...streamingFields,
-  messages: { type: 'array', wire: ['messages'], default: [], max: 100_000, doc: 'the conversation: {role, content, thinking, tool_calls, tool_name}; none: just load the model' },
+  messages: { type: 'array', wire: ['messages'], default: [], max: 100_000, doc: 'the conversation: {role, content, images (base64), thinking, tool_calls, tool_name}; none: just load the model' },
   tools: { type: 'array', wire: ['tools'], check: tools, doc: 'functions the model may call: {type: "function", function: {name, description, parameters}}' },
 } as const;
 
@@ -123,7 +138,7 @@ export const generateFields = {
   raw: { type: 'boolean', wire: ['raw'], default: false, doc: "the prompt as it is, without the model's template" },
   context: { type: 'array', wire: ['context'], max: 1 << 20, doc: 'the tokens an earlier reply returned: the conversation goes on from them' },
   suffix: { type: 'string', wire: ['suffix'], doc: 'only empty: fill-in-the-middle is not supported' },
-  images: { type: 'array', wire: ['images'], check: noImages, doc: 'not supported yet (only empty)' },
+  images: { type: 'array', wire: ['images'], max: imageLimits.perRequest, check: images, doc: 'base64 images before the prompt (PNG, JPEG, GIF; a model with a projector; not with raw or context)' },
 } as const;
 
 /** The generation options for `options`, with Ollama's defaults, and the extensions. */
@@ -167,6 +182,8 @@ export interface OllamaGenerate {
   raw: boolean;
   prompt: string;
   context?: number[];
+  /** Images came with the prompt: the reply carries no `context`, whose tokens cannot hold them. */
+  hasImages: boolean;
   /** Rendered through the template unless raw. */
   chat: ChatRequest;
   sampling: Omit<GenerationRequest, 'prompt' | 'chat'>;
@@ -177,19 +194,24 @@ export function parseGenerateRequest(body: unknown): OllamaGenerate {
   if (f.suffix) fail('suffix', 'is not supported: fill-in-the-middle needs a model and template shimmy does not drive yet');
   if (f.raw && (f.system || f.format)) fail('raw', "cannot be combined with 'system' or 'format'");
   if (f.format && f.context?.length) fail('format', "cannot be combined with 'context'");
+  // A raw prompt is text, and `context` is tokens the prompt goes on from as text: neither has a place for an image.
+  const pictures = f.images ?? [];
+  if (pictures.length > 0 && f.raw) fail('images', "cannot be combined with 'raw': a raw prompt is text, with no place for an image");
+  if (pictures.length > 0 && f.context?.length) fail('images', "cannot be combined with 'context': send the conversation to /api/chat instead");
   const context = f.context as unknown[] | undefined;
   context?.forEach((t, i) => {
     if (!Number.isInteger(t) || (t as number) < 0) fail(`context[${i}]`, 'must be a token id');
   });
-  const messages: ChatMessage[] = [...(f.system ? [{ role: 'system', content: f.system }] : []), { role: 'user', content: f.prompt }];
+  const messages: ChatMessage[] = [...(f.system ? [{ role: 'system', content: f.system }] : []), { role: 'user', content: withImages(f.prompt, pictures) }];
   return {
     model: f.model,
     stream: f.stream,
     keepAliveMs: f.keepAlive,
-    loadOnly: f.prompt === '' && !context?.length,
+    loadOnly: f.prompt === '' && !context?.length && pictures.length === 0,
     raw: f.raw,
     prompt: f.prompt,
     context: context as number[] | undefined,
+    hasImages: pictures.length > 0,
     chat: { messages, jsonSchema: f.format, templateKwargs: templateKwargs(f.think) },
     sampling: sampling(f),
   };

@@ -177,8 +177,9 @@ async function generate(ctx: ServerContext, ex: Exchange): Promise<number> {
         text = reply.content;
         return { response: reply.content, ...(reply.reasoning ? { thinking: reply.reasoning } : {}) };
       },
-      // Ollama's `context`: the conversation's tokens, for the next request to go on from.
-      end: async () => ({ context: [...(await model.tokenizeAsync(prompt.text + text, false, true))] }),
+      // Ollama's `context`: the conversation's tokens, for the next request to go on from (none
+      // after images: a token list has no place for them, and the prompt's text only marks them).
+      end: async () => (request.hasImages ? {} : { context: [...(await model.tokenizeAsync(prompt.text + text, false, true))] }),
     });
     return { request: { ...request.sampling, ...(prompt.chat ? { chat: prompt.chat } : { prompt: prompt.text }) }, sink };
   }, request.keepAliveMs);

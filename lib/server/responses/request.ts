@@ -1,13 +1,15 @@
 // OpenAI's Responses request (POST /v1/responses and /v1/responses/input_tokens), declared field by
 // field and translated into the one chat request every dialect renders: `input` as a string or
-// items (messages, function calls and their outputs, reasoning), `instructions` as the system
-// turn, function tools, tool_choice and `text.format` as chat's response_format.
-import type { ChatMessage, ChatRequest, ChatTool, ChatToolCall, ToolChoice } from '../../engine/chat.js';
+// items (messages with text and image parts, function calls and their outputs, reasoning),
+// `instructions` as the system turn, function tools, tool_choice and `text.format` as chat's
+// response_format.
+import type { ChatContentPart, ChatMessage, ChatRequest, ChatTool, ChatToolCall, ToolChoice } from '../../engine/chat.js';
 import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
 import { extraSamplingFields } from '../completion/extra-fields.js';
-import { textContent } from '../completion/text-content.js';
+import { urlImagePart } from '../completion/image-parts.js';
+import { partsContent } from '../completion/text-content.js';
 
 const { maxTokens, temperature, topP } = withDefaults(generationFields, { temperature: 1, topP: 1 });
 /** The generation options Responses does not spell, at OpenAI's routes' defaults (top_k off). */
@@ -23,11 +25,22 @@ function str(value: unknown, name: string): string {
   return value;
 }
 
-/** A message's content: a string, or its text parts. */
-function contentTexts(content: unknown, name: string): string[] {
-  if (typeof content === 'string') return [content];
+/** An input_image part: its image_url kept as a URL (see urlImagePart); `detail` is accepted, as the projector sets the size. */
+function inputImage(part: Item, name: string): ChatContentPart {
+  if (part.detail !== undefined && part.detail !== null) str(part.detail, `${name}.detail`);
+  if ((part.image_url === undefined || part.image_url === null) && part.file_id !== undefined && part.file_id !== null) {
+    fail(`${name}.file_id`, 'is not supported: this server has no Files API; send the image as a data URL in image_url (data:image/png;base64,…)');
+  }
+  return urlImagePart(part.image_url, `'${name}.image_url'`);
+}
+
+const textPart = (text: string): ChatContentPart => ({ type: 'text', text });
+
+/** A message's content: a string, or its parts: text, and images where `images` allows them. */
+function contentParts(content: unknown, name: string, images = true): ChatContentPart[] {
+  if (typeof content === 'string') return [textPart(content)];
   if (!Array.isArray(content)) fail(name, 'must be a string or an array of content parts');
-  return content.map((part: Item, i) => {
+  return content.map((part: Item, i): ChatContentPart => {
       const at = `${name}[${i}]`;
       if (typeof part !== 'object' || part === null) fail(at, 'must be a content part');
       switch (part.type) {
@@ -36,20 +49,29 @@ function contentTexts(content: unknown, name: string): string[] {
         case 'text':
         case 'summary_text':
         case 'reasoning_text':
-          return str(part.text, `${at}.text`);
+          return textPart(str(part.text, `${at}.text`));
         case 'refusal':
-          return str(part.refusal, `${at}.refusal`);
+          return textPart(str(part.refusal, `${at}.refusal`));
         case 'input_image':
+          if (!images) fail(at, 'is an input_image: images belong to user, system and developer messages and function call outputs');
+          return inputImage(part, at);
         case 'input_file':
         case 'input_audio':
-          return fail(at, `is ${part.type}: shimmy does not take images, files or audio yet (text parts only)`);
+          return fail(at, `is ${part.type}: shimmy does not take files or audio (text and image parts only)`);
         default:
           return fail(`${at}.type`, `is not a content part shimmy reads: ${JSON.stringify(part.type)}`);
       }
   });
 }
 
-const contentText = (content: unknown, name: string) => contentTexts(content, name).join('\n');
+/** Content that can only be text (an assistant's message, reasoning), its parts joined. */
+const contentText = (content: unknown, name: string) => contentParts(content, name, false).map((p) => (p as { text: string }).text).join('\n');
+
+/** A function call's output: a string, or parts joined as text, unless images are among them (kept in their places). */
+function callOutput(output: unknown, name: string): string | ChatContentPart[] {
+  const parts = contentParts(output, name);
+  return parts.every((p) => p.type === 'text') ? parts.map((p) => p.text).join('\n') : parts;
+}
 
 /** `input` as chat messages: function calls join the assistant turn before them, reasoning the one after. */
 export function translateInput(input: unknown, name = 'input'): ChatMessage[] {
@@ -79,7 +101,7 @@ export function translateInput(input: unknown, name = 'input'): ChatMessage[] {
           return;
         }
         reasoning = ''; // reasoning belongs to the assistant turn right after it
-        out.push({ role, content: textContent(contentTexts(item.content, `${at}.content`)) });
+        out.push({ role, content: partsContent(contentParts(item.content, `${at}.content`)) });
         return;
       }
       case 'function_call': {
@@ -90,7 +112,7 @@ export function translateInput(input: unknown, name = 'input'): ChatMessage[] {
       }
       case 'function_call_output':
         reasoning = '';
-        out.push({ role: 'tool', tool_call_id: str(item.call_id, `${at}.call_id`), content: contentText(item.output, `${at}.output`) });
+        out.push({ role: 'tool', tool_call_id: str(item.call_id, `${at}.call_id`), content: callOutput(item.output, `${at}.output`) });
         return;
       case 'reasoning': {
         const parts = Array.isArray(item.content) && item.content.length > 0 ? item.content : (item.summary ?? []);
@@ -179,7 +201,7 @@ function notBackground(value: unknown, name: string): false {
 /** What input_tokens reads: the conversation, without the generation's settings. */
 export const inputTokensFields = {
   model: { type: 'string', wire: ['model'], required: true, doc: 'model id, "default", or a name `--alias` maps' },
-  input: { type: 'any', wire: ['input'], shape: 'string or [item]', doc: 'the turn: text, or items (messages with input_text/output_text/refusal parts, function_call, function_call_output, reasoning)' },
+  input: { type: 'any', wire: ['input'], shape: 'string or [item]', doc: 'the turn: text, or items (messages with input_text/input_image (a data or http(s) URL)/output_text/refusal parts, function_call, function_call_output, reasoning)' },
   instructions: { type: 'string', wire: ['instructions'], doc: 'the system turn (not carried over by previous_response_id, as OpenAI)' },
   previousResponseId: { type: 'string', wire: ['previous_response_id'], max: 200, doc: 'continue a stored response: its input and output go before this input' },
   tools: { type: 'array', wire: ['tools'], max: 256, check: tools, doc: 'function tools {type: "function", name, description, parameters}; other types are accepted and not offered' },
