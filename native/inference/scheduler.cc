@@ -753,6 +753,9 @@ bool Scheduler::step_image() {
       if (a.encoding) a.encoding->abandoned = true;
       a.encoding = encoder_->encode(reached->chunk);
       a.encoding_for = index;
+      // ggml's decode workers would poll for the next graph on the cores the projector now
+      // computes on; they sleep until the next decode wakes them.
+      pause_cpu_threadpool(pools_[static_cast<size_t>(decode_threads_)]);
     }
     if (!a.encoding->done.load() || (a.paused && honouring_pauses_)) continue;
     if (!ready || a.arrival < ready->active->arrival) {

@@ -9,16 +9,27 @@
 namespace shimmy {
 
 namespace {
-// A ViT's graph has some 20 nodes per layer: a check every 32 costs a few synchronisations per
-// image and stops an abandoned one within a layer or two.
-constexpr uint32_t kStopCheckNodes = 32;
+// Each node shown cuts the graph there (ggml computes the pieces apart, synchronising between
+// them, which costs milliseconds on the CPU), so one is shown only once this long has passed
+// since the last check: a short encode is not cut at all, a long one stops within this much.
+constexpr auto kStopCheckInterval = std::chrono::milliseconds(50);
 }  // namespace
 
 bool Projector::between_nodes(struct ggml_tensor*, bool ask, void* self) {
   auto* p = static_cast<Projector*>(self);
-  if (ask) return ++p->nodes_seen_ % kStopCheckNodes == 0;
+  if (ask) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - p->last_check_ < kStopCheckInterval) return false;
+    p->last_check_ = now;
+    return true;
+  }
   const std::atomic<bool>* stop = p->stop_when_.load();
   return !(stop && stop->load());
+}
+
+void Projector::stop_encoding_when(const std::atomic<bool>* flag) {
+  last_check_ = std::chrono::steady_clock::now();
+  stop_when_.store(flag);
 }
 
 Projector::Projector(const std::string& path, const llama_model* model, bool use_gpu, int threads) {

@@ -6,6 +6,7 @@
 #include <llama.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -28,17 +29,17 @@ class Projector {
 
   // While set, an encode stops at the next piece of its graph once the flag is true (the request
   // it was for went away). Set and cleared by the one thread that encodes.
-  void stop_encoding_when(const std::atomic<bool>* flag) { stop_when_.store(flag); }
+  void stop_encoding_when(const std::atomic<bool>* flag);
 
  private:
   mtmd_context* ctx_ = nullptr;
   bool vision_ = false;
   bool audio_ = false;
   std::atomic<const std::atomic<bool>*> stop_when_{nullptr};
-  uint32_t nodes_seen_ = 0;
+  std::chrono::steady_clock::time_point last_check_{};
 
-  // ggml's scheduler asks, node by node, whether to stop and show a node: every kStopCheckNodes-th
-  // is shown, which is where an abandoned encode stops.
+  // ggml's scheduler asks, node by node, whether to show it a node (where the graph is cut and
+  // an abandoned encode stops), then shows it.
   static bool between_nodes(struct ggml_tensor* node, bool ask, void* self);
 };
 

@@ -8,13 +8,10 @@
 // Rounds interleave the servers; each keeps its best round.
 //   --model PATH (default stories260K, its context raised)   --sizes 2048,8192,32768   --threads 2
 //   --flash-attn on,off   --rounds 2
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../dist/index.js';
-import { toolsDir } from './build-llama-tools.mjs';
+import { startServerProcess, worstGap } from './serve-process.mjs';
 import { arg } from './args.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -24,33 +21,10 @@ const threads = Number(arg('threads', Math.min(8, availableParallelism())));
 const flashSettings = arg('flash-attn', 'on,off').split(',');
 const rounds = Number(arg('rounds', 2));
 const context = Math.max(...sizes) + 256;
-const llamaServer = join(toolsDir, 'llama-server');
-if (!existsSync(llamaServer)) throw new Error(`no llama-server in ${toolsDir}: node scripts/bench/build-llama-tools.mjs`);
 
-function freePort() {
-  return new Promise((done) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => done(port));
-    });
-  });
-}
-
-async function start(kind, flash) {
-  const port = await freePort();
-  const args = kind === 'shimmy'
-    ? [join(root, 'bin', 'shimmy.js'), 'serve', '--transport', 'node', '--port', String(port), '--model', model, '--ctx-size', String(context), '--parallel', '2', '--threads', String(threads), '--flash-attn', flash]
-    : ['-m', model, '--port', String(port), '-c', String(2 * context), '-np', '2', '-t', String(threads), '-fa', flash, '--no-webui'];
-  const child = spawn(kind === 'shimmy' ? process.execPath : llamaServer, args, { stdio: ['ignore', 'ignore', 'ignore'] });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    const ok = await fetch(`${base}/health`).then((r) => r.ok, () => false);
-    if (ok) return { base, stop: () => new Promise((done) => { child.once('exit', done); child.kill('SIGTERM'); }) };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`${kind} did not start`);
-}
+const start = (kind, flash) => startServerProcess(kind,
+  ['--model', model, '--ctx-size', String(context), '--parallel', '2', '--threads', String(threads), '--flash-attn', flash],
+  ['-m', model, '-c', String(2 * context), '-np', '2', '-t', String(threads), '-fa', flash]);
 
 // Prompts as text (shimmy's /v1/completions takes text only): the same sentence repeated to about
 // the size wanted; each starts with a random number, so that no cache serves it. Prefill tok/s
@@ -77,24 +51,8 @@ async function complete(base, text, maxTokens = 1) {
   return { ms: performance.now() - t0, tokens: body.usage.prompt_tokens };
 }
 
-/** A streamed generation's largest gap between two chunks, in ms, from its first chunk to its end. */
-async function streamGaps(base, signal) {
-  const r = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.any([signal, AbortSignal.timeout(300_000)]),
-    body: JSON.stringify({ model: 'default', prompt: 'Once upon a time', max_tokens: streamTokens, temperature: 0, ignore_eos: true, stream: true }) });
-  if (!r.ok) throw new Error(`${base}: the stream got ${r.status} ${await r.text()}`);
-  let last;
-  let worst = 0;
-  try {
-    for await (const _ of r.body) {
-      const now = performance.now();
-      if (last !== undefined) worst = Math.max(worst, now - last);
-      last = now;
-    }
-  } catch {
-    // aborted once the long prompt is done
-  }
-  return worst;
-}
+const streamGaps = (base, signal) => worstGap(base, '/v1/completions',
+  { model: 'default', prompt: 'Once upon a time', max_tokens: streamTokens, temperature: 0, ignore_eos: true, stream: true }, signal);
 
 /** One round on one server: per size, prefill ms of a new prompt, ms with the prefix cached, a stream's worst gap meanwhile. */
 async function round(server, flash) {
