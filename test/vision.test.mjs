@@ -15,7 +15,9 @@ import { ModelRegistry } from '../dist/models/registry.js';
 import { startServer } from '../dist/server/app.js';
 import { gifImage, jpegImage, patterns, pngImage } from '../scripts/make-fixture-image.mjs';
 import { STORIES_GREEDY_40, STORIES_IMAGE_GREEDY_40 } from '../scripts/stories-reference.mjs';
-import { fixtureModel, projectorFixture, storiesModel, storiesSkip } from './helpers/fixtures.mjs';
+import { deflateSync } from 'node:zlib';
+import { crc32 } from '../scripts/make-fixture-image.mjs';
+import { fixtureModel, projectorFixture, storiesModel, storiesSkip, templateModel } from './helpers/fixtures.mjs';
 
 const image = (pattern, make = pngImage, size = 32) => make(size, size, patterns[pattern](size, size));
 const ask = (data, text = 'Once upon a time') => ({ messages: [{ role: 'user', content: [{ type: 'image', data }, { type: 'text', text }] }] });
@@ -152,6 +154,56 @@ describe('images refused', () => {
     }
   });
 
+  test('bombs and odd shapes: a zlib bomb behind a 1 × 1 header, a JPEG of endless scans, 2000 × 1 pixels, too many pixels together', async () => {
+    const chunk = (type, data) => {
+      const out = Buffer.alloc(12 + data.length);
+      out.writeUInt32BE(data.length, 0);
+      out.write(type, 4, 'latin1');
+      data.copy(out, 8);
+      out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+      return out;
+    };
+    const ihdr = (w, h) => { const d = Buffer.alloc(13); d.writeUInt32BE(w, 0); d.writeUInt32BE(h, 4); d[8] = 8; d[9] = 2; return chunk('IHDR', d); };
+    const png = (w, h, idat) => Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), ihdr(w, h), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+    // 256 MiB of zeros deflate to about 256 KiB; stb_image would inflate them all for a 1 × 1 image.
+    const bomb = png(1, 1, deflateSync(Buffer.alloc(256 << 20)));
+    const before = process.memoryUsage().rss;
+    await refused(vision.renderChat(ask(bomb)), /could not be decoded/);
+    assert.ok(process.memoryUsage().rss - before < 200 << 20, 'the bomb was not inflated');
+    const jpeg = Buffer.from(image('checker', jpegImage));
+    const sos = Buffer.from([0xff, 0xda, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3f, 0x00]);
+    const endless = Buffer.concat([jpeg.subarray(0, jpeg.length - 2), ...Array.from({ length: 100 }, () => sos), Buffer.from([0xff, 0xd9])]);
+    await refused(vision.renderChat(ask(endless)), /more than 64 scans/);
+    await refused(vision.renderChat(ask(pngImage(2000, 1, () => [1, 2, 3]))), /at most 50 times the other/);
+    const claims = png(4096, 3000, deflateSync(Buffer.alloc(16)));
+    const three = { messages: [{ role: 'user', content: [claims, claims, claims].map((data) => ({ type: 'image', data })) }] };
+    await refused(vision.renderChat(three), /pixels together/);
+  });
+
+  test('images follow their messages wherever the template puts them; a template that drops or repeats one is refused', async () => {
+    const turns = (a, b) => ({ messages: [{ role: 'user', content: [{ type: 'image', data: a }, { type: 'text', text: 'first' }] }, { role: 'user', content: [{ type: 'image', data: b }, { type: 'text', text: 'second' }] }] });
+    const reversed = await loadModel(templateModel('reversed', '{% for m in messages|reverse %}{{ m.role }}: {{ m.content }}\n{% endfor %}assistant:'), { contextSize: 256, parallel: 1, mmproj: projectorFixture(64) });
+    const dropping = await loadModel(templateModel('last-only', '{{ messages[-1].role }}: {{ messages[-1].content }}\nassistant:'), { contextSize: 256, parallel: 1, mmproj: projectorFixture(64) });
+    const twice = await loadModel(templateModel('twice', '{% for m in messages %}{{ m.content }}{{ m.content }}{% endfor %}assistant:'), { contextSize: 512, parallel: 1, mmproj: projectorFixture(64) });
+    try {
+      const a = image('red');
+      const b = image('blue');
+      const chat = await reversed.renderChat(turns(a, b));
+      assert.equal(chat.imageTokens, 32);
+      assert.ok(chat.prompt.indexOf('second') < chat.prompt.indexOf('first'));
+      // The image of the message rendered first is the request's second: the same text as the two sent the other way round to the plain template.
+      const swapped = await vision.renderChat({ messages: [{ role: 'user', content: [{ type: 'image', data: b }, { type: 'text', text: 'second' }] }] });
+      assert.match(chat.prompt, /_1__>second[\s\S]*_0__>first/);
+      assert.equal(swapped.imageTokens, 16);
+      await refused(dropping.renderChat(turns(a, b)), /placed 1 of the request's 2 images/);
+      await refused(twice.renderChat(turns(a, b)), /more than once/);
+    } finally {
+      await reversed.close();
+      await dropping.close();
+      await twice.close();
+    }
+  });
+
   test("mtmd's media marker typed into a message stays text", async () => {
     const typed = await vision.renderChat(ask(image('red'), '<__media__> and <__media__> again'));
     assert.equal(typed.imageTokens, 16);
@@ -189,6 +241,26 @@ describe('projectors found beside models and served over HTTP', () => {
     assert.ok(listed.data.every((m) => m.capabilities?.includes('vision')));
     const api = await (await fetch(`${url}/api/models`)).json();
     assert.ok(api.models[0].capabilities.includes('vision'));
+  });
+
+  test("a projector found beside a model that does not fit it leaves the model serving text", async () => {
+    const other = mkdtempSync(join(tmpdir(), 'shimmy-vision-misfit-'));
+    copyFileSync(fixtureModel(), join(other, 'tiny.gguf'));
+    copyFileSync(projectorFixture(48), join(other, 'mmproj-other-model.gguf'));
+    const registry = new ModelRegistry(discoverModels({ modelDirs: [other], env: {}, home: other, cwd: other }), { parallel: 1, contextSize: 256 });
+    const warnings = [];
+    const onWarning = (w) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const reply = await registry.use('tiny', (model) => model.complete({ prompt: 'Hello', maxTokens: 2, temperature: 0 }));
+      assert.equal(reply.usage.completionTokens, 2);
+      await registry.use('tiny', (model) => refused(model.renderChat(ask(image('red'))), /takes no images/));
+      await new Promise((r) => setImmediate(r));
+      assert.ok(warnings.some((w) => /projector found beside it was not loaded/.test(w)), warnings.join('\n'));
+    } finally {
+      process.off('warning', onWarning);
+      await registry.closeAll();
+    }
   });
 
   test('the openai client sends a data-URL image; a bad one is a 400 and the server answers on', async () => {

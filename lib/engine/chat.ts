@@ -161,28 +161,45 @@ function resolveToolChoice(tools: ChatTool[] | undefined, choice: ToolChoice | u
  * types can never stand for an image), and the images' bytes in the same order, their headers
  * checked.
  */
+const imageParts = (messages: ChatMessage[]) =>
+  messages.reduce((n, m) => n + (Array.isArray(m.content) ? m.content.filter((p) => p.type !== 'text').length : 0), 0);
+
+/**
+ * Image k's marker is `${marker}${k}__>`: the native side finds each where the template put it,
+ * so a template that moves a message (a system message into the last turn) moves its images too.
+ */
 async function takeImages(messages: ChatMessage[], imageUrls: ImageUrlPolicy): Promise<{ messages: ChatMessage[]; images: Uint8Array[]; marker: string }> {
-  const marker = `<__shimmy_image_${randomBytes(12).toString('hex')}__>`;
+  const marker = `<__shimmy_image_${randomBytes(12).toString('hex')}_`;
+  // Counted before any fetch starts: one refused midway would leave the others unawaited.
+  if (imageParts(messages) > imageLimits.perRequest) throw new ShimmyError('invalid_request', `at most ${imageLimits.perRequest} images are accepted in one request`);
   const pending: Promise<Uint8Array>[] = [];
+  const failed = new AbortController(); // one image refused: the others' fetches stop
   const out = messages.map((m) => {
     if (!Array.isArray(m.content) || !m.content.some((p) => p.type !== 'text')) return m;
     const content = m.content.map((part) => {
       if (part.type === 'text') return part;
-      if (pending.length === imageLimits.perRequest) throw new ShimmyError('invalid_request', `at most ${imageLimits.perRequest} images are accepted in one request`);
-      pending.push(imageBytes(part, imageUrls, `image ${pending.length + 1}`));
-      return { type: 'media_marker', text: marker };
+      pending.push(imageBytes(part, imageUrls, `image ${pending.length + 1}`, failed.signal));
+      return { type: 'media_marker', text: `${marker}${pending.length - 1}__>` };
     });
     return { ...m, content } as unknown as ChatMessage;
   });
-  const images = await Promise.all(pending);
-  images.forEach((bytes, i) => readImageHeader(bytes, `image ${i + 1}`));
+  const images = await Promise.all(pending).catch((error) => {
+    failed.abort();
+    throw error;
+  });
+  let pixels = 0;
+  images.forEach((bytes, i) => {
+    const { width, height } = readImageHeader(bytes, `image ${i + 1}`);
+    pixels += width * height;
+  });
+  if (pixels > imageLimits.requestPixels) throw new ShimmyError('invalid_request', `the images hold ${pixels} pixels together: at most ${imageLimits.requestPixels} are accepted in one request`);
   return { messages: images.length > 0 ? out : messages, images, marker };
 }
 
-function imageBytes(part: ChatImagePart | ChatImageUrlPart, imageUrls: ImageUrlPolicy, what: string): Promise<Uint8Array> {
+function imageBytes(part: ChatImagePart | ChatImageUrlPart, imageUrls: ImageUrlPolicy, what: string, cancel: AbortSignal): Promise<Uint8Array> {
   if (part.type === 'image') return Promise.resolve(part.data);
   const url = typeof part.image_url === 'string' ? part.image_url : part.image_url.url;
-  if (/^https?:/i.test(url)) return fetchImage(url, imageUrls, what);
+  if (/^https?:/i.test(url)) return fetchImage(url, imageUrls, what, cancel);
   try {
     return Promise.resolve(imageFromUrl(url, what));
   } catch (error) {

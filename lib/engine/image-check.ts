@@ -7,8 +7,14 @@ import { ShimmyError } from './errors.js';
 export const imageLimits = {
   /** Images in one request. */
   perRequest: 16,
-  /** Pixels of one image (width × height): 4096 × 4096. Decoded as 3 bytes a pixel. */
+  /** Pixels of one image (width × height): 4096 × 4096. */
   pixels: 4096 * 4096,
+  /** Pixels of all of a request's images together (they are decoded together, 3 to 19 bytes a pixel on the way). */
+  requestPixels: 32 << 20,
+  /** The longer side over the shorter: a preprocessor that scales a 100000 × 1 image rounds a side to 0 and aborts. */
+  aspect: 50,
+  /** Scans of a progressive JPEG: each costs a pass over every block, and a few bytes buy one. */
+  jpegScans: 64,
 };
 
 export type ImageFormat = 'png' | 'jpeg' | 'gif';
@@ -22,8 +28,11 @@ export interface ImageHeader {
 const bad = (message: string) => new ShimmyError('invalid_request', message);
 
 // JPEG: the first start-of-frame segment (baseline, progressive, lossless, arithmetic) holds the
-// size; stb_image reads the same one. Segments before it are skipped by their lengths.
-function jpegSize(b: Uint8Array): { width: number; height: number } | null {
+// size; stb_image reads the same one. Segments are skipped by their lengths and each scan's
+// entropy-coded data up to the next marker, to count the scans.
+function jpegInfo(b: Uint8Array): { width: number; height: number; scans: number } | null {
+  let size: { width: number; height: number } | null = null;
+  let scans = 0;
   let i = 2;
   while (i + 4 <= b.length) {
     if (b[i] !== 0xff) return null;
@@ -32,6 +41,7 @@ function jpegSize(b: Uint8Array): { width: number; height: number } | null {
       i++; // fill byte
       continue;
     }
+    if (marker === 0xd9) break; // end of image
     if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
       i += 2;
       continue;
@@ -39,14 +49,18 @@ function jpegSize(b: Uint8Array): { width: number; height: number } | null {
     const length = (b[i + 2]! << 8) | b[i + 3]!;
     if (length < 2) return null;
     const sof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (sof) {
+    if (sof && !size) {
       if (i + 9 > b.length) return null;
-      return { height: (b[i + 5]! << 8) | b[i + 6]!, width: (b[i + 7]! << 8) | b[i + 8]! };
+      size = { height: (b[i + 5]! << 8) | b[i + 6]!, width: (b[i + 7]! << 8) | b[i + 8]! };
     }
-    if (marker === 0xd9 || marker === 0xda) return null; // end of image or scan data before any frame
     i += 2 + length;
+    if (marker !== 0xda) continue;
+    if (!size) return null; // scan data before any frame
+    if (++scans > imageLimits.jpegScans) break;
+    // Entropy-coded data: 0xFF is followed by 0x00 (a stuffed byte) or a restart marker inside it.
+    while (i + 1 < b.length && !(b[i] === 0xff && b[i + 1] !== 0x00 && !(b[i + 1]! >= 0xd0 && b[i + 1]! <= 0xd7))) i++;
   }
-  return null;
+  return size && { ...size, scans };
 }
 
 /** The format and size an image file declares; throws invalid_request for anything else. */
@@ -61,9 +75,10 @@ export function readImageHeader(b: Uint8Array, what = 'the image'): ImageHeader 
   } else if (b.length >= 10 && (at(0, 0x47, 0x49, 0x46, 0x38, 0x37, 0x61) || at(0, 0x47, 0x49, 0x46, 0x38, 0x39, 0x61))) {
     header = { format: 'gif', width: b[6]! | (b[7]! << 8), height: b[8]! | (b[9]! << 8) };
   } else if (b.length >= 4 && at(0, 0xff, 0xd8, 0xff)) {
-    const size = jpegSize(b);
-    if (!size) throw bad(`${what} is not a valid JPEG (no frame header)`);
-    header = { format: 'jpeg', ...size };
+    const info = jpegInfo(b);
+    if (!info) throw bad(`${what} is not a valid JPEG (no frame header)`);
+    if (info.scans > imageLimits.jpegScans) throw bad(`${what} is a JPEG of more than ${imageLimits.jpegScans} scans`);
+    header = { format: 'jpeg', width: info.width, height: info.height };
   } else if (b.length >= 12 && at(0, 0x52, 0x49, 0x46, 0x46) && at(8, 0x57, 0x45, 0x42, 0x50)) {
     throw bad(`${what} is WebP, which this build cannot decode: send PNG, JPEG or GIF`);
   } else {
@@ -72,6 +87,9 @@ export function readImageHeader(b: Uint8Array, what = 'the image'): ImageHeader 
   if (header.width === 0 || header.height === 0) throw bad(`${what} has no pixels`);
   if (header.width * header.height > imageLimits.pixels) {
     throw bad(`${what} is ${header.width} × ${header.height} pixels: at most ${imageLimits.pixels} pixels are accepted`);
+  }
+  if (Math.max(header.width, header.height) > imageLimits.aspect * Math.min(header.width, header.height)) {
+    throw bad(`${what} is ${header.width} × ${header.height} pixels: one side may be at most ${imageLimits.aspect} times the other`);
   }
   return header;
 }

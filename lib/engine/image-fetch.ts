@@ -28,11 +28,13 @@ const publicOnly: LookupFunction = (hostname, options, callback) => {
   });
 };
 
+// A connection of its own (agent: false): no socket kept alive from a fetch under another
+// policy, and no proxy from the environment, which would resolve the name itself.
 function get(url: URL, policy: ImageUrlPolicy, deadline: AbortSignal): Promise<http.IncomingMessage> {
   return new Promise((done, fail) => {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (policy === 'public' && isIP(host) && isInternal(host)) return fail(bad(`the image URL's host ${host} is inside this network, which this server does not fetch from`));
-    const request = (url.protocol === 'https:' ? https : http).get(url, { lookup: policy === 'public' ? publicOnly : undefined, signal: deadline, headers: { accept: 'image/*' } }, done);
+    const request = (url.protocol === 'https:' ? https : http).get(url, { agent: false, lookup: policy === 'public' ? publicOnly : undefined, signal: deadline, headers: { accept: 'image/*' } }, done);
     request.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'SHIMMY_INTERNAL') fail(bad(`the image URL's host ${e.message}, which this server does not fetch from`));
       else if (deadline.aborted) fail(bad(`the image at ${url.host} did not arrive within ${imageFetchLimits.ms / 1000} s`));
@@ -41,11 +43,19 @@ function get(url: URL, policy: ImageUrlPolicy, deadline: AbortSignal): Promise<h
   });
 }
 
-/** The bytes of the image at `url` (http or https), or invalid_request saying why not. */
-export async function fetchImage(url: string, policy: ImageUrlPolicy, what = 'the image'): Promise<Uint8Array> {
+const parse = (url: string, base: URL | undefined, what: string) => {
+  try {
+    return new URL(url, base);
+  } catch {
+    throw bad(`${what} has a URL that does not parse`);
+  }
+};
+
+/** The bytes of the image at `url` (http or https), or invalid_request saying why not; `cancel` stops it (another image of the request failed). */
+export async function fetchImage(url: string, policy: ImageUrlPolicy, what = 'the image', cancel?: AbortSignal): Promise<Uint8Array> {
   if (policy === 'off') throw bad(`${what} is an http(s) URL: this server does not fetch images (serve --allow-image-urls turns it on); send it as a data URL (data:image/png;base64,…)`);
-  const deadline = AbortSignal.timeout(imageFetchLimits.ms);
-  let current = new URL(url);
+  const deadline = AbortSignal.any([AbortSignal.timeout(imageFetchLimits.ms), ...(cancel ? [cancel] : [])]);
+  let current = parse(url, undefined, what);
   for (let hop = 0; ; hop++) {
     if (current.protocol !== 'http:' && current.protocol !== 'https:') throw bad(`${what} leads to a ${current.protocol} URL`);
     const response = await get(current, policy, deadline);
@@ -53,7 +63,7 @@ export async function fetchImage(url: string, policy: ImageUrlPolicy, what = 'th
     if (status >= 300 && status < 400 && response.headers.location) {
       response.resume();
       if (hop >= imageFetchLimits.redirects) throw bad(`${what}: more than ${imageFetchLimits.redirects} redirects`);
-      current = new URL(response.headers.location, current);
+      current = parse(response.headers.location, current, what);
       continue;
     }
     if (status !== 200) {

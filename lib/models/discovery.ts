@@ -21,6 +21,8 @@ export interface DiscoveredModel {
   lora?: LoraFile[];
   /** The vision projector loaded with it: found beside it (or Ollama's projector layer), or given for the default model (--mmproj, SHIMMY_MMPROJ_GGUF). */
   mmproj?: string;
+  /** The projector was found, not given: one that does not load leaves the model serving text. */
+  mmprojFound?: boolean;
 }
 
 export interface SearchedPlace {
@@ -140,7 +142,7 @@ function fromOllama(store: string): DiscoveredModel[] {
             const name = namespace === 'library' ? model : `${namespace}/${model}`;
             const projector = manifest.layers?.find((l: { mediaType?: string }) => l.mediaType === 'application/vnd.ollama.image.projector');
             const mmproj = typeof projector?.digest === 'string' ? join(store, 'blobs', projector.digest.replace(':', '-')) : undefined;
-            out.push({ id: `${name}:${tag}`, path, source: 'ollama', sizeBytes: sizeOf(path), ...(mmproj && isGguf(mmproj) ? { mmproj } : {}) });
+            out.push({ id: `${name}:${tag}`, path, source: 'ollama', sizeBytes: sizeOf(path), ...(mmproj && isGguf(mmproj) ? { mmproj, mmprojFound: true } : {}) });
           } catch {
             // unreadable or foreign manifest: not a model we can serve
           }
@@ -208,8 +210,8 @@ export function discoverModels(options: DiscoveryOptions = {}): Discovery {
     ? { pairs: new Map<string, LoraFile[]>(), unpaired: adapters.map((a) => a.path) }
     : pairAdapters(candidates.map((m) => m.path), adapters.map((a) => a.path));
   const withAdapters = candidates.map((m) => {
-    const mmproj = m.mmproj ?? projected.pairs.get(m.path);
-    return { ...m, ...(pairs.has(m.path) ? { lora: pairs.get(m.path) } : {}), ...(mmproj ? { mmproj } : {}) };
+    const paired = projected.pairs.get(m.path);
+    return { ...m, ...(pairs.has(m.path) ? { lora: pairs.get(m.path) } : {}), ...(!m.mmproj && paired ? { mmproj: paired, mmprojFound: true } : {}) };
   });
 
   // One entry per file, and one file per name: a later clash gets a numeric suffix.
@@ -230,6 +232,6 @@ export function discoverModels(options: DiscoveryOptions = {}): Discovery {
   const at = base ? models.findIndex((m) => m.path === base!.path) : models.length > 0 ? 0 : -1;
   if (at >= 0 && explicitLora.length > 0) models[at] = { ...models[at]!, lora: [...explicitLora, ...(models[at]!.lora ?? [])] };
   const explicitMmproj = options.mmproj ?? env.SHIMMY_MMPROJ_GGUF;
-  if (at >= 0 && explicitMmproj) models[at] = { ...models[at]!, mmproj: resolve(cwd, explicitMmproj) };
+  if (at >= 0 && explicitMmproj) models[at] = { ...models[at]!, mmproj: resolve(cwd, explicitMmproj), mmprojFound: false };
   return { models, base: at >= 0 ? models[at] : undefined, searched, unpairedAdapters: unpaired, unpairedProjectors: projected.unpaired };
 }

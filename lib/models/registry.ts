@@ -249,8 +249,16 @@ export class ModelRegistry {
   }
 
   private startLoad(holder: Holder): Promise<Model> {
-    const { lora, mmproj } = holder.entry;
-    return this.load(holder.entry.path, { ...this.loadOptions, ...(lora ? { lora } : {}), ...(mmproj ? { mmproj } : {}) }).then(
+    const { lora, mmproj, mmprojFound } = holder.entry;
+    const options = { ...this.loadOptions, ...(lora ? { lora } : {}) };
+    // A projector found beside the model (not given) may be another model's, or one this build
+    // cannot run (M-RoPE): the model then serves text, as it did before projectors were found.
+    const load = !mmproj ? this.load(holder.entry.path, options) : this.load(holder.entry.path, { ...options, mmproj }).catch((error: ShimmyError) => {
+      if (!mmprojFound || error.code !== 'invalid_model' || !error.message.includes(mmproj)) throw error;
+      process.emitWarning(`${holder.entry.id}: the projector found beside it was not loaded, so it takes no images: ${error.message}`, { code: 'SHIMMY_PROJECTOR' });
+      return this.load(holder.entry.path, options);
+    });
+    return load.then(
       (model) => {
         holder.model = model;
         holder.loading = undefined;

@@ -91,7 +91,7 @@ std::shared_ptr<const RenderedChatData> ChatTemplates::render(const std::string&
   out->prompt = p.prompt;
   if (!images.files.empty()) {
     if (!projector_) throw std::invalid_argument("this model takes no images: it was loaded without a projector (mmproj)");
-    tokenize_with_images(*projector_, p.prompt, images.marker, images.files, out->prompt_tokens, out->images);
+    out->image_bytes = tokenize_with_images(*projector_, p.prompt, images.marker, images.files, out->prompt_tokens, out->images);
   } else if (!tokenize_text(llama_model_get_vocab(model_.get()), p.prompt, true, true, out->prompt_tokens)) {
     throw std::runtime_error("the rendered prompt could not be tokenized");
   }

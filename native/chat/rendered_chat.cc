@@ -118,6 +118,7 @@ RenderedChat::RenderedChat(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Re
   if (info.Length() < 1 || !info[0].IsExternal()) throw_coded(env, ErrorCode::InvalidArgument, "a RenderedChat comes from model.renderChat()");
   data_ = *info[0].As<Napi::External<std::shared_ptr<const RenderedChatData>>>().Data();
   const RenderedChatData& d = *data_;
+  if (d.image_bytes > 0) Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(d.image_bytes));
   Napi::Array stops = Napi::Array::New(env, d.stops.size());
   for (uint32_t i = 0; i < d.stops.size(); ++i) stops.Set(i, d.stops[i]);
   const auto readonly = [](const char* name, Napi::Value v) {
@@ -135,6 +136,10 @@ RenderedChat::RenderedChat(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Re
       readonly("contentOnly", Napi::Boolean::New(env, d.content_only)),
       readonly("templateFallback", Napi::Boolean::New(env, d.template_fallback)),
   });
+}
+
+void RenderedChat::Finalize(Napi::Env env) {
+  if (data_ && data_->image_bytes > 0) Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(data_->image_bytes));
 }
 
 }  // namespace shimmy

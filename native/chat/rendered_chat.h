@@ -25,6 +25,7 @@ struct RenderedChatData {
   std::string prompt;
   std::vector<llama_token> prompt_tokens;  // an image's positions hold kImageToken
   std::vector<PromptImage> images;         // in prompt order
+  size_t image_bytes = 0;                  // about what their preprocessed pixels take (V8 is told, so it collects a chat it holds)
   std::vector<std::string> stops;  // stop strings the format needs besides end-of-generation
   std::string format_name;
   bool template_fallback = false;  // the model's template did not parse: ChatML was used
@@ -59,6 +60,7 @@ class RenderedChat : public Napi::ObjectWrap<RenderedChat> {
   static std::shared_ptr<const RenderedChatData> from(Napi::Env env, Napi::Value value);
 
   explicit RenderedChat(const Napi::CallbackInfo& info);
+  void Finalize(Napi::Env env) override;
   const std::shared_ptr<const RenderedChatData>& data() const { return data_; }
 
  private:

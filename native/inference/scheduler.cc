@@ -161,8 +161,7 @@ Scheduler::Scheduler(std::shared_ptr<llama_model> model, SchedulerConfig config,
 }
 
 Scheduler::~Scheduler() {
-  stop();
-  encoder_.reset();  // its thread wakes this one through in_mutex_ and in_cv_, which go after it
+  stop();  // the encoder goes too: its thread wakes this one through in_mutex_ and in_cv_, which go after it
   if (ctx_) {
     llama_batch_free(batch_);
     if (config_.projector) llama_batch_free(image_batch_);
@@ -218,6 +217,9 @@ void Scheduler::stop() {
   }
   in_cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  // The requests are gone, so their encodes stop within one check (Projector): no thread of the
+  // engine's may outlive stop(), which also runs as the process exits.
+  encoder_.reset();
 }
 
 void Scheduler::emit(Event event) { step_events_.push_back(std::move(event)); }
@@ -764,22 +766,42 @@ bool Scheduler::step_image() {
     }
   }
   if (!ready) return false;
-  Active& a = *ready->active;
-  if (!a.encoding->error.empty()) {
-    fail_slot(*ready, a.encoding->error);
+  if (!ready->active->encoding->error.empty()) {
+    fail_slot(*ready, ready->active->encoding->error);
     return true;
   }
+  // What goes wrong here is this request's alone, not the text step's (run() fails those).
+  try {
+    return decode_image_piece(*ready, *image);
+  } catch (const std::exception& e) {
+    fail_slot(*ready, std::string("the engine failed on an image: ") + e.what());
+    return true;
+  }
+}
+
+namespace {
+// Non-causal attention for one decode, restored however the decode ends.
+struct NonCausal {
+  NonCausal(llama_context* ctx, bool on) : ctx(on ? ctx : nullptr) {
+    if (this->ctx) llama_set_causal_attn(this->ctx, false);
+  }
+  ~NonCausal() {
+    if (ctx) llama_set_causal_attn(ctx, true);
+  }
+  llama_context* ctx;
+};
+}  // namespace
+
+// The next piece of an encoded image's embeddings into the slot's cells; false when a shared
+// pool has no cells for it yet.
+bool Scheduler::decode_image_piece(Slot& slot, const PromptImage& image) {
+  Active& a = *slot.active;
   mtmd_context* mctx = config_.projector->context();
   PhaseTimer decoding(timings_, StepPhase::Decode);
   // Some projectors' images attend to themselves both ways (Gemma 3): those are decoded whole.
-  const bool whole = mtmd_decode_use_non_causal(mctx, image->chunk.get());
-  const size_t offset = a.prompt_done - image->at;
-  size_t take = image->n_tokens - offset;
-  if (whole && take > llama_n_ubatch(ctx_)) {
-    fail_slot(*ready, "an image of " + std::to_string(take) + " tokens is more than this model's batch of " + std::to_string(llama_n_ubatch(ctx_)) +
-                          " takes at once: load it with a larger batchSize");
-    return true;
-  }
+  const bool whole = mtmd_decode_use_non_causal(mctx, image.chunk.get());
+  const size_t offset = a.prompt_done - image.at;
+  size_t take = image.n_tokens - offset;
   if (!whole) take = std::min<size_t>(take, config_.batch_size);
   if (!make_room(static_cast<uint32_t>(take), a.arrival)) return false;  // waits for cells in a shared pool
 
@@ -787,26 +809,28 @@ bool Scheduler::step_image() {
   image_batch_.n_tokens = static_cast<int32_t>(take);
   std::memcpy(image_batch_.embd, a.encoding->embd.data() + offset * width, take * width * sizeof(float));
   for (size_t k = 0; k < take; ++k) {
-    image_batch_.pos[k] = static_cast<llama_pos>(ready->cached.size() + k);
+    image_batch_.pos[k] = static_cast<llama_pos>(slot.cached.size() + k);
     image_batch_.n_seq_id[k] = 1;
-    image_batch_.seq_id[k][0] = ready->seq;
+    image_batch_.seq_id[k][0] = slot.seq;
     image_batch_.logits[k] = false;  // a prompt never ends with an image: the text after it starts the generation
   }
   if (!config_.adapters.empty()) apply_adapter_set(a.req.lora);
-  if (whole) llama_set_causal_attn(ctx_, false);
-  const int32_t rc = llama_decode(ctx_, image_batch_);
-  if (rc == 0) llama_synchronize(ctx_);
-  if (whole) llama_set_causal_attn(ctx_, true);
+  int32_t rc;
+  {
+    NonCausal attention(ctx_, whole);
+    rc = llama_decode(ctx_, image_batch_);
+    if (rc == 0) llama_synchronize(ctx_);
+  }
   steps_++;
   if (rc != 0) {
-    fail_slot(*ready, "llama_decode failed with status " + std::to_string(rc) + " on an image");
+    fail_slot(slot, "llama_decode failed with status " + std::to_string(rc) + " on an image");
     return true;
   }
-  if (offset == 0) ready->cached_images.push_back({image->at, image->n_tokens, image->id, nullptr});
-  ready->cached.insert(ready->cached.end(), take, kImageToken);
+  if (offset == 0) slot.cached_images.push_back({image.at, image.n_tokens, image.id, nullptr});
+  slot.cached.insert(slot.cached.end(), take, kImageToken);
   a.prompt_done += take;
   a.last_step = steps_.load();
-  if (a.prompt_done == image->at + image->n_tokens) {
+  if (a.prompt_done == image.at + image.n_tokens) {
     a.encoding.reset();  // its embeddings are cells now
     a.encoding_for = SIZE_MAX;
   }

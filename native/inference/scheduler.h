@@ -139,6 +139,7 @@ class Scheduler {
   // Context creation can fail (out of memory): check before use.
   bool ok() const { return ctx_ != nullptr; }
   const SchedulerConfig& config() const { return config_; }
+  uint32_t ubatch() const { return llama_n_ubatch(ctx_); }  // the most tokens one decode computes at once
 
   // Returns false when the wait queue is full.
   bool submit(Request request);
@@ -176,6 +177,7 @@ class Scheduler {
   bool build_batch();
   void after_decode();
   bool step_image();
+  bool decode_image_piece(Slot& slot, const PromptImage& image);
   size_t shared_prefix(const Slot& slot, const Active& a) const;
   void keep_cached(Slot& slot, size_t keep);
   void deliver(Slot& slot, llama_token token);

@@ -7,7 +7,10 @@
 #include "promise_worker.h"
 #include "rendered_chat.h"
 #include "rpc.h"
+#include "projector.h"
 #include "tokenize.h"
+
+#include <mtmd.h>
 
 #include <cmath>
 
@@ -329,6 +332,14 @@ Napi::Value Engine::Submit(const Napi::CallbackInfo& info) {
     if (chat->model.lock().get() != model_) throw_coded(env, ErrorCode::InvalidRequest, "the chat was rendered by another model");
     req.prompt = chat->prompt_tokens;
     req.images = chat->images;
+    // Some projectors' images attend to themselves both ways (Gemma 3) and are decoded in one piece.
+    const uint32_t ubatch = s.ubatch();
+    for (const PromptImage& image : req.images) {
+      if (mtmd_decode_use_non_causal(s.config().projector->context(), image.chunk.get()) && image.n_tokens > ubatch) {
+        throw_coded(env, ErrorCode::InvalidRequest, "an image of " + std::to_string(image.n_tokens) + " tokens is more than this model's batch of " +
+                                                        std::to_string(ubatch) + " takes at once: load it with a larger batchSize");
+      }
+    }
   } else if (text_given) {
     sub.text = info[1].As<Napi::String>().Utf8Value();
     sub.from_text = true;

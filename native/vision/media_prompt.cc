@@ -19,30 +19,50 @@ struct ChunksFree {
   void operator()(mtmd_input_chunks* c) const { mtmd_input_chunks_free(c); }
 };
 
-std::vector<std::string> split_at(const std::string& text, const std::string& marker) {
-  std::vector<std::string> pieces;
+// The text between markers, and which image each marker names, in prompt order.
+struct Cut {
+  std::vector<std::string> texts;
+  std::vector<size_t> order;
+};
+
+Cut cut_at_markers(const std::string& text, const std::string& marker, size_t images) {
+  static const std::string kEnd = "__>";
+  Cut cut;
+  std::vector<bool> placed(images, false);
   size_t from = 0;
-  for (size_t at; (at = text.find(marker, from)) != std::string::npos; from = at + marker.size()) pieces.push_back(text.substr(from, at - from));
-  pieces.push_back(text.substr(from));
-  return pieces;
+  for (size_t at; (at = text.find(marker, from)) != std::string::npos;) {
+    size_t digits = at + marker.size(), end = digits;
+    while (end < text.size() && end - digits < 4 && text[end] >= '0' && text[end] <= '9') ++end;
+    if (end == digits || text.compare(end, kEnd.size(), kEnd) != 0) throw std::invalid_argument("the model's chat template changed an image's marker");
+    const size_t k = std::stoul(text.substr(digits, end - digits));
+    // A template may drop a message or render one twice: each image must be in the prompt once.
+    if (k >= images || placed[k]) throw std::invalid_argument("the model's chat template placed image " + std::to_string(k + 1) + " more than once");
+    placed[k] = true;
+    cut.texts.push_back(text.substr(from, at - from));
+    cut.order.push_back(k);
+    from = end + kEnd.size();
+  }
+  cut.texts.push_back(text.substr(from));
+  if (cut.order.size() != images) {
+    throw std::invalid_argument("the model's chat template placed " + std::to_string(cut.order.size()) + " of the request's " + std::to_string(images) +
+                                " images (it leaves out some messages)");
+  }
+  return cut;
 }
 
 }  // namespace
 
-void tokenize_with_images(const Projector& projector, const std::string& prompt, const std::string& marker,
-                          const std::vector<std::string>& images, std::vector<llama_token>& tokens,
-                          std::vector<PromptImage>& out) {
+size_t tokenize_with_images(const Projector& projector, const std::string& prompt, const std::string& marker,
+                            const std::vector<std::string>& images, std::vector<llama_token>& tokens,
+                            std::vector<PromptImage>& out) {
   if (!projector.vision()) throw std::invalid_argument("this model's projector takes no images");
-  const std::vector<std::string> texts = split_at(prompt, marker);
-  // A template may drop a message or render one twice: each image must be in the prompt once.
-  if (texts.size() != images.size() + 1) {
-    throw std::invalid_argument("the model's chat template placed " + std::to_string(texts.size() - 1) + " images where the request has " +
-                                std::to_string(images.size()));
-  }
+  const Cut cut = cut_at_markers(prompt, marker, images.size());
+  const std::vector<std::string>& texts = cut.texts;
   if (texts.back().empty()) throw std::invalid_argument("the prompt must not end with an image");
 
   std::vector<std::unique_ptr<mtmd_bitmap, BitmapFree>> bitmaps;
-  for (size_t i = 0; i < images.size(); ++i) {
+  size_t bytes = 0;
+  for (size_t i : cut.order) {
     const auto& file = images[i];
     // The caller checked the format and the pixel count from the file's header (lib/engine/image-check.ts).
     mtmd_helper_bitmap_wrapper decoded = mtmd_helper_bitmap_init_from_buf(
@@ -50,6 +70,9 @@ void tokenize_with_images(const Projector& projector, const std::string& prompt,
     if (!decoded.bitmap) throw std::invalid_argument("image " + std::to_string(i + 1) + " could not be decoded");
     bitmaps.emplace_back(decoded.bitmap);
     if (mtmd_bitmap_is_audio(decoded.bitmap)) throw std::invalid_argument("image " + std::to_string(i + 1) + " is audio");
+    // mtmd keeps the pixels as f32 RGB, resized to what the projector takes: the decoded size
+    // bounds it for the images that are scaled down, which large ones are.
+    bytes += std::min<size_t>(size_t{mtmd_bitmap_get_nx(decoded.bitmap)} * mtmd_bitmap_get_ny(decoded.bitmap), size_t{2048} * 2048) * 3 * sizeof(float);
   }
 
   std::vector<mtmd_input_text> text_inputs(texts.size());
@@ -77,6 +100,7 @@ void tokenize_with_images(const Projector& projector, const std::string& prompt,
       continue;
     }
     if (type != MTMD_INPUT_CHUNK_TYPE_IMAGE) throw std::invalid_argument("only images are accepted in a prompt");
+    // Slices of one image share its id; each is told apart by where it sits.
     PromptImage image;
     image.at = tokens.size();
     image.n_tokens = mtmd_input_chunk_get_n_tokens(chunk);
@@ -89,7 +113,10 @@ void tokenize_with_images(const Projector& projector, const std::string& prompt,
     tokens.insert(tokens.end(), image.n_tokens, kImageToken);
     out.push_back(std::move(image));
   }
-  if (out.size() != images.size()) throw std::invalid_argument("the projector did not take every image");
+  if (out.size() < images.size()) throw std::invalid_argument("the projector did not take every image");
+  // Logits come from the last prompt token: it must be text (a tokenizer can make nothing of the text after the last image).
+  if (tokens.empty() || tokens.back() == kImageToken) throw std::invalid_argument("the prompt must not end with an image");
+  return bytes;
 }
 
 }  // namespace shimmy

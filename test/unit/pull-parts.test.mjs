@@ -7,8 +7,8 @@ import { isInternal } from '../../dist/internal-address.js';
 import { chooseFiles } from '../../dist/pull/pull.js';
 
 test('internal addresses: loopback, private, link-local (the cloud metadata address), unique-local', () => {
-  for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '224.0.0.1', '255.255.255.255', 'ff02::1', '::ffff:a9fe:a9fe', '::ffff:7f00:1', '64:ff9b::a9fe:a9fe', 'febf::1', 'fe80::1%eth0', '::7f00:1']) assert.ok(isInternal(a), a);
-  for (const a of ['8.8.8.8', '172.32.0.1', '100.128.0.1', '1.1.1.1', '2606:4700::1111', '::ffff:808:808', '2001:db8::1', '64:ff9b::808:808']) assert.ok(!isInternal(a), a);
+  for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '224.0.0.1', '255.255.255.255', 'ff02::1', '::ffff:a9fe:a9fe', '::ffff:7f00:1', '64:ff9b::a9fe:a9fe', 'febf::1', 'fe80::1%eth0', '::7f00:1', '198.18.0.1', '192.0.0.8', 'fec0::1', '2002:7f00:1::', '2002:a9fe:a9fe::1']) assert.ok(isInternal(a), a);
+  for (const a of ['8.8.8.8', '172.32.0.1', '100.128.0.1', '1.1.1.1', '2606:4700::1111', '::ffff:808:808', '2001:db8::1', '64:ff9b::808:808', '2002:808:808::1', '198.20.0.1'])  assert.ok(!isInternal(a), a);
 });
 
 test("files for a quant: Q4_K_M when none is named, every split part, the mmproj beside it", () => {
