@@ -117,6 +117,10 @@ describe('images refused', () => {
     await refused(vision.renderChat(url('http://169.254.169.254/latest/meta-data')), /does not fetch images/);
     const many = { messages: [{ role: 'user', content: Array.from({ length: 17 }, () => ({ type: 'image', data: png })) }] };
     await refused(vision.renderChat(many), /at most 16 images/);
+    // Counted before any fetch starts: a refused URL first must not leave its rejection unhandled (that ended the process).
+    const urls = { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://192.0.2.1/x.png' } }, ...many.messages[0].content] }] };
+    await refused(vision.renderChat(urls), /at most 16 images/);
+    await new Promise((r) => setTimeout(r, 50));
     await refused(plain.renderChat(ask(png)), /takes no images/);
     // The model still answers about a good image.
     const chat = await vision.renderChat(url(dataUrl(png)));
