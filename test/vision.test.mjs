@@ -77,6 +77,21 @@ describe('vision on stories260K with a fixture projector', { skip: storiesSkip }
     assert.deepEqual(together.map((r) => r.text), alone);
   });
 
+  test('in a shared KV pool too small for all, 4 image requests each give their text alone', async () => {
+    const pictures = ['gradient', 'checker', 'red', 'blue'];
+    const alone = [];
+    for (const p of pictures) alone.push((await model.complete({ chat: await model.renderChat(ask(image(p), 'In a small pool')), ...greedy })).text);
+    // Each needs about 100 cells (60 of prompt, 16 of them the image's, and 40 generated): 4 need 400 of the 256.
+    const pooled = await loadModel(storiesModel(), { contextSize: 128, parallel: 4, kvUnified: true, kvSize: 256, mmproj: projectorFixture(64) });
+    try {
+      const chats = await Promise.all(pictures.map((p) => pooled.renderChat(ask(image(p), 'In a small pool'))));
+      const together = await Promise.all(chats.map((chat) => pooled.complete({ chat, ...greedy })));
+      assert.deepEqual(together.map((r) => r.text), alone);
+    } finally {
+      await pooled.close();
+    }
+  });
+
   test('a request cancelled while its image is prefilled ends cancelled, and the model serves on', async () => {
     const controller = new AbortController();
     const chat = await model.renderChat(ask(image('red'), 'Cancelled'));

@@ -282,6 +282,17 @@ void Scheduler::run() {
     // Nothing may escape this thread (it would abort the process): a throw fails only the
     // requests of the step it happened in, and the engine keeps serving the others.
     try {
+      // An image's cells are computed beside the text step, a piece per step, so running streams
+      // keep producing tokens while it is prefilled; first, so that an older request's image
+      // takes the cells a shared pool has before younger requests' text does.
+      bool image_step = false;
+      if (config_.projector) {
+        honouring_pauses_ = waiting_.empty();
+        for (auto& slot : slots_) {
+          if (slot.active) slot.active->batch_count = 0;  // none is in this step's text batch yet
+        }
+        image_step = step_image();
+      }
       const bool text_step = build_batch();
       if (text_step) {
         int32_t rc;
@@ -305,9 +316,6 @@ void Scheduler::run() {
           fail_batch("llama_decode failed with status " + std::to_string(rc));
         }
       }
-      // An image's cells are computed beside the text step, a piece per step, so running
-      // streams keep producing tokens while it is prefilled.
-      const bool image_step = config_.projector && step_image();
       stalled = !text_step && !image_step && busy_.load() > 0;
     } catch (const std::exception& e) {
       fail_batch(std::string("the engine failed: ") + e.what());
