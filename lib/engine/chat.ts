@@ -156,17 +156,14 @@ function resolveToolChoice(tools: ChatTool[] | undefined, choice: ToolChoice | u
   return { tools: [tool], choice: 'required' };
 }
 
-/**
- * The messages with each image part replaced by a marker made for this request (so text a user
- * types can never stand for an image), and the images' bytes in the same order, their headers
- * checked.
- */
 const imageParts = (messages: ChatMessage[]) =>
   messages.reduce((n, m) => n + (Array.isArray(m.content) ? m.content.filter((p) => p.type !== 'text').length : 0), 0);
 
 /**
- * Image k's marker is `${marker}${k}__>`: the native side finds each where the template put it,
- * so a template that moves a message (a system message into the last turn) moves its images too.
+ * The messages with each image part replaced by a marker made for this request (so text a user
+ * types can never stand for an image), and the images' bytes, their headers checked. Image k's
+ * marker is `${marker}${k}__>`: the native side finds each where the template put it, so a
+ * template that moves a message (a system message into the last turn) moves its images too.
  */
 async function takeImages(messages: ChatMessage[], imageUrls: ImageUrlPolicy): Promise<{ messages: ChatMessage[]; images: Uint8Array[]; marker: string }> {
   const marker = `<__shimmy_image_${randomBytes(12).toString('hex')}_`;
@@ -213,8 +210,7 @@ export type RenderNative = (json: string, images: Uint8Array[], marker: string) 
 export async function renderChat(renderNative: RenderNative, request: ChatRequest, vision = false, imageUrls: ImageUrlPolicy = 'off'): Promise<RenderedChat> {
   checkRequest(request);
   const { tools, choice } = resolveToolChoice(request.tools, request.toolChoice);
-  const hasImages = request.messages.some((m) => Array.isArray(m.content) && m.content.some((p) => p.type !== 'text'));
-  if (hasImages && !vision) throw new ShimmyError('invalid_request', 'this model takes no images: it was loaded without a vision projector (mmproj)');
+  if (!vision && imageParts(request.messages) > 0) throw new ShimmyError('invalid_request', 'this model takes no images: it was loaded without a vision projector (mmproj)');
   const { messages, images, marker } = await takeImages(request.messages, imageUrls);
   const payload = {
     messages,

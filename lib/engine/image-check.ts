@@ -112,7 +112,7 @@ const base64url = /^[A-Za-z0-9_-]*={0,2}$/;
 /** An image given as base64 text (Anthropic's and Ollama's form): its bytes; invalid base64 is refused. */
 export function imageFromBase64(text: unknown, what = 'the image'): Uint8Array {
   if (typeof text !== 'string' || text.length === 0) throw bad(`${what} needs base64 data`);
-  const compact = text.length < 1 << 20 && !/\s/.test(text) ? text : text.replace(/\s+/g, '');
+  const compact = /\s/.test(text) ? text.replace(/\s+/g, '') : text; // MIME line breaks
   if (!base64.test(compact) && !base64url.test(compact)) throw bad(`${what} is not valid base64`);
   return new Uint8Array(Buffer.from(compact, base64.test(compact) ? 'base64' : 'base64url'));
 }
