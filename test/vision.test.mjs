@@ -3,10 +3,12 @@
 // batching, a second turn about the same image reuses its cells, and every bad image is a clear
 // invalid_request with the model still serving.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { loadModel } from '../dist/index.js';
@@ -17,7 +19,10 @@ import { gifImage, jpegImage, patterns, pngImage } from '../scripts/make-fixture
 import { STORIES_GREEDY_40, STORIES_IMAGE_GREEDY_40 } from '../scripts/stories-reference.mjs';
 import { deflateSync } from 'node:zlib';
 import { crc32 } from '../scripts/make-fixture-image.mjs';
-import { fixtureModel, projectorFixture, storiesModel, storiesSkip, templateModel } from './helpers/fixtures.mjs';
+import { fixtureModel, projectorFixture, root, storiesModel, storiesSkip, templateModel } from './helpers/fixtures.mjs';
+
+const run = promisify(execFile);
+const cli = join(root, 'bin', 'shimmy.js');
 
 const image = (pattern, make = pngImage, size = 32) => make(size, size, patterns[pattern](size, size));
 const ask = (data, text = 'Once upon a time') => ({ messages: [{ role: 'user', content: [{ type: 'image', data }, { type: 'text', text }] }] });
@@ -89,6 +94,21 @@ describe('vision on stories260K with a fixture projector', { skip: storiesSkip }
       assert.deepEqual(together.map((r) => r.text), alone);
     } finally {
       await pooled.close();
+    }
+  });
+
+  test('shimmy generate --image prints llama-mtmd-cli\'s text; a missing projector or file is one line and exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shimmy-vision-cli-'));
+    const picture = join(dir, 'gradient.png');
+    writeFileSync(picture, image('gradient'));
+    const args = ['generate', '--model', storiesModel(), '--prompt', 'Once upon a time', '--max-tokens', '40', '--temperature', '0'];
+    const { stdout } = await run(process.execPath, [cli, ...args, '--mmproj', projectorFixture(64), '--image', picture]);
+    assert.equal(stdout, `${STORIES_IMAGE_GREEDY_40.gradient}\n`);
+    for (const extra of [['--image', picture], ['--mmproj', projectorFixture(64), '--image', join(dir, 'none.png')]]) {
+      const error = await run(process.execPath, [cli, ...args, ...extra]).then(() => null, (e) => e);
+      assert.equal(error?.code, 1);
+      assert.equal(error.stderr.trim().split('\n').length, 1, error.stderr);
+      assert.match(error.stderr, /^shimmy: --image /);
     }
   });
 

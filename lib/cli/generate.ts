@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { apiGenerateDefaults } from '../engine/defaults.js';
 import { loadModel } from '../engine/model.js';
 import { generationFields } from '../engine/options.js';
@@ -7,6 +8,8 @@ import { memoryOptions, type MemoryFlags } from './memory-flags.js';
 
 export interface GenerateFlags extends CommonFlags {
   prompt?: string;
+  /** Image files (repeatable): the prompt then goes as a user message with them, through the model's chat template. */
+  image?: string | string[];
   'ctx-size'?: number;
   rpc?: string | string[];
   /** Each generation option under its flag (lib/engine/options.ts): --max-tokens, --top-k, … */
@@ -35,11 +38,25 @@ export async function generate(flags: GenerateFlags): Promise<void> {
   const discovery = discover(flags);
   const entry = discovery.base;
   if (!entry) fail('no model found: pass --model PATH, set SHIMMY_BASE_GGUF, or put a .gguf file in ./models');
-  const model = await loadModel(entry.path, { parallel: 1, contextSize: integer(flags, 'ctx-size', 16, 1 << 20), rpc: rpcWorkers(flags), ...memory, lora: entry.lora, onProgress: loadProgress(entry.id) });
+  const images = [flags.image ?? []].flat().map((file) => {
+    try {
+      return readFileSync(String(file));
+    } catch (error) {
+      fail(`--image ${String(file)}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+    }
+  });
+  if (images.length > 0 && !entry.mmproj) fail('--image needs a vision model: give its projector with --mmproj PATH (or put its mmproj*.gguf beside it)');
+  const model = await loadModel(entry.path, {
+    parallel: 1, contextSize: integer(flags, 'ctx-size', 16, 1 << 20), rpc: rpcWorkers(flags), ...memory, lora: entry.lora,
+    ...(images.length > 0 ? { mmproj: entry.mmproj } : {}), onProgress: loadProgress(entry.id),
+  });
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   try {
-    const generation = model.start({ ...options, prompt: flags.prompt, signal: controller.signal });
+    // With images, the prompt is a user's message about them, rendered by the model's template (as llama-mtmd-cli does).
+    const content = [...images.map((data) => ({ type: 'image' as const, data })), { type: 'text' as const, text: flags.prompt }];
+    const input = images.length > 0 ? { chat: await model.renderChat({ messages: [{ role: 'user', content }] }) } : { prompt: flags.prompt };
+    const generation = model.start({ ...options, ...input, signal: controller.signal });
     for await (const chunk of generation) process.stdout.write(chunk.text);
     const result = await generation.result;
     process.stdout.write('\n');

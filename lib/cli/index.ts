@@ -50,7 +50,8 @@ function program() {
     .action(async (flags) => (await import('./serve.js')).serve(flags)); // uWS loads only for serve
 
   const generateCommand = prog.command('generate').describe('Generate text, streamed to stdout.')
-    .option('--prompt', 'The prompt (required)');
+    .option('--prompt', 'The prompt (required)')
+    .option('--image', 'An image file to ask about (repeatable; a vision model: --mmproj): the prompt then goes through the model\'s chat template');
   for (const [flag, doc, fallback] of generationFlags()) generateCommand.option(flag, doc, fallback);
   generateCommand
     .option('--ctx-size', 'Context tokens')
