@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { native, type NativeParsedReply, type NativeRenderedChat } from '../native.js';
 import { ShimmyError } from './errors.js';
 import { imageFromUrl, imageLimits, readImageHeader } from './image-check.js';
-import { fetchImage, type ImageUrlPolicy } from './image-fetch.js';
+import { fetchImage, isHttpUrl, type ImageUrlPolicy } from './image-fetch.js';
 import { depthExceeds } from './json-depth.js';
 import { patternRefusal } from './pattern-check.js';
 
@@ -196,7 +196,7 @@ async function takeImages(messages: ChatMessage[], imageUrls: ImageUrlPolicy): P
 function imageBytes(part: ChatImagePart | ChatImageUrlPart, imageUrls: ImageUrlPolicy, what: string, cancel: AbortSignal): Promise<Uint8Array> {
   if (part.type === 'image') return Promise.resolve(part.data);
   const url = typeof part.image_url === 'string' ? part.image_url : part.image_url.url;
-  if (/^https?:/i.test(url)) return fetchImage(url, imageUrls, what, cancel);
+  if (isHttpUrl(url)) return fetchImage(url, imageUrls, what, cancel);
   try {
     return Promise.resolve(imageFromUrl(url, what));
   } catch (error) {

@@ -15,6 +15,9 @@ export type ImageUrlPolicy = 'off' | 'public' | 'any';
 
 export const imageFetchLimits = { bytes: 20 << 20, redirects: 3, ms: 10_000 };
 
+/** Whether an image URL is one for fetchImage (else it must be a data URL). */
+export const isHttpUrl = (url: unknown): url is string => typeof url === 'string' && /^https?:\/\//i.test(url);
+
 const bad = (message: string) => new ShimmyError('invalid_request', message);
 
 // dns.lookup that refuses a name with any internal address.

@@ -7,7 +7,8 @@ import type { GenerationRequest } from '../../engine/model.js';
 import { generationFields } from '../../engine/options.js';
 import { fail, parseFields, requestBody, withDefaults } from '../../engine/schema.js';
 import { extraSamplingFields } from '../completion/extra-fields.js';
-import { base64ImagePart, isHttpUrl } from '../completion/image-parts.js';
+import { isHttpUrl } from '../../engine/image-fetch.js';
+import { base64ImagePart } from '../completion/image-parts.js';
 import { partsContent } from '../completion/text-content.js';
 
 // Anthropic's temperature runs from 0 to 1 (default 1); top_k and top_p are off unless given.

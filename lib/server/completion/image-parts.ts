@@ -4,6 +4,7 @@
 // every caller of the library gets.
 import type { ChatImagePart, ChatImageUrlPart } from '../../engine/chat.js';
 import { imageFromBase64, imageFromUrl, readImageHeader } from '../../engine/image-check.js';
+import { isHttpUrl } from '../../engine/image-fetch.js';
 
 /** Base64 text (Anthropic's `source.data`, Ollama's `images`) as an image part, its header checked. */
 export function base64ImagePart(text: unknown, what: string): ChatImagePart {
@@ -12,7 +13,6 @@ export function base64ImagePart(text: unknown, what: string): ChatImagePart {
   return { type: 'image', data };
 }
 
-export const isHttpUrl = (url: unknown): url is string => typeof url === 'string' && /^https?:\/\//i.test(url);
 
 /**
  * An image URL as an image part that keeps the URL. A data URL's bytes are checked now and decoded
